@@ -1,0 +1,48 @@
+# diat — the two commands a person needs are `make demo` and `make test`; both set up what is missing.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+DIAT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/diat
+export DIAT_CACHE
+export CARGO_TARGET_DIR ?= $(DIAT_CACHE)/target
+CARGO ?= cargo
+# One profile for tests, binaries and benchmarks (torch-sys and polars are compiled once).
+PROFILE := --release
+DIAT := $(CARGO_TARGET_DIR)/release/diat
+DEMO_OUT ?= out/demo
+
+.PHONY: help setup build demo test lint bench gpu-bundle clean
+
+help:
+	@echo "make demo    set up, then run the main job on the embedded default (synthetic faces)"
+	@echo "make test    set up, then run the whole test suite"
+	@echo "make setup   install the torch 2.11.0 venv and write .cargo/config.toml (idempotent)"
+	@echo "make build   release build of the diat binary"
+	@echo "make gpu-bundle  copy the release binary into .device/ for a GPU machine (see README)"
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build $(PROFILE) --locked --bin diat
+
+demo: build
+	$(DIAT) doctor
+	$(DIAT) nets forward --size 128 --batch 4
+
+test: setup
+	$(CARGO) test $(PROFILE) --locked --workspace --no-fail-fast 2>&1 | bash scripts/test-summary.sh
+
+lint: setup
+	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+
+gpu-bundle: build
+	mkdir -p .device/bin
+	cp $(DIAT) .device/bin/diat
+	cp scripts/diat-gpu .device/bin/diat-gpu
+	@echo "carry .device; run .device/bin/diat-gpu <args> on the GPU machine"
+
+clean:
+	$(CARGO) clean

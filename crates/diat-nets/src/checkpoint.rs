@@ -1,0 +1,401 @@
+//! Checkpoints: safetensors files whose tensor names are exactly the PyTorch `state_dict` names of
+//! the reference modules in `scripts/reference/diat_reference.py` (each architecture's module
+//! documentation lists them), so
+//!
+//! ```python
+//! net = TransformNet(TransformConfig(**json.loads(meta["diat.config"])))
+//! net.load_state_dict(safetensors.torch.load_file(path), strict=True)
+//! ```
+//!
+//! works (`diat_reference.load_rust_checkpoint` does exactly this). Batch normalisation layers
+//! carry PyTorch's int64 `num_batches_tracked` (see [`crate::layers::BatchNorm2d`]).
+//!
+//! Metadata (safetensors header `__metadata__`, all strings):
+//!
+//! | key | value |
+//! |---|---|
+//! | `format` | `pt` (the Hugging Face convention for PyTorch-named tensors) |
+//! | `diat.checkpoint` | `1`, the version of this layout |
+//! | `diat.architecture` | `transform`, `reconstruction`, `global_enhance`, `discriminator`, `vggface`, `denoise`, `local_enhance` |
+//! | `diat.config` | the architecture's `Config` as JSON (the Python dataclass takes the same fields) |
+//! | `diat.crate` | `diat-nets <version>` |
+//! | `diat.tch` | the tch version |
+//! | `diat.libtorch` | the version of the libtorch the writing process had loaded |
+//!
+//! Loading ([`load`], [`load_weights`]) is strict: every tensor of the network must be in the
+//! file with the same shape and no other tensor may be; a mismatch fails with a message listing
+//! the missing, unexpected and mis-shaped names.
+
+use crate::error::{NetsError, Result};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor, nn};
+
+/// Version of the checkpoint layout (`diat.checkpoint`).
+pub const CHECKPOINT_VERSION: &str = "1";
+/// The tch version diat-nets is built against.
+pub const TCH_VERSION: &str = "0.24.0";
+
+/// The metadata of a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointMeta {
+    pub architecture: String,
+    /// The architecture's config, as JSON.
+    pub config: serde_json::Value,
+    pub crate_version: String,
+    pub tch_version: String,
+    pub libtorch_version: String,
+    /// Any other `__metadata__` entries (e.g. `diat.source` of an imported VGG-Face).
+    pub extra: BTreeMap<String, String>,
+}
+
+impl CheckpointMeta {
+    /// Metadata for a checkpoint of `architecture` with `config`, written by this process.
+    pub fn new<C: serde::Serialize>(architecture: &str, config: &C) -> Result<Self> {
+        Ok(Self {
+            architecture: architecture.to_string(),
+            config: serde_json::to_value(config).map_err(|e| NetsError::Config(e.to_string()))?,
+            crate_version: format!("diat-nets {}", env!("CARGO_PKG_VERSION")),
+            tch_version: TCH_VERSION.to_string(),
+            libtorch_version: libtorch_version().unwrap_or_else(|| "unknown".into()),
+            extra: BTreeMap::new(),
+        })
+    }
+
+    fn to_map(&self) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = self.extra.clone().into_iter().collect();
+        m.insert("format".into(), "pt".into());
+        m.insert("diat.checkpoint".into(), CHECKPOINT_VERSION.into());
+        m.insert("diat.architecture".into(), self.architecture.clone());
+        m.insert("diat.config".into(), self.config.to_string());
+        m.insert("diat.crate".into(), self.crate_version.clone());
+        m.insert("diat.tch".into(), self.tch_version.clone());
+        m.insert("diat.libtorch".into(), self.libtorch_version.clone());
+        m
+    }
+
+    fn from_map(path: &Path, map: Option<HashMap<String, String>>) -> Result<Self> {
+        let mut map = map.unwrap_or_default();
+        let mut take = |key: &str| {
+            map.remove(key).ok_or_else(|| NetsError::Metadata {
+                path: path.into(),
+                key: key.into(),
+                problem: "missing (not a diat checkpoint?)".into(),
+            })
+        };
+        let architecture = take("diat.architecture")?;
+        let config_text = take("diat.config")?;
+        let crate_version = take("diat.crate")?;
+        let tch_version = take("diat.tch")?;
+        let libtorch_version = take("diat.libtorch")?;
+        map.remove("format");
+        map.remove("diat.checkpoint");
+        let config = serde_json::from_str(&config_text).map_err(|e| NetsError::Metadata {
+            path: path.into(),
+            key: "diat.config".into(),
+            problem: e.to_string(),
+        })?;
+        Ok(Self { architecture, config, crate_version, tch_version, libtorch_version, extra: map.into_iter().collect() })
+    }
+
+    /// The config, deserialised.
+    pub fn config<C: serde::de::DeserializeOwned>(&self, path: &Path) -> Result<C> {
+        serde_json::from_value(self.config.clone()).map_err(|e| NetsError::Metadata {
+            path: path.into(),
+            key: "diat.config".into(),
+            problem: format!("does not fit the {} config: {e}", self.architecture),
+        })
+    }
+}
+
+/// The version of the libtorch loaded into this process (e.g. `2.11.0+cu130`), read from the
+/// `version.py` (pip wheel) or `build-version` (libtorch zip) beside its `lib/` directory.
+pub fn libtorch_version() -> Option<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))?;
+    let root = Path::new(lib).parent()?.parent()?;
+    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("__version__") {
+                return Some(rest.trim_start_matches([' ', '=']).trim().trim_matches(['\'', '"']).to_string());
+            }
+        }
+    }
+    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
+}
+
+fn dtype_of(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Bool => Dtype::BOOL,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Int8 => Dtype::I8,
+        Kind::Int16 => Dtype::I16,
+        Kind::Int => Dtype::I32,
+        Kind::Int64 => Dtype::I64,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Half => Dtype::F16,
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        _ => return None,
+    })
+}
+
+fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::BOOL => Kind::Bool,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::I16 => Kind::Int16,
+        Dtype::I32 => Kind::Int,
+        Dtype::I64 => Kind::Int64,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F16 => Kind::Half,
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        _ => return None,
+    })
+}
+
+/// A CPU, contiguous copy of a tensor, viewed as safetensors data.
+struct TensorBytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl TensorBytes {
+    fn new(name: &str, t: &Tensor) -> Result<Self> {
+        let dtype = dtype_of(t.kind())
+            .ok_or_else(|| NetsError::Config(format!("tensor {name}: kind {:?} cannot be saved", t.kind())))?;
+        let t = t.detach().to_device(Device::Cpu).contiguous();
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)?;
+        Ok(Self { dtype, shape: t.size().iter().map(|&d| d as usize).collect(), bytes })
+    }
+}
+
+impl View for &TensorBytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Writes named tensors with `meta` to `path` (atomically: a temporary file renamed into place).
+pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], meta: &CheckpointMeta) -> Result<()> {
+    let data: Vec<(String, TensorBytes)> =
+        tensors.iter().map(|(n, t)| Ok((n.clone(), TensorBytes::new(n, t)?))).collect::<Result<_>>()?;
+    let bytes = safetensors::serialize(data.iter().map(|(n, b)| (n.as_str(), b)), Some(meta.to_map()))
+        .map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| NetsError::Io { path: dir.into(), source })?;
+    }
+    diat_common::write_atomic(path, &bytes).map_err(|source| NetsError::Io { path: path.into(), source })
+}
+
+/// Saves every variable of `vs` (trainable or not) to `path` with metadata naming `architecture`
+/// and its `config`.
+pub fn save<C: serde::Serialize>(vs: &nn::VarStore, path: &Path, architecture: &str, config: &C) -> Result<()> {
+    let meta = CheckpointMeta::new(architecture, config)?;
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    save_tensors(path, &tensors, &meta)?;
+    tracing::debug!("saved {architecture} checkpoint ({} tensors) to {}", tensors.len(), path.display());
+    Ok(())
+}
+
+/// Reads every tensor of a safetensors file (on the CPU) and its raw `__metadata__`.
+pub fn read_tensors(path: &Path) -> Result<(Vec<(String, Tensor)>, Option<HashMap<String, String>>)> {
+    let buf = std::fs::read(path).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    let st = SafeTensors::deserialize(&buf).map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+    let (_, header) =
+        SafeTensors::read_metadata(&buf).map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+    let mut out = Vec::with_capacity(st.len());
+    for (name, view) in st.iter() {
+        let kind = kind_of(view.dtype()).ok_or_else(|| NetsError::Metadata {
+            path: path.into(),
+            key: name.into(),
+            problem: format!("unsupported dtype {:?}", view.dtype()),
+        })?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        out.push((name.to_string(), Tensor::f_from_data_size(view.data(), &shape, kind)?));
+    }
+    Ok((out, header.metadata().clone()))
+}
+
+/// Reads only the metadata of a diat checkpoint.
+pub fn read_meta(path: &Path) -> Result<CheckpointMeta> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return Err(NetsError::Metadata { path: path.into(), key: "header".into(), problem: "too large".into() });
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__")]
+        metadata: Option<HashMap<String, String>>,
+    }
+    let h: Header = serde_json::from_slice(&header).map_err(|e| NetsError::Metadata {
+        path: path.into(),
+        key: "header".into(),
+        problem: e.to_string(),
+    })?;
+    CheckpointMeta::from_map(path, h.metadata)
+}
+
+fn is_float(k: Kind) -> bool {
+    matches!(k, Kind::Half | Kind::BFloat16 | Kind::Float | Kind::Double)
+}
+
+/// Copies `tensors` into the variables of `vs`, strictly: same names, same shapes, float into float
+/// and integer into integer (values are converted to the variable's kind and device).
+pub fn copy_into(vs: &nn::VarStore, path: &Path, tensors: Vec<(String, Tensor)>) -> Result<()> {
+    let vars = vs.variables();
+    let file: BTreeMap<String, Tensor> = tensors.into_iter().collect();
+    let want: BTreeSet<&String> = vars.keys().collect();
+    let have: BTreeSet<&String> = file.keys().collect();
+    let missing: Vec<&&String> = want.difference(&have).collect();
+    let unexpected: Vec<&&String> = have.difference(&want).collect();
+    let mut mismatched = Vec::new();
+    for (name, src) in &file {
+        if let Some(var) = vars.get(name) {
+            if src.size() != var.size() || is_float(src.kind()) != is_float(var.kind()) {
+                mismatched.push(format!(
+                    "{name}: checkpoint {:?} {:?}, network {:?} {:?}",
+                    src.size(),
+                    src.kind(),
+                    var.size(),
+                    var.kind()
+                ));
+            }
+        }
+    }
+    if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
+        let list = |v: Vec<String>| {
+            let n = v.len();
+            let mut s = v.into_iter().take(12).collect::<Vec<_>>().join(", ");
+            if n > 12 {
+                s.push_str(&format!(", … ({} more)", n - 12));
+            }
+            s
+        };
+        let mut details = Vec::new();
+        if !missing.is_empty() {
+            details.push(format!("  {} missing from the checkpoint: {}", missing.len(), list(missing.iter().map(|s| s.to_string()).collect())));
+        }
+        if !unexpected.is_empty() {
+            details.push(format!(
+                "  {} not in the network: {}",
+                unexpected.len(),
+                list(unexpected.iter().map(|s| s.to_string()).collect())
+            ));
+        }
+        if !mismatched.is_empty() {
+            details.push(format!("  {} with another shape or type: {}", mismatched.len(), list(mismatched)));
+        }
+        return Err(NetsError::Mismatch { path: path.into(), details: details.join("\n") });
+    }
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in vars {
+            let src = &file[&name];
+            var.f_copy_(&src.to_device(var.device()).to_kind(var.kind()))?;
+        }
+        Ok(())
+    })
+}
+
+/// Loads a safetensors file into `vs` strictly (names and shapes), ignoring its metadata: for
+/// weights written by PyTorch (`safetensors.torch.save_file(net.state_dict(), path)`).
+pub fn load_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
+    let (tensors, _) = read_tensors(path)?;
+    copy_into(vs, path, tensors)
+}
+
+/// Loads a diat checkpoint into `vs` strictly, after checking that it holds `architecture`
+/// (when given). Returns its metadata.
+pub fn load(vs: &nn::VarStore, path: &Path, architecture: Option<&str>) -> Result<CheckpointMeta> {
+    let (tensors, meta) = read_tensors(path)?;
+    let meta = CheckpointMeta::from_map(path, meta)?;
+    if let Some(expected) = architecture.filter(|a| *a != meta.architecture) {
+        return Err(NetsError::Architecture {
+            path: path.into(),
+            expected: expected.into(),
+            found: meta.architecture.clone(),
+        });
+    }
+    copy_into(vs, path, tensors)?;
+    tracing::debug!("loaded {} checkpoint {}", meta.architecture, path.display());
+    Ok(meta)
+}
+
+/// A path with `.safetensors` appended when it has no extension.
+pub fn with_extension(path: &Path) -> PathBuf {
+    if path.extension().is_some() { path.into() } else { path.with_extension("safetensors") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{TransformConfig, transform_net};
+
+    #[test]
+    fn save_load_round_trip_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let cfg = TransformConfig::tiny(16);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let t = transform_net(&vs.root(), &cfg);
+        let _ = tch::no_grad(|| nn::ModuleT::forward_t(&t, &Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu)), true));
+        save(&vs, &path, "transform", &cfg).unwrap();
+
+        let meta = read_meta(&path).unwrap();
+        assert_eq!(meta.architecture, "transform");
+        assert_eq!(meta.config::<TransformConfig>(&path).unwrap(), cfg);
+        assert_eq!(meta.tch_version, TCH_VERSION);
+        assert!(meta.libtorch_version.starts_with("2."), "{}", meta.libtorch_version);
+
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs2.root(), &cfg);
+        load(&vs2, &path, Some("transform")).unwrap();
+        let (a, b) = (vs.variables(), vs2.variables());
+        for (name, t) in &a {
+            assert!(t.equal(&b[name]), "{name}");
+        }
+        assert_eq!(b["c1.bn.num_batches_tracked"].int64_value(&[]), 1);
+
+        let e = load(&vs2, &path, Some("discriminator")).unwrap_err().to_string();
+        assert!(e.contains("expected \"discriminator\""), "{e}");
+    }
+
+    #[test]
+    fn mismatches_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs.root(), &TransformConfig::tiny(16));
+        save(&vs, &path, "transform", &TransformConfig::tiny(16)).unwrap();
+        let other = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&other.root(), &TransformConfig { res_blocks: 3, width: 0.5, image_size: 16 });
+        let e = load(&other, &path, Some("transform")).unwrap_err().to_string();
+        assert!(e.contains("missing from the checkpoint: res.2.a.bn.bias"), "{e}");
+        assert!(e.contains("c1.conv.weight: checkpoint [8, 3, 9, 9] Float, network [16, 3, 9, 9]"), "{e}");
+        let e = load_weights(&vs, Path::new("/nonexistent.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent.safetensors"), "{e}");
+    }
+}

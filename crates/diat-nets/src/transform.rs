@@ -1,0 +1,305 @@
+//! Face transform network T — paper §3.1, Table 1. The same architecture is used for the
+//! reconstruction network g (§3.1.1, Eq. 4) and the global enhancement network (§3.2, Eq. 11).
+//!
+//! 9×9 conv (32) → 3×3 stride-2 conv (64) → 3×3 stride-2 conv (128) → residual blocks (128) →
+//! 3×3 stride-2 deconv (64, 64×64 at 128 px) → 3×3 stride-2 deconv (32, 127×127) → 10×10 deconv
+//! pad 4 (3, 128×128).
+//!
+//! Choices the paper leaves open, made as Johnson et al. (2016), whose network Table 1 follows:
+//! batch normalization + ReLU after every layer but the last, residual blocks of two 3×3 convs with
+//! BN (ReLU only after the first) and an identity skip, and a tanh output so images live in [-1, 1].
+//! The text says 5 residual blocks while Table 1 lists 4: the default is 5, configurable.
+//! The first deconv uses output padding 1 to give Table 1's 64×64; the second none (127×127).
+//! Convolutions keep their bias (as in Johnson et al.'s code) even where BN follows.
+//!
+//! Parameter names (a plain PyTorch module with these attribute names loads a checkpoint with
+//! `strict=True`; see `scripts/reference/diat_reference.py`, class `TransformNet`):
+//!
+//! | name | PyTorch module |
+//! |---|---|
+//! | `c1`, `c2`, `c3` `.conv.{weight,bias}` | `Conv2d` 9×9 s1 p4, 3×3 s2 p1, 3×3 s2 p1 |
+//! | `c1`…`c3` `.bn.{weight,bias,running_mean,running_var,num_batches_tracked}` | `BatchNorm2d` |
+//! | `res.{i}.a`, `res.{i}.b` `.conv.*`, `.bn.*` | residual block `i`: two 3×3 conv + BN |
+//! | `d1`, `d2` `.conv.*`, `.bn.*` | `ConvTranspose2d` 3×3 s2 p1 (output padding 1, 0) + BN |
+//! | `out.{weight,bias}` | `ConvTranspose2d` 10×10 s1 p4 |
+//!
+//! For inference, [`TransformNet::fold`] folds every batch normalisation into the preceding
+//! convolution and can cast to bf16 and the channels-last layout (the GPU benchmark's levers).
+
+use crate::error::{NetsError, Result};
+use crate::layers::{ConvBn, DeconvBn, conv_bn, deconv_bn, scaled, to_channels_last};
+use tch::{Kind, Tensor, nn, nn::ModuleT};
+
+/// Configuration of T (also of the reconstruction network g and the global enhancement network).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TransformConfig {
+    /// Residual blocks (paper text: 5; Table 1: 4).
+    pub res_blocks: usize,
+    /// Channel multiplier: 1.0 gives Table 1's 32/64/128 channels.
+    pub width: f64,
+    /// Input/output side in pixels (paper: 128); must be a multiple of 4.
+    pub image_size: i64,
+}
+
+impl Default for TransformConfig {
+    fn default() -> Self {
+        Self { res_blocks: 5, width: 1.0, image_size: 128 }
+    }
+}
+
+impl TransformConfig {
+    /// A small network for CPU tests and smoke runs.
+    pub fn tiny(image_size: i64) -> Self {
+        Self { res_blocks: 2, width: 0.25, image_size }
+    }
+
+    /// Table 1 literally: 4 residual blocks.
+    pub fn table1() -> Self {
+        Self { res_blocks: 4, ..Self::default() }
+    }
+
+    /// Channels of the three stages.
+    pub fn channels(&self) -> [i64; 3] {
+        [32, 64, 128].map(|c| scaled(c, self.width))
+    }
+
+    /// Checks the image size and width.
+    pub fn validate(&self) -> Result<()> {
+        if self.image_size < 8 || self.image_size % 4 != 0 {
+            return Err(NetsError::Config(format!(
+                "transform network: image_size must be a multiple of 4 and at least 8, got {}",
+                self.image_size
+            )));
+        }
+        if !(self.width > 0.0 && self.width.is_finite()) {
+            return Err(NetsError::Config(format!("transform network: width must be positive, got {}", self.width)));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct ResBlock {
+    a: ConvBn,
+    b: ConvBn,
+}
+
+/// The transform network (see the module documentation for its parameter names).
+#[derive(Debug)]
+pub struct TransformNet {
+    c1: ConvBn,
+    c2: ConvBn,
+    c3: ConvBn,
+    res: Vec<ResBlock>,
+    d1: DeconvBn,
+    d2: DeconvBn,
+    out: nn::ConvTranspose2D,
+    pub config: TransformConfig,
+}
+
+/// Builds T under `p`.
+pub fn transform_net(p: &nn::Path<'_>, config: &TransformConfig) -> TransformNet {
+    let [a, b, c] = config.channels();
+    let res = p / "res";
+    TransformNet {
+        c1: conv_bn(&(p / "c1"), 3, a, 9, 1, 4),
+        c2: conv_bn(&(p / "c2"), a, b, 3, 2, 1),
+        c3: conv_bn(&(p / "c3"), b, c, 3, 2, 1),
+        res: (0..config.res_blocks)
+            .map(|i| {
+                let r = &res / i;
+                ResBlock { a: conv_bn(&(&r / "a"), c, c, 3, 1, 1), b: conv_bn(&(&r / "b"), c, c, 3, 1, 1) }
+            })
+            .collect(),
+        d1: deconv_bn(&(p / "d1"), c, b, 3, 2, 1, 1),
+        d2: deconv_bn(&(p / "d2"), b, a, 3, 2, 1, 0),
+        out: nn::conv_transpose2d(p / "out", a, 3, 10, nn::ConvTransposeConfig { padding: 4, ..Default::default() }),
+        config: config.clone(),
+    }
+}
+
+impl ModuleT for TransformNet {
+    /// `x`: N×3×S×S in [-1, 1]; returns the same shape in [-1, 1]. In training mode batch
+    /// normalisation uses batch statistics and updates the running ones.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut h = self.c1.forward_t(x, train).relu();
+        h = self.c2.forward_t(&h, train).relu();
+        h = self.c3.forward_t(&h, train).relu();
+        for r in &self.res {
+            let y = r.a.forward_t(&h, train).relu();
+            h = r.b.forward_t(&y, train) + h;
+        }
+        h = self.d1.forward_t(&h, train).relu();
+        h = self.d2.forward_t(&h, train).relu();
+        h.apply(&self.out).tanh()
+    }
+}
+
+/// A convolution with BN folded in: plain tensors, no autograd.
+#[derive(Debug)]
+struct FoldedConv {
+    w: Tensor,
+    b: Tensor,
+    stride: i64,
+    pad: i64,
+    /// `Some(output_padding)` for a transposed convolution.
+    transposed: Option<i64>,
+}
+
+impl FoldedConv {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (s, p) = ([self.stride; 2], [self.pad; 2]);
+        match self.transposed {
+            None => x.conv2d(&self.w, Some(&self.b), s, p, [1, 1], 1),
+            Some(op) => x.conv_transpose2d(&self.w, Some(&self.b), s, p, [op; 2], 1, [1, 1]),
+        }
+    }
+}
+
+/// T for inference with batch normalisation folded into the convolutions, optionally in bf16 and
+/// channels-last. Same outputs as `TransformNet::forward_t(x, false)` up to rounding.
+#[derive(Debug)]
+pub struct FoldedTransform {
+    c: [FoldedConv; 3],
+    res: Vec<[FoldedConv; 2]>,
+    d: [FoldedConv; 2],
+    out: FoldedConv,
+    kind: Kind,
+    channels_last: bool,
+}
+
+impl TransformNet {
+    /// Folds the running statistics of every batch normalisation into the preceding convolution
+    /// (`w' = w·γ/√(σ²+ε)`, `b' = (b−μ)·γ/√(σ²+ε) + β`, per output channel: dim 0 of a conv
+    /// weight, dim 1 of a transposed one), then casts to `kind` and, when `channels_last`, lays the
+    /// weights out NHWC.
+    pub fn fold(&self, kind: Kind, channels_last: bool) -> FoldedTransform {
+        let prep = |t: Tensor| {
+            let t = t.to_kind(kind);
+            if channels_last { to_channels_last(&t) } else { t.contiguous() }
+        };
+        let conv = |cb: &ConvBn, stride: i64, pad: i64| {
+            tch::no_grad(|| {
+                let (scale, shift) = cb.bn.affine();
+                let w = &cb.conv.ws * scale.view([-1, 1, 1, 1]);
+                let b = match &cb.conv.bs {
+                    Some(b) => b * &scale + &shift,
+                    None => shift,
+                };
+                FoldedConv { w: prep(w), b: b.to_kind(kind), stride, pad, transposed: None }
+            })
+        };
+        let deconv = |db: &DeconvBn, output_padding: i64| {
+            tch::no_grad(|| {
+                let (scale, shift) = db.bn.affine();
+                let w = &db.conv.ws * scale.view([1, -1, 1, 1]);
+                let b = match &db.conv.bs {
+                    Some(b) => b * &scale + &shift,
+                    None => shift,
+                };
+                FoldedConv { w: prep(w), b: b.to_kind(kind), stride: 2, pad: 1, transposed: Some(output_padding) }
+            })
+        };
+        let out = tch::no_grad(|| FoldedConv {
+            w: prep(self.out.ws.detach()),
+            b: self.out.bs.as_ref().map_or_else(|| Tensor::zeros([3], (kind, self.out.ws.device())), |b| b.detach().to_kind(kind)),
+            stride: 1,
+            pad: 4,
+            transposed: Some(0),
+        });
+        FoldedTransform {
+            c: [conv(&self.c1, 1, 4), conv(&self.c2, 2, 1), conv(&self.c3, 2, 1)],
+            res: self.res.iter().map(|r| [conv(&r.a, 1, 1), conv(&r.b, 1, 1)]).collect(),
+            d: [deconv(&self.d1, 1), deconv(&self.d2, 0)],
+            out,
+            kind,
+            channels_last,
+        }
+    }
+}
+
+impl FoldedTransform {
+    /// The compute kind (the kind of the output).
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Inference forward pass (no autograd). The input is cast to the folded kind and layout; the
+    /// output is in that kind.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let x = x.to_kind(self.kind);
+            let x = if self.channels_last { to_channels_last(&x) } else { x };
+            let mut h = self.c[0].forward(&x).relu_();
+            h = self.c[1].forward(&h).relu_();
+            h = self.c[2].forward(&h).relu_();
+            for [a, b] in &self.res {
+                let y = a.forward(&h).relu_();
+                h = b.forward(&y) + h;
+            }
+            h = self.d[0].forward(&h).relu_();
+            h = self.d[1].forward(&h).relu_();
+            self.out.forward(&h).tanh_()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn table1_activation_sizes() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let t = transform_net(&vs.root(), &TransformConfig { width: 0.25, ..Default::default() });
+        let x = Tensor::rand([2, 3, 128, 128], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let h1 = t.c3.forward_t(&t.c2.forward_t(&t.c1.forward_t(&x, false).relu(), false).relu(), false);
+        assert_eq!(h1.size(), [2, 32, 32, 32]);
+        let d1 = h1.apply(&t.d1.conv);
+        assert_eq!(d1.size(), [2, 16, 64, 64]);
+        let d2 = d1.apply(&t.d2.conv);
+        assert_eq!(d2.size(), [2, 8, 127, 127]);
+        assert_eq!(t.forward_t(&x, false).size(), [2, 3, 128, 128]);
+    }
+
+    #[test]
+    fn paper_parameter_count_and_names() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs.root(), &TransformConfig::default());
+        let vars = vs.variables();
+        assert_eq!(vars["c1.conv.weight"].size(), [32, 3, 9, 9]);
+        assert_eq!(vars["res.4.b.bn.running_var"].size(), [128]);
+        assert_eq!(vars["d1.conv.weight"].size(), [128, 64, 3, 3]);
+        assert_eq!(vars["out.weight"].size(), [32, 3, 10, 10]);
+        assert_eq!(vars["c2.bn.num_batches_tracked"].kind(), Kind::Int64);
+        assert!(!vars.contains_key("res.5.a.conv.weight"));
+        // 3 convs + 10 residual convs + 2 deconvs, each with BN (7 tensors each), + out (2).
+        assert_eq!(vars.len(), 15 * 7 + 2);
+    }
+
+    #[test]
+    fn folded_batch_norm_matches_eval_mode() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let t = transform_net(&vs.root(), &TransformConfig { image_size: 32, ..TransformConfig::tiny(32) });
+        let x = Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        // Give BN non-trivial running statistics with a few training-mode passes.
+        tch::no_grad(|| {
+            for _ in 0..3 {
+                let _ = t.forward_t(&x, true);
+            }
+        });
+        assert_eq!(vs.variables()["c1.bn.num_batches_tracked"].int64_value(&[]), 3);
+        let want = tch::no_grad(|| t.forward_t(&x, false));
+        for channels_last in [false, true] {
+            let got = t.fold(Kind::Float, channels_last).forward(&x);
+            let err = (&got - &want).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "channels_last={channels_last}: max error {err}");
+        }
+        let bf = t.fold(Kind::BFloat16, true).forward(&x);
+        assert_eq!(bf.kind(), Kind::BFloat16);
+        let err = (bf.to_kind(Kind::Float) - &want).abs().max().double_value(&[]);
+        assert!(err < 0.1, "bf16 max error {err}");
+    }
+}

@@ -1,0 +1,764 @@
+//! Analytic anti-aliased rasterisation on a planar `f32` canvas.
+//!
+//! A shape is a signed distance function (negative inside, in pixels) evaluated one row at a time,
+//! only inside the shape's bounding box; coverage is `clamp(0.5 - d / feather, 0, 1)`, i.e. a one
+//! pixel wide box filter for `feather = 1` and a soft edge for larger values. Paints blend a whole
+//! row span at once. Rows are plain `f32` slices so the inner loops vectorise; nothing allocates per
+//! pixel or per shape. Pixel `(x, y)` is sampled at the continuous point `(x, y)`, the same
+//! convention as CelebA's integer landmarks.
+
+/// Canvas rows are at most this wide (stack scratch rows).
+pub const MAX_W: usize = 256;
+
+/// An sRGB colour with components in 0..1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rgb(pub [f32; 3]);
+
+impl Rgb {
+    pub const fn new(r: f32, g: f32, b: f32) -> Self {
+        Rgb([r, g, b])
+    }
+    pub fn scale(self, k: f32) -> Self {
+        Rgb([self.0[0] * k, self.0[1] * k, self.0[2] * k])
+    }
+    pub fn mul(self, o: Rgb) -> Self {
+        Rgb([self.0[0] * o.0[0], self.0[1] * o.0[1], self.0[2] * o.0[2]])
+    }
+    pub fn mix(self, o: Rgb, t: f32) -> Self {
+        Rgb([
+            self.0[0] + (o.0[0] - self.0[0]) * t,
+            self.0[1] + (o.0[1] - self.0[1]) * t,
+            self.0[2] + (o.0[2] - self.0[2]) * t,
+        ])
+    }
+    pub fn clamp01(self) -> Self {
+        Rgb(self.0.map(|c| c.clamp(0.0, 1.0)))
+    }
+    /// Rec. 709 luma.
+    pub fn luma(self) -> f32 {
+        0.2126 * self.0[0] + 0.7152 * self.0[1] + 0.0722 * self.0[2]
+    }
+    /// Largest absolute channel difference.
+    pub fn dist(self, o: Rgb) -> f32 {
+        (0..3).map(|i| (self.0[i] - o.0[i]).abs()).fold(0.0, f32::max)
+    }
+}
+
+/// A bounding box in continuous pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub x0: f32,
+    pub y0: f32,
+    pub x1: f32,
+    pub y1: f32,
+}
+
+impl Bounds {
+    pub fn around(cx: f32, cy: f32, hx: f32, hy: f32) -> Self {
+        Self { x0: cx - hx, y0: cy - hy, x1: cx + hx, y1: cy + hy }
+    }
+    pub fn grow(self, m: f32) -> Self {
+        Self { x0: self.x0 - m, y0: self.y0 - m, x1: self.x1 + m, y1: self.y1 + m }
+    }
+    pub fn intersect(self, o: Bounds) -> Self {
+        Self { x0: self.x0.max(o.x0), y0: self.y0.max(o.y0), x1: self.x1.min(o.x1), y1: self.y1.min(o.y1) }
+    }
+    pub fn union(self, o: Bounds) -> Self {
+        Self { x0: self.x0.min(o.x0), y0: self.y0.min(o.y0), x1: self.x1.max(o.x1), y1: self.y1.max(o.y1) }
+    }
+}
+
+/// A region given by a signed distance (pixels, negative inside).
+pub trait Shape {
+    /// Where the shape is (distance <= 0), without anti-aliasing margin.
+    fn bounds(&self) -> Bounds;
+    /// Distances of pixels `x0, x0+1, …` of row `y` into `out`.
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]);
+}
+
+/// Rotation helper: local axis `(c, s)`; `u` along the axis, `v` to its right (image down for c=1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rot {
+    pub c: f32,
+    pub s: f32,
+}
+
+impl Rot {
+    pub const ID: Rot = Rot { c: 1.0, s: 0.0 };
+    pub fn angle(a: f32) -> Self {
+        Rot { c: a.cos(), s: a.sin() }
+    }
+    pub fn from_vec(dx: f32, dy: f32) -> Self {
+        let n = (dx * dx + dy * dy).sqrt().max(1e-6);
+        Rot { c: dx / n, s: dy / n }
+    }
+    /// Local `(u, v)` → world offset.
+    pub fn apply(self, u: f32, v: f32) -> (f32, f32) {
+        (u * self.c - v * self.s, u * self.s + v * self.c)
+    }
+}
+
+/// A rotated ellipse.
+#[derive(Debug, Clone, Copy)]
+pub struct Ellipse {
+    pub cx: f32,
+    pub cy: f32,
+    pub a: f32,
+    pub b: f32,
+    pub rot: Rot,
+}
+
+impl Ellipse {
+    pub fn new(cx: f32, cy: f32, a: f32, b: f32, rot: Rot) -> Self {
+        Self { cx, cy, a: a.max(0.05), b: b.max(0.05), rot }
+    }
+    pub fn circle(cx: f32, cy: f32, r: f32) -> Self {
+        Self::new(cx, cy, r, r, Rot::ID)
+    }
+}
+
+impl Shape for Ellipse {
+    fn bounds(&self) -> Bounds {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let hx = ((self.a * c).powi(2) + (self.b * s).powi(2)).sqrt();
+        let hy = ((self.a * s).powi(2) + (self.b * c).powi(2)).sqrt();
+        Bounds::around(self.cx, self.cy, hx, hy)
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let dy = y - self.cy;
+        let ia2 = 1.0 / (self.a * self.a);
+        let ib2 = 1.0 / (self.b * self.b);
+        let (ia4, ib4) = (ia2 * ia2, ib2 * ib2);
+        let base = x0 - self.cx;
+        for (i, o) in out.iter_mut().enumerate() {
+            let dx = base + i as f32;
+            let u = dx * c + dy * s;
+            let v = dy * c - dx * s;
+            let f = u * u * ia2 + v * v * ib2 - 1.0;
+            let g = (u * u * ia4 + v * v * ib4).max(1e-12).sqrt();
+            *o = 0.5 * f / g;
+        }
+    }
+}
+
+/// A segment with round caps (exact distance).
+#[derive(Debug, Clone, Copy)]
+pub struct Capsule {
+    pub ax: f32,
+    pub ay: f32,
+    pub bx: f32,
+    pub by: f32,
+    pub r: f32,
+}
+
+impl Capsule {
+    pub fn new(a: (f32, f32), b: (f32, f32), r: f32) -> Self {
+        Self { ax: a.0, ay: a.1, bx: b.0, by: b.1, r }
+    }
+    /// Distance from a point to the segment (no radius).
+    pub fn seg_dist(&self, x: f32, y: f32) -> f32 {
+        let (bax, bay) = (self.bx - self.ax, self.by - self.ay);
+        let (pax, pay) = (x - self.ax, y - self.ay);
+        let l2 = (bax * bax + bay * bay).max(1e-12);
+        let h = ((pax * bax + pay * bay) / l2).clamp(0.0, 1.0);
+        ((pax - bax * h).powi(2) + (pay - bay * h).powi(2)).sqrt()
+    }
+}
+
+impl Shape for Capsule {
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            x0: self.ax.min(self.bx) - self.r,
+            y0: self.ay.min(self.by) - self.r,
+            x1: self.ax.max(self.bx) + self.r,
+            y1: self.ay.max(self.by) + self.r,
+        }
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (bax, bay) = (self.bx - self.ax, self.by - self.ay);
+        let il2 = 1.0 / (bax * bax + bay * bay).max(1e-12);
+        let pay = y - self.ay;
+        let base = x0 - self.ax;
+        for (i, o) in out.iter_mut().enumerate() {
+            let pax = base + i as f32;
+            let h = ((pax * bax + pay * bay) * il2).clamp(0.0, 1.0);
+            let qx = pax - bax * h;
+            let qy = pay - bay * h;
+            *o = (qx * qx + qy * qy).sqrt() - self.r;
+        }
+    }
+}
+
+/// A rotated rectangle with rounded corners (exact distance).
+#[derive(Debug, Clone, Copy)]
+pub struct RoundBox {
+    pub cx: f32,
+    pub cy: f32,
+    pub hw: f32,
+    pub hh: f32,
+    pub r: f32,
+    pub rot: Rot,
+}
+
+impl Shape for RoundBox {
+    fn bounds(&self) -> Bounds {
+        let (c, s) = (self.rot.c.abs(), self.rot.s.abs());
+        Bounds::around(self.cx, self.cy, self.hw * c + self.hh * s, self.hw * s + self.hh * c)
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let r = self.r.min(self.hw).min(self.hh);
+        let (ex, ey) = (self.hw - r, self.hh - r);
+        let dy = y - self.cy;
+        let base = x0 - self.cx;
+        for (i, o) in out.iter_mut().enumerate() {
+            let dx = base + i as f32;
+            let u = (dx * c + dy * s).abs() - ex;
+            let v = (dy * c - dx * s).abs() - ey;
+            let (mu, mv) = (u.max(0.0), v.max(0.0));
+            *o = (mu * mu + mv * mv).sqrt() + u.max(v).min(0.0) - r;
+        }
+    }
+}
+
+/// A quadratic `a0 + a1 t + a2 t²` of the normalised axis coordinate `t = u / w`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quad(pub f32, pub f32, pub f32);
+
+impl Quad {
+    /// `k (1 - t²)`: zero at both ends, `k` in the middle.
+    pub fn arch(k: f32) -> Self {
+        Quad(k, 0.0, -k)
+    }
+    pub fn at(self, t: f32) -> f32 {
+        self.0 + self.1 * t + self.2 * t * t
+    }
+    pub fn max_abs(self) -> f32 {
+        self.0.abs() + self.1.abs() + self.2.abs()
+    }
+}
+
+/// The region between two curves `top(t) <= v <= bot(t)` over `|u| <= w`, in a frame centred at
+/// `(cx, cy)` with axis `rot` (lips, eye openings, bands of hair).
+#[derive(Debug, Clone, Copy)]
+pub struct Band {
+    pub cx: f32,
+    pub cy: f32,
+    pub rot: Rot,
+    pub w: f32,
+    pub top: Quad,
+    pub bot: Quad,
+}
+
+impl Shape for Band {
+    fn bounds(&self) -> Bounds {
+        let h = self.top.max_abs().max(self.bot.max_abs());
+        let e = (self.w * self.w + h * h).sqrt();
+        Bounds::around(self.cx, self.cy, e, e)
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let iw = 1.0 / self.w.max(1e-3);
+        let dy = y - self.cy;
+        let base = x0 - self.cx;
+        let (t0, t1, t2) = (self.top.0, self.top.1, self.top.2);
+        let (b0, b1, b2) = (self.bot.0, self.bot.1, self.bot.2);
+        for (i, o) in out.iter_mut().enumerate() {
+            let dx = base + i as f32;
+            let u = dx * c + dy * s;
+            let v = dy * c - dx * s;
+            let t = u * iw;
+            let top = t0 + t1 * t + t2 * t * t;
+            let bot = b0 + b1 * t + b2 * t * t;
+            let st = (t1 + 2.0 * t2 * t) * iw;
+            let sb = (b1 + 2.0 * b2 * t) * iw;
+            let dt = (top - v) / (1.0 + st * st).sqrt();
+            let db = (v - bot) / (1.0 + sb * sb).sqrt();
+            let de = u.abs() - self.w;
+            *o = dt.max(db).max(de);
+        }
+    }
+}
+
+/// A tapered stroke along the curve `v = curve(t)`, `|u| <= w`; half thickness
+/// `half * (1 - taper_l t²)` for `t < 0` and `half * (1 - taper_r t²)` for `t > 0`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stroke {
+    pub cx: f32,
+    pub cy: f32,
+    pub rot: Rot,
+    pub w: f32,
+    pub curve: Quad,
+    pub half: f32,
+    pub taper_l: f32,
+    pub taper_r: f32,
+}
+
+impl Stroke {
+    /// A stroke through three points' worth of parameters: centre, axis, half length, bend.
+    pub fn new(cx: f32, cy: f32, rot: Rot, w: f32, curve: Quad, half: f32) -> Self {
+        Self { cx, cy, rot, w, curve, half, taper_l: 0.0, taper_r: 0.0 }
+    }
+    pub fn taper(mut self, l: f32, r: f32) -> Self {
+        self.taper_l = l;
+        self.taper_r = r;
+        self
+    }
+}
+
+impl Shape for Stroke {
+    fn bounds(&self) -> Bounds {
+        let e = (self.w * self.w + self.curve.max_abs().powi(2)).sqrt() + self.half;
+        Bounds::around(self.cx, self.cy, e, e)
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let iw = 1.0 / self.w.max(1e-3);
+        let dy = y - self.cy;
+        let base = x0 - self.cx;
+        let Quad(a0, a1, a2) = self.curve;
+        for (i, o) in out.iter_mut().enumerate() {
+            let dx = base + i as f32;
+            let u = dx * c + dy * s;
+            let v = dy * c - dx * s;
+            let t = (u * iw).clamp(-1.0, 1.0);
+            let vc = a0 + a1 * t + a2 * t * t;
+            let sl = (a1 + 2.0 * a2 * t) * iw;
+            let dist = (v - vc).abs() / (1.0 + sl * sl).sqrt();
+            let tp = if t < 0.0 { self.taper_l } else { self.taper_r };
+            let h = self.half * (1.0 - tp * t * t).max(0.05);
+            *o = (dist - h).max(u.abs() - self.w);
+        }
+    }
+}
+
+/// The outline of a shape: `|d| - half`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ring<S>(pub S, pub f32);
+
+impl<S: Shape> Shape for Ring<S> {
+    fn bounds(&self) -> Bounds {
+        self.0.bounds().grow(self.1)
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        self.0.sdf_row(y, x0, out);
+        for o in out.iter_mut() {
+            *o = o.abs() - self.1;
+        }
+    }
+}
+
+/// A shape grown by `k` pixels (negative shrinks).
+#[derive(Debug, Clone, Copy)]
+pub struct Grow<S>(pub S, pub f32);
+
+impl<S: Shape> Shape for Grow<S> {
+    fn bounds(&self) -> Bounds {
+        self.0.bounds().grow(self.1.max(0.0))
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        self.0.sdf_row(y, x0, out);
+        for o in out.iter_mut() {
+            *o -= self.1;
+        }
+    }
+}
+
+/// Both shapes.
+#[derive(Debug, Clone, Copy)]
+pub struct And<A, B>(pub A, pub B);
+
+impl<A: Shape, B: Shape> Shape for And<A, B> {
+    fn bounds(&self) -> Bounds {
+        self.0.bounds().intersect(self.1.bounds())
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let mut tmp = [0f32; MAX_W];
+        let tmp = &mut tmp[..out.len()];
+        self.0.sdf_row(y, x0, out);
+        self.1.sdf_row(y, x0, tmp);
+        for (o, t) in out.iter_mut().zip(tmp.iter()) {
+            *o = o.max(*t);
+        }
+    }
+}
+
+/// Either shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Or<A, B>(pub A, pub B);
+
+impl<A: Shape, B: Shape> Shape for Or<A, B> {
+    fn bounds(&self) -> Bounds {
+        self.0.bounds().union(self.1.bounds())
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let mut tmp = [0f32; MAX_W];
+        let tmp = &mut tmp[..out.len()];
+        self.0.sdf_row(y, x0, out);
+        self.1.sdf_row(y, x0, tmp);
+        for (o, t) in out.iter_mut().zip(tmp.iter()) {
+            *o = o.min(*t);
+        }
+    }
+}
+
+/// The first shape minus the second.
+#[derive(Debug, Clone, Copy)]
+pub struct Minus<A, B>(pub A, pub B);
+
+impl<A: Shape, B: Shape> Shape for Minus<A, B> {
+    fn bounds(&self) -> Bounds {
+        self.0.bounds()
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let mut tmp = [0f32; MAX_W];
+        let tmp = &mut tmp[..out.len()];
+        self.0.sdf_row(y, x0, out);
+        self.1.sdf_row(y, x0, tmp);
+        for (o, t) in out.iter_mut().zip(tmp.iter()) {
+            *o = o.max(-*t);
+        }
+    }
+}
+
+/// The side of a curve `v >= curve(t)` (`below = true`) or `v <= curve(t)` in a rotated frame,
+/// limited to the given bounds (hairlines, beard edges, clipping).
+#[derive(Debug, Clone, Copy)]
+pub struct Side {
+    pub cx: f32,
+    pub cy: f32,
+    pub rot: Rot,
+    pub w: f32,
+    pub curve: Quad,
+    pub below: bool,
+    pub bounds: Bounds,
+}
+
+impl Shape for Side {
+    fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+    fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
+        let (c, s) = (self.rot.c, self.rot.s);
+        let iw = 1.0 / self.w.max(1e-3);
+        let dy = y - self.cy;
+        let base = x0 - self.cx;
+        let Quad(a0, a1, a2) = self.curve;
+        let sign = if self.below { -1.0 } else { 1.0 };
+        for (i, o) in out.iter_mut().enumerate() {
+            let dx = base + i as f32;
+            let u = dx * c + dy * s;
+            let v = dy * c - dx * s;
+            let t = u * iw;
+            let vc = a0 + a1 * t + a2 * t * t;
+            let sl = (a1 + 2.0 * a2 * t) * iw;
+            *o = sign * (v - vc) / (1.0 + sl * sl).sqrt();
+        }
+    }
+}
+
+/// How a covered span changes the canvas.
+pub trait Paint {
+    /// Blends coverage `cov` (0..1) into the span of row `y` starting at `x0`.
+    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]);
+}
+
+/// One colour.
+#[derive(Debug, Clone, Copy)]
+pub struct Solid(pub Rgb);
+
+impl Paint for Solid {
+    fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let [cr, cg, cb] = self.0.0;
+        for i in 0..cov.len() {
+            let a = cov[i];
+            r[i] += a * (cr - r[i]);
+            g[i] += a * (cg - g[i]);
+            b[i] += a * (cb - b[i]);
+        }
+    }
+}
+
+/// Multiplies what is underneath by a tint (shadows, tinted lenses).
+#[derive(Debug, Clone, Copy)]
+pub struct Multiply(pub Rgb);
+
+impl Paint for Multiply {
+    fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let [tr, tg, tb] = self.0.0;
+        for i in 0..cov.len() {
+            let a = cov[i];
+            r[i] *= 1.0 + a * (tr - 1.0);
+            g[i] *= 1.0 + a * (tg - 1.0);
+            b[i] *= 1.0 + a * (tb - 1.0);
+        }
+    }
+}
+
+/// A linear gradient `base + dx * (x - ox) + dy * (y - oy)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear {
+    pub base: Rgb,
+    pub ox: f32,
+    pub oy: f32,
+    pub dx: Rgb,
+    pub dy: Rgb,
+}
+
+impl Paint for Linear {
+    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let fy = y as f32 - self.oy;
+        let fx = x0 as f32 - self.ox;
+        let c0: [f32; 3] = std::array::from_fn(|k| self.base.0[k] + self.dy.0[k] * fy + self.dx.0[k] * fx);
+        let [dr, dg, db] = self.dx.0;
+        for i in 0..cov.len() {
+            let a = cov[i];
+            let fi = i as f32;
+            r[i] += a * (c0[0] + dr * fi - r[i]);
+            g[i] += a * (c0[1] + dg * fi - g[i]);
+            b[i] += a * (c0[2] + db * fi - b[i]);
+        }
+    }
+}
+
+/// A colour modulated by a tiling texture (`tex` is `size × size`, `size` a power of two, values around 0) and a vertical
+/// light gradient: `color * (1 + amp * tex + gy * (y - oy))` (hair, beards).
+#[derive(Debug, Clone, Copy)]
+pub struct Textured<'a> {
+    pub color: Rgb,
+    pub tex: &'a [f32],
+    pub size: usize,
+    pub amp: f32,
+    pub offset: (usize, usize),
+    pub oy: f32,
+    pub gy: f32,
+    /// Horizontal shift of the texture per row (`shift[y % len]`), for waves.
+    pub shift: &'a [u8],
+}
+
+impl Paint for Textured<'_> {
+    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let n = self.size;
+        debug_assert!(n.is_power_of_two() && self.tex.len() >= n * n);
+        let mask = n - 1;
+        let sh = if self.shift.is_empty() { 0 } else { self.shift[y % self.shift.len()] as usize };
+        let row = &self.tex[((y + self.offset.1) & mask) * n..][..n];
+        let light = 1.0 + self.gy * (y as f32 - self.oy);
+        let [cr, cg, cb] = self.color.scale(light).0;
+        let start = x0 + self.offset.0 + sh;
+        for i in 0..cov.len() {
+            let a = cov[i];
+            let m = 1.0 + self.amp * row[(start + i) & mask];
+            r[i] += a * (cr * m - r[i]);
+            g[i] += a * (cg * m - g[i]);
+            b[i] += a * (cb * m - b[i]);
+        }
+    }
+}
+
+/// Skin on an ellipsoid: Lambert shading from the normal of a (rotated) ellipse treated as the
+/// silhouette of an ellipsoid, `color * (ambient + diffuse * max(n·l, 0))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ellipsoid {
+    pub color: Rgb,
+    pub shape: Ellipse,
+    pub light: [f32; 3],
+    pub ambient: f32,
+    pub diffuse: f32,
+}
+
+impl Paint for Ellipsoid {
+    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+        let e = &self.shape;
+        let (c, s) = (e.rot.c, e.rot.s);
+        let (ia, ib) = (1.0 / e.a, 1.0 / e.b);
+        let dy = y as f32 - e.cy;
+        let base = x0 as f32 - e.cx;
+        let [lx, ly, lz] = self.light;
+        // Light in the ellipse's frame.
+        let (lu, lv) = (lx * c + ly * s, ly * c - lx * s);
+        let [cr, cg, cb] = self.color.0;
+        for i in 0..cov.len() {
+            let dx = base + i as f32;
+            let nu = (dx * c + dy * s) * ia;
+            let nv = (dy * c - dx * s) * ib;
+            let k = (nu * nu + nv * nv).min(1.0);
+            let nz = (1.0 - k).sqrt();
+            let ndl = (nu * lu + nv * lv + nz * lz).max(0.0);
+            let sh = self.ambient + self.diffuse * ndl;
+            let a = cov[i];
+            r[i] += a * (cr * sh - r[i]);
+            g[i] += a * (cg * sh - g[i]);
+            b[i] += a * (cb * sh - b[i]);
+        }
+    }
+}
+
+/// An RGB canvas with planar `f32` channels.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    w: usize,
+    h: usize,
+    r: Vec<f32>,
+    g: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// How a shape is applied.
+#[derive(Clone, Copy)]
+pub struct Style<'a> {
+    /// Edge width in pixels (1 = crisp anti-aliased edge).
+    pub feather: f32,
+    /// Overall opacity.
+    pub opacity: f32,
+    /// Nothing is drawn where the clip's distance is above -0.25 (a hard guarantee, used to keep
+    /// local attributes inside their mask).
+    pub clip: Option<&'a dyn Shape>,
+}
+
+impl Style<'_> {
+    pub const CRISP: Style<'static> = Style { feather: 1.0, opacity: 1.0, clip: None };
+    pub fn soft(feather: f32, opacity: f32) -> Style<'static> {
+        Style { feather, opacity, clip: None }
+    }
+}
+
+impl Canvas {
+    /// A black canvas; `w` is at most [`MAX_W`].
+    pub fn new(w: usize, h: usize) -> Self {
+        assert!(w <= MAX_W, "canvas wider than {MAX_W}");
+        Self { w, h, r: vec![0.0; w * h], g: vec![0.0; w * h], b: vec![0.0; w * h] }
+    }
+
+    pub fn width(&self) -> usize {
+        self.w
+    }
+
+    pub fn height(&self) -> usize {
+        self.h
+    }
+
+    /// Fills row `y` with one colour per row from `f(y)` plus a horizontal slope per channel.
+    pub fn fill_rows(&mut self, mut f: impl FnMut(usize) -> (Rgb, Rgb)) {
+        let w = self.w;
+        for y in 0..self.h {
+            let (c, d) = f(y);
+            let o = y * w;
+            for (k, plane) in [&mut self.r, &mut self.g, &mut self.b].into_iter().enumerate() {
+                let (c0, dk) = (c.0[k], d.0[k]);
+                for (i, p) in plane[o..o + w].iter_mut().enumerate() {
+                    *p = c0 + dk * i as f32;
+                }
+            }
+        }
+    }
+
+    /// Draws `shape` with `paint`.
+    pub fn draw<S: Shape + ?Sized, P: Paint + ?Sized>(&mut self, shape: &S, style: Style<'_>, paint: &P) {
+        let margin = 0.5 * style.feather + 1.0;
+        let mut bb = shape.bounds().grow(margin);
+        if let Some(clip) = style.clip {
+            bb = bb.intersect(clip.bounds().grow(1.0));
+        }
+        if !(bb.x0 < bb.x1 && bb.y0 < bb.y1) || style.opacity <= 0.0 {
+            return;
+        }
+        let x0 = bb.x0.floor().max(0.0) as usize;
+        let y0 = bb.y0.floor().max(0.0) as usize;
+        let x1 = (bb.x1.ceil() + 1.0).clamp(0.0, self.w as f32) as usize;
+        let y1 = (bb.y1.ceil() + 1.0).clamp(0.0, self.h as f32) as usize;
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let n = x1 - x0;
+        let k = 1.0 / style.feather.max(1e-3);
+        let op = style.opacity;
+        let mut cov = [0f32; MAX_W];
+        let mut clip_row = [0f32; MAX_W];
+        let cov = &mut cov[..n];
+        for y in y0..y1 {
+            let fy = y as f32;
+            shape.sdf_row(fy, x0 as f32, cov);
+            let mut any = 0.0f32;
+            for c in cov.iter_mut() {
+                *c = (0.5 - *c * k).clamp(0.0, 1.0) * op;
+                any = any.max(*c);
+            }
+            if let Some(clip) = style.clip {
+                let cr = &mut clip_row[..n];
+                clip.sdf_row(fy, x0 as f32, cr);
+                for (c, d) in cov.iter_mut().zip(cr.iter()) {
+                    *c *= (-0.25 - *d).clamp(0.0, 1.0);
+                }
+            }
+            if any <= 0.0 {
+                continue;
+            }
+            let o = y * self.w + x0;
+            paint.blend_row(x0, y, cov, &mut self.r[o..o + n], &mut self.g[o..o + n], &mut self.b[o..o + n]);
+        }
+    }
+
+    /// The colour at a pixel.
+    pub fn get(&self, x: usize, y: usize) -> Rgb {
+        let i = y * self.w + x;
+        Rgb([self.r[i], self.g[i], self.b[i]])
+    }
+
+    /// Interleaved 8-bit RGB (`out.len() == w * h * 3`), rounded and clamped.
+    pub fn to_rgb8(&self, out: &mut [u8]) {
+        assert_eq!(out.len(), self.w * self.h * 3);
+        for (i, px) in out.chunks_exact_mut(3).enumerate() {
+            px[0] = (self.r[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+            px[1] = (self.g[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+            px[2] = (self.b[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coverage_sum(shape: &dyn Shape) -> f32 {
+        let mut c = Canvas::new(64, 64);
+        c.draw(shape, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        (0..64).flat_map(|y| (0..64).map(move |x| (x, y))).map(|(x, y)| c.get(x, y).0[0]).sum()
+    }
+
+    #[test]
+    fn areas_are_close_to_analytic() {
+        let e = Ellipse::new(32.0, 30.0, 20.0, 10.0, Rot::angle(0.3));
+        let area = std::f32::consts::PI * 200.0;
+        assert!((coverage_sum(&e) - area).abs() / area < 0.01, "{}", coverage_sum(&e));
+        let cap = Capsule::new((20.0, 20.0), (40.0, 40.0), 5.0);
+        let area = std::f32::consts::PI * 25.0 + 10.0 * 800f32.sqrt();
+        assert!((coverage_sum(&cap) - area).abs() / area < 0.01);
+        let bx = RoundBox { cx: 32.0, cy: 32.0, hw: 10.0, hh: 6.0, r: 0.0, rot: Rot::ID };
+        assert!((coverage_sum(&bx) - 240.0).abs() < 2.0);
+        let band = Band { cx: 32.0, cy: 32.0, rot: Rot::ID, w: 10.0, top: Quad::arch(-4.0), bot: Quad::arch(4.0) };
+        // Area between two parabolas: 2 * (2/3 * 20 * 4).
+        assert!((coverage_sum(&band) - 106.67).abs() < 3.0, "{}", coverage_sum(&band));
+    }
+
+    #[test]
+    fn edges_are_anti_aliased_and_clips_are_hard() {
+        let mut c = Canvas::new(32, 8);
+        let half = RoundBox { cx: 0.0, cy: 4.0, hw: 10.5, hh: 100.0, r: 0.0, rot: Rot::ID };
+        c.draw(&half, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        assert_eq!(c.get(10, 4).0[0], 1.0);
+        assert!((c.get(11, 4).0[0] - 0.0).abs() < 1e-6);
+        let mut c = Canvas::new(32, 8);
+        let half = RoundBox { cx: 0.0, cy: 4.0, hw: 10.0, hh: 100.0, r: 0.0, rot: Rot::ID };
+        c.draw(&half, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        assert!((c.get(10, 4).0[0] - 0.5).abs() < 1e-6);
+        let mut c = Canvas::new(32, 8);
+        let clip = Capsule::new((0.0, 4.0), (0.0, 4.0), 5.0);
+        c.draw(&Ellipse::circle(4.0, 4.0, 20.0), Style { clip: Some(&clip), ..Style::CRISP }, &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        for x in 5..32 {
+            assert_eq!(c.get(x, 4).0[0], 0.0, "x={x}");
+        }
+        assert_eq!(c.get(3, 4).0[0], 1.0);
+    }
+}
