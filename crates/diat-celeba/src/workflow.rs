@@ -217,19 +217,20 @@ pub struct TaskOutput {
     pub rejected: usize,
 }
 
-fn excluded_clusters(dir: &Path, ann: &Annotations, allow_unclustered: bool) -> Result<Vec<u32>> {
+/// The excluded clusters, or None when every image is used (`--no-cluster-filter`).
+fn excluded_clusters(dir: &Path, ann: &Annotations, allow_unclustered: bool) -> Result<Option<Vec<u32>>> {
+    if allow_unclustered {
+        return Ok(None);
+    }
     let p = dir.join("clusters/clusters.json");
     if ann.cluster.is_none() || !p.exists() {
-        if allow_unclustered {
-            return Ok(vec![]);
-        }
         return Err(Error::Config(format!(
             "{} has no landmark clustering: run `diat data cluster --out {}` first (or pass --no-cluster-filter)",
             dir.display(),
             dir.display()
         )));
     }
-    Ok(read_json::<ClusterSummary>(&p)?.excluded)
+    Ok(Some(read_json::<ClusterSummary>(&p)?.excluded))
 }
 
 /// `diat data sets`: selection, balancing, stores, masks and reports for each task.
@@ -240,7 +241,10 @@ pub fn sets(dir: &Path, root: Option<&Path>, tasks: &[TaskSpec], opts: &SetsOpti
     let loc = layout.images.as_ref().ok_or_else(|| Error::Layout { root: root.clone(), msg: "no images found".into() })?;
     let reader = ImageReader::open(loc)?;
     let excluded = excluded_clusters(dir, &ann, opts.allow_unclustered)?;
-    let kept = kept_rows(&ann, &excluded);
+    let kept = match &excluded {
+        Some(ex) => kept_rows(&ann, ex),
+        None => (0..ann.len()).collect(),
+    };
     let source = serde_json::json!({ "root": root, "layout": summary.layout, "excluded_clusters": excluded });
     let mut outs = Vec::new();
     for task in tasks {
