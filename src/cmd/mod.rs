@@ -9,6 +9,8 @@ pub mod doctor;
 pub mod eval;
 pub mod nets;
 pub mod synth;
+pub mod train;
+pub mod zoo;
 
 /// Deep Identity-aware Transfer of facial attributes (DIAT, DIAT-A).
 #[derive(Debug, Parser)]
@@ -28,11 +30,9 @@ pub enum Command {
     /// CelebA ingestion: inspect, index, cluster, crop, per-task sets, synthetic faces.
     Data(data::Args),
     /// Train a pipeline (Algorithm 1 and the enhancement stage).
-    #[command(disable_help_flag = true)]
-    Train(Pending),
+    Train(train::Args),
     /// Model zoo: list, info, pull, verify, gc, rm, publish.
-    #[command(disable_help_flag = true)]
-    Zoo(Pending),
+    Zoo(zoo::Args),
     /// Apply a trained model to aligned faces.
     #[command(disable_help_flag = true)]
     Apply(Pending),
@@ -58,8 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args),
         Command::Data(args) => data::run(args),
-        Command::Train(_) => pending("train"),
-        Command::Zoo(_) => pending("zoo"),
+        Command::Train(args) => train::run(args),
+        Command::Zoo(args) => zoo::run(args),
         Command::Apply(_) => pending("apply"),
         Command::Align(_) => pending("align"),
         Command::Eval(args) => eval::run(args),

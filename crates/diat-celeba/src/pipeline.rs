@@ -83,53 +83,44 @@ pub fn build_store(
         None => role.to_string(),
     };
     let progress = Progress::new(label, Some(rows.len() as u64));
-    let side = cfg.crop.size;
-    let mut rejects = Vec::new();
-    for chunk in rows.chunks(cfg.chunk.max(1)) {
-        let results: Vec<std::result::Result<(Vec<u8>, Option<Vec<u8>>, MetaRow), Reject>> = chunk
-            .par_iter()
-            .map_init(
-                || (reader.clone(), Cropper::new(cfg.crop), Vec::with_capacity(64 << 10)),
-                |(reader, cropper, buf), &i| {
-                    let id = &ann.ids[i];
-                    reader.read_into(id, buf).map_err(|e| Reject::Missing(e.to_string()))?;
-                    let mut img = vec![0u8; cfg.crop.image_bytes()];
-                    cropper.process(buf, &mut img)?;
-                    let lm = ann.landmarks.as_ref().and_then(|l| l[i]).map(|l| cfg.crop.map_landmarks(&l));
-                    let mask = region.map(|r| {
-                        let mut m = vec![0u8; (side * side) as usize];
-                        if let Some(lm) = &lm {
-                            mask_5(lm, r, &cfg.mask, side, &mut m);
+    // Decoding (rayon, chunk after chunk) overlaps with hashing + writing on a writer thread.
+    type Decoded = std::result::Result<(Vec<u8>, Option<Vec<u8>>, MetaRow), Reject>;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Decoded)>>(2);
+    let (writer, rejects) = std::thread::scope(|scope| -> Result<(StoreWriter, Vec<RejectRow>)> {
+        let progress = &progress;
+        let handle = scope.spawn(move || -> Result<(StoreWriter, Vec<RejectRow>)> {
+            let mut rejects = Vec::new();
+            for results in rx {
+                let n = results.len() as u64;
+                for (i, r) in results {
+                    match r {
+                        Ok((img, mask, meta)) => writer.push(&img, mask.as_deref(), meta)?,
+                        Err(why) => {
+                            tracing::debug!("rejected {}: {why}", ann.ids[i]);
+                            rejects.push(RejectRow { id: ann.ids[i].clone(), source: reader.describe(&ann.ids[i]), reason: why.to_string() })
                         }
-                        m
-                    });
-                    if region.is_some() && lm.is_none() {
-                        return Err(Reject::Missing("no landmarks for the attribute mask".into()));
                     }
-                    let meta = MetaRow {
-                        id: id.clone(),
-                        split: ann.split.as_ref().and_then(|s| s[i]),
-                        identity: ann.identity.as_ref().and_then(|s| s[i]),
-                        attrs: ann.attrs[i],
-                        landmarks: lm.unwrap_or([f32::NAN; 10]),
-                        cluster: ann.cluster.as_ref().and_then(|c| c[i]),
-                    };
-                    Ok((img, mask, meta))
-                },
-            )
-            .collect();
-        for (r, &i) in results.into_iter().zip(chunk) {
-            match r {
-                Ok((img, mask, meta)) => writer.push(&img, mask.as_deref(), meta)?,
-                Err(why) => {
-                    tracing::debug!("rejected {}: {why}", ann.ids[i]);
-                    rejects.push(RejectRow { id: ann.ids[i].clone(), source: reader.describe(&ann.ids[i]), reason: why.to_string() })
                 }
+                progress.inc(n);
+                progress.set_message(format!("{} rejected", rejects.len()));
+            }
+            Ok((writer, rejects))
+        });
+        for chunk in rows.chunks(cfg.chunk.max(1)) {
+            let results: Vec<(usize, Decoded)> = chunk
+                .par_iter()
+                .map_init(
+                    || (reader.clone(), Cropper::new(cfg.crop), Vec::with_capacity(64 << 10)),
+                    |(reader, cropper, buf), &i| (i, decode_one(reader, cropper, buf, ann, i, region, cfg)),
+                )
+                .collect();
+            if tx.send(results).is_err() {
+                break; // the writer failed; its error is returned below
             }
         }
-        progress.inc(chunk.len() as u64);
-        progress.set_message(format!("{} rejected", rejects.len()));
-    }
+        drop(tx);
+        handle.join().map_err(|_| Error::Config("store writer thread panicked".into()))?
+    })?;
     progress.finish();
     let frac = rejects.len() as f64 / rows.len() as f64;
     if frac > cfg.max_reject_fraction || writer.is_empty() {
@@ -156,4 +147,40 @@ pub fn build_store(
     diat_common::write_atomic(&report, rejects_csv(&rejects).as_bytes()).map_err(|e| Error::io(&report, e))?;
     let manifest = writer.finish(details)?;
     Ok(Built { dir: dir.to_path_buf(), manifest, rejects })
+}
+
+/// Reads, decodes, crops one image and computes its landmarks and mask.
+fn decode_one(
+    reader: &mut ImageReader,
+    cropper: &mut Cropper,
+    buf: &mut Vec<u8>,
+    ann: &Annotations,
+    i: usize,
+    region: Option<Region>,
+    cfg: &BuildConfig,
+) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>, MetaRow), Reject> {
+    let id = &ann.ids[i];
+    let side = cfg.crop.size;
+    reader.read_into(id, buf).map_err(|e| Reject::Missing(e.to_string()))?;
+    let mut img = vec![0u8; cfg.crop.image_bytes()];
+    cropper.process(buf, &mut img)?;
+    let lm = ann.landmarks.as_ref().and_then(|l| l[i]).map(|l| cfg.crop.map_landmarks(&l));
+    let mask = match (region, &lm) {
+        (None, _) => None,
+        (Some(r), Some(lm)) => {
+            let mut m = vec![0u8; (side * side) as usize];
+            mask_5(lm, r, &cfg.mask, side, &mut m);
+            Some(m)
+        }
+        (Some(_), None) => return Err(Reject::Missing("no landmarks for the attribute mask".into())),
+    };
+    let meta = MetaRow {
+        id: id.clone(),
+        split: ann.split.as_ref().and_then(|s| s[i]),
+        identity: ann.identity.as_ref().and_then(|s| s[i]),
+        attrs: ann.attrs[i],
+        landmarks: lm.unwrap_or([f32::NAN; 10]),
+        cluster: ann.cluster.as_ref().and_then(|c| c[i]),
+    };
+    Ok((img, mask, meta))
 }

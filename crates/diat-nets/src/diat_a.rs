@@ -73,11 +73,18 @@ impl FlatAdam {
     pub fn new(vs: &nn::VarStore, lr: f64) -> Result<Self> {
         let params = vs.trainable_variables();
         let Some(first) = params.first() else {
-            return Err(NetsError::Config("FlatAdam: the var store has no trainable variable".into()));
+            return Err(NetsError::Config(
+                "FlatAdam: the var store has no trainable variable".into(),
+            ));
         };
         let (kind, device) = (first.kind(), first.device());
-        if params.iter().any(|p| p.kind() != kind || p.device() != device) {
-            return Err(NetsError::Config("FlatAdam: variables of several kinds or devices".into()));
+        if params
+            .iter()
+            .any(|p| p.kind() != kind || p.device() != device)
+        {
+            return Err(NetsError::Config(
+                "FlatAdam: variables of several kinds or devices".into(),
+            ));
         }
         let total: i64 = params.iter().map(|p| p.numel() as i64).sum();
         let flat = Tensor::zeros([total], (kind, device));
@@ -110,6 +117,41 @@ impl FlatAdam {
     pub fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
     }
+
+    /// The optimizer state to checkpoint: `exp_avg`, `exp_avg_sq` (flat, in variable order) and
+    /// `step` (a one-element int64 tensor).
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        vec![
+            ("exp_avg".into(), self.exp_avg.to_device(tch::Device::Cpu)),
+            ("exp_avg_sq".into(), self.exp_avg_sq.to_device(tch::Device::Cpu)),
+            ("step".into(), Tensor::from_slice(&[self.steps as i64])),
+        ]
+    }
+
+    /// Restores a state saved by [`Self::state`] for the same var store layout.
+    pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+        let get = |name: &str| {
+            state
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t)
+                .ok_or_else(|| NetsError::Config(format!("FlatAdam state: missing {name}")))
+        };
+        let (m, v, step) = (get("exp_avg")?, get("exp_avg_sq")?, get("step")?);
+        if m.size() != self.exp_avg.size() || v.size() != self.exp_avg_sq.size() {
+            return Err(NetsError::Config(format!(
+                "FlatAdam state of {:?} values for {:?} parameters",
+                m.size(),
+                self.exp_avg.size()
+            )));
+        }
+        tch::no_grad(|| {
+            self.exp_avg.copy_(m);
+            self.exp_avg_sq.copy_(v);
+        });
+        self.steps = step.int64_value(&[0]) as i32;
+        Ok(())
+    }
 }
 
 impl StepOptimizer for FlatAdam {
@@ -124,7 +166,11 @@ impl StepOptimizer for FlatAdam {
                 .iter()
                 .map(|p| {
                     let g = p.grad();
-                    if g.defined() { g.reshape([-1]) } else { p.zeros_like().reshape([-1]) }
+                    if g.defined() {
+                        g.reshape([-1])
+                    } else {
+                        p.zeros_like().reshape([-1])
+                    }
                 })
                 .collect();
             let g = Tensor::cat(&grads, 0);
@@ -169,12 +215,19 @@ pub fn diat_a_step(
     cfg: &DiatALossConfig,
     channels_last: bool,
 ) -> StepLosses {
-    let (x, a) = if channels_last { (to_channels_last(x), to_channels_last(a)) } else { (x.shallow_clone(), a.shallow_clone()) };
+    let (x, a) = if channels_last {
+        (to_channels_last(x), to_channels_last(a))
+    } else {
+        (x.shallow_clone(), a.shallow_clone())
+    };
     let tx = t.forward_t(&x, true);
 
     let na = a.size()[0];
     let out = d.forward(&Tensor::cat(&[&a, &tx.detach()], 0));
-    let d_loss = eq3_discriminator_loss(&out.logits.narrow(0, 0, na), &out.logits.narrow(0, na, tx.size()[0]));
+    let d_loss = eq3_discriminator_loss(
+        &out.logits.narrow(0, 0, na),
+        &out.logits.narrow(0, na, tx.size()[0]),
+    );
     opt_d.zero_grad();
     d_loss.backward();
     opt_d.step();
@@ -206,8 +259,14 @@ mod tests {
         // gradient, and Adam turns their rounding noise into ±lr steps.
         tch::manual_seed(11);
         let cfg = DiscriminatorConfig::tiny(16);
-        let (va, vb) = (nn::VarStore::new(Device::Cpu), nn::VarStore::new(Device::Cpu));
-        let (da, db) = (discriminator(&va.root(), &cfg), discriminator(&vb.root(), &cfg));
+        let (va, vb) = (
+            nn::VarStore::new(Device::Cpu),
+            nn::VarStore::new(Device::Cpu),
+        );
+        let (da, db) = (
+            discriminator(&va.root(), &cfg),
+            discriminator(&vb.root(), &cfg),
+        );
         tch::no_grad(|| {
             let src = va.variables();
             for (name, mut t) in vb.variables() {
@@ -232,7 +291,10 @@ mod tests {
         // Three steps of lr 1e-3 move the weights by up to 3e-3; the two implementations agree to
         // rounding (they order the floating-point operations differently).
         let (sa, sb) = (va.variables(), vb.variables());
-        let moved = (&sa["conv.0.weight"] - &before).abs().max().double_value(&[]);
+        let moved = (&sa["conv.0.weight"] - &before)
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(moved > 2e-3, "Adam moved the weights by {moved}");
         for (name, t) in &sa {
             let diff = (t - &sb[name]).abs().max().double_value(&[]);
@@ -249,7 +311,10 @@ mod tests {
     #[test]
     fn a_step_updates_both_networks_and_leaves_d_trainable() {
         tch::manual_seed(5);
-        let (tvs, mut dvs) = (nn::VarStore::new(Device::Cpu), nn::VarStore::new(Device::Cpu));
+        let (tvs, mut dvs) = (
+            nn::VarStore::new(Device::Cpu),
+            nn::VarStore::new(Device::Cpu),
+        );
         let t = transform_net(&tvs.root(), &TransformConfig::tiny(16));
         let d = discriminator(&dvs.root(), &DiscriminatorConfig::tiny(16));
         let mut opt_t = FlatAdam::new(&tvs, 1e-3).unwrap();
@@ -258,7 +323,17 @@ mod tests {
         let before_d = dvs.variables()["fc2.weight"].copy();
         let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
         let a = Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
-        let l = diat_a_step(&t, &d, &mut dvs, &mut opt_t, &mut opt_d, &x, &a, &DiatALossConfig::default(), true);
+        let l = diat_a_step(
+            &t,
+            &d,
+            &mut dvs,
+            &mut opt_t,
+            &mut opt_d,
+            &x,
+            &a,
+            &DiatALossConfig::default(),
+            true,
+        );
         assert!(l.d.double_value(&[]).is_finite() && l.t.double_value(&[]).is_finite());
         assert!(!tvs.variables()["out.weight"].equal(&before_t));
         assert!(!dvs.variables()["fc2.weight"].equal(&before_d));

@@ -1,0 +1,769 @@
+//! The paper's whole training for one task — Algorithm 1 and §3.2 — as resumable stages:
+//!
+//! | stage | what | paper |
+//! |---|---|---|
+//! | `reconstruct` | g on all kept images (DIAT with the regularizer) | Eq. (4) |
+//! | `denoise` | f separating g's artifacts | Eq. (5) |
+//! | `pretrain_t` | T as an auto-encoder on all kept images | Eq. (8), Alg. 1 step 2 |
+//! | `pretrain_d` | D on attribute labels | Eq. (9), Alg. 1 step 3 |
+//! | `adversarial` | dstep D updates, then tstep T updates | Eq. (7) / (14), Alg. 1 steps 4–12 |
+//! | `enhance` | local (masked, Eq. 10) or global (deblurring, Eq. 11) enhancement | §3.2 |
+//!
+//! Every stage goes through one runner ([`run_stage`]) that resumes from the stage's last
+//! checkpoint, logs metrics, writes samples and checkpoints, stops on a non-finite loss or a
+//! signal, and saves the stage's networks; every DIAT variant goes through one GAN step
+//! ([`gan_iteration`]) whose identity and regularization terms follow the variant.
+
+use crate::config::{Enhancement, Features, PipelineConfig};
+use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_indices};
+use crate::error::{Result, TrainError};
+use crate::images;
+use crate::run::{CheckpointState, RunDir};
+use diat_common::Progress;
+use diat_nets::checkpoint;
+use diat_nets::diat_a::{FlatAdam, StepOptimizer};
+use diat_nets::losses::{self, IDENTITY_LAYERS};
+use diat_nets::{
+    DenoiseConfig, DenoiseNet, Discriminator, DiscriminatorConfig, LocalEnhanceConfig, LocalEnhanceNet, TransformConfig, TransformNet,
+    VggFace,
+};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::{Device, Kind, Tensor, nn, nn::Module, nn::ModuleT};
+
+/// A trainable network of a stage: its var store, optimizer and checkpoint identity.
+pub struct Net {
+    pub name: &'static str,
+    pub arch: &'static str,
+    pub config: Value,
+    pub vs: nn::VarStore,
+    pub opt: Option<FlatAdam>,
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Net({}, {})", self.name, self.arch)
+    }
+}
+
+impl Net {
+    fn save(&self, dir: &Path, with_opt: bool) -> Result<()> {
+        checkpoint::save(&self.vs, &dir.join(format!("{}.safetensors", self.name)), self.arch, &self.config)?;
+        if let (true, Some(opt)) = (with_opt, &self.opt) {
+            let meta = checkpoint::CheckpointMeta::new("adam", &json!({ "for": self.name }))?;
+            checkpoint::save_tensors(&dir.join(format!("opt_{}.safetensors", self.name)), &opt.state(), &meta)?;
+        }
+        Ok(())
+    }
+    fn load(&mut self, dir: &Path, with_opt: bool) -> Result<()> {
+        checkpoint::load(&self.vs, &dir.join(format!("{}.safetensors", self.name)), Some(self.arch))?;
+        if let (true, Some(opt)) = (with_opt, &mut self.opt) {
+            let (state, _) = checkpoint::read_tensors(&dir.join(format!("opt_{}.safetensors", self.name)))?;
+            opt.load_state(&state)?;
+        }
+        Ok(())
+    }
+}
+
+/// What one step reports: loss tensors (read only at log/checkpoint steps, to avoid device
+/// syncs) and plain numbers.
+#[derive(Debug, Default)]
+pub struct StepOut {
+    pub losses: Vec<(&'static str, Tensor)>,
+    pub extra: Vec<(&'static str, f64)>,
+}
+
+/// Everything a stage needs from its run.
+pub struct Ctx<'a> {
+    pub cfg: &'a PipelineConfig,
+    pub run: RunDir,
+    pub device: Device,
+    pub stop: Arc<AtomicBool>,
+    pub progress: diat_common::progress::Mode,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ctx({})", self.run.root.display())
+    }
+}
+
+fn read_losses(losses: &[(&'static str, Tensor)]) -> Vec<(&'static str, f64)> {
+    losses.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
+}
+
+fn check_finite(stage: &str, step: u64, vals: &[(&'static str, f64)]) -> Result<()> {
+    match vals.iter().find(|(_, v)| !v.is_finite()) {
+        Some((n, v)) => Err(TrainError::NonFinite { stage: stage.into(), step, name: n.to_string(), value: *v }),
+        None => Ok(()),
+    }
+}
+
+/// The one stage runner. `make_step(start)` builds the step function once the resume point is
+/// known; `sample` renders the rows of a sample grid.
+pub fn run_stage<F, S>(
+    ctx: &Ctx<'_>,
+    stage: &str,
+    steps: u64,
+    images_per_step: u64,
+    nets: &mut [Net],
+    make_step: impl FnOnce(u64) -> F,
+    sample: S,
+) -> Result<()>
+where
+    F: FnMut(&mut [Net], u64) -> Result<StepOut>,
+    S: Fn(&[Net]) -> Result<Vec<Tensor>>,
+{
+    let t = &ctx.cfg.train;
+    let mut start = 0;
+    if let Some((s, dir)) = ctx.run.checkpoints(stage).pop() {
+        for n in nets.iter_mut() {
+            n.load(&dir, true)?;
+        }
+        ctx.run.truncate_metrics(stage, s)?;
+        tracing::info!("{stage}: resuming after step {s} from {}", dir.display());
+        start = s;
+    }
+    let mut step_fn = make_step(start);
+    let progress = Progress::with_mode(stage.to_string(), Some(steps), ctx.progress);
+    progress.inc(start);
+    let mut window = (Instant::now(), 0u64);
+    let mut last = StepOut::default();
+    for step in start..steps {
+        last = step_fn(nets, step)?;
+        let done = step + 1;
+        window.1 += images_per_step;
+        let stop = ctx.stop.load(Ordering::SeqCst);
+        let log = done % t.log_every.max(1) == 0 || done == steps;
+        let ckpt = done % t.checkpoint_every == 0 || done == steps || stop;
+        if log || ckpt {
+            let vals = read_losses(&last.losses);
+            check_finite(stage, done, &vals)?;
+            if log {
+                let secs = window.0.elapsed().as_secs_f64().max(1e-9);
+                let mut line = serde_json::Map::new();
+                line.insert("stage".into(), stage.into());
+                line.insert("step".into(), done.into());
+                for (n, v) in &vals {
+                    line.insert(format!("loss_{n}"), (*v).into());
+                }
+                for (n, v) in &last.extra {
+                    line.insert((*n).into(), (*v).into());
+                }
+                line.insert("img_per_s".into(), (window.1 as f64 / secs).into());
+                ctx.run.log_metrics(&Value::Object(line))?;
+                progress.set_message(
+                    vals.iter().map(|(n, v)| format!("{n} {v:.4}")).chain([format!("{:.0} img/s", window.1 as f64 / secs)]).collect::<Vec<_>>().join(" · "),
+                );
+                window = (Instant::now(), 0);
+            }
+            if ckpt {
+                let state = CheckpointState {
+                    stage: stage.into(),
+                    step: done,
+                    seed: t.seed,
+                    data_cursor: done,
+                    torch_seed: t.seed as i64,
+                    losses: vals.iter().map(|(n, v)| (n.to_string(), json!(v))).collect(),
+                };
+                ctx.run.write_checkpoint(&state, t.keep_checkpoints, |dir| nets.iter().try_for_each(|n| n.save(dir, true)))?;
+            }
+        }
+        if t.sample_every > 0 && (done % t.sample_every == 0 || done == steps) {
+            let rows = tch::no_grad(|| sample(nets))?;
+            if !rows.is_empty() {
+                let refs: Vec<&Tensor> = rows.iter().collect();
+                images::save_png(&images::grid(&refs), &ctx.run.root.join("samples").join(format!("{stage}-step-{done:08}.png")))?;
+            }
+        }
+        progress.inc(1);
+        if stop {
+            progress.finish();
+            return Err(TrainError::Interrupted { stage: stage.into(), step: done });
+        }
+    }
+    progress.finish();
+    let _ = last;
+    let sdir = ctx.run.stage_dir(stage);
+    std::fs::create_dir_all(&sdir).map_err(|e| TrainError::io(&sdir, e))?;
+    for n in nets.iter() {
+        n.save(&sdir, false)?;
+    }
+    let done = json!({ "stage": stage, "steps": steps });
+    diat_common::write_atomic(&sdir.join("done.json"), done.to_string().as_bytes()).map_err(|e| TrainError::io(&sdir, e))?;
+    images::save_png(&images::loss_curves(&ctx.run.metrics()), &ctx.run.root.join("loss_curve.png"))?;
+    Ok(())
+}
+
+/// The prepared sets of a task.
+pub struct TaskData {
+    pub pretrain: Source,
+    pub guided: Source,
+    pub input: Source,
+    pub test: Option<Source>,
+    pub attribute: String,
+    pub guided_value: bool,
+}
+
+impl TaskData {
+    pub fn open(data: &Path, task: &str, size: i64) -> Result<Self> {
+        let tdir = data.join("tasks").join(task);
+        let guided = Source::open(&tdir.join("guided"))?;
+        let details = &guided.store.manifest.details;
+        let attribute = details["task"]["attribute"]
+            .as_str()
+            .ok_or_else(|| TrainError::Config(format!("{}: manifest names no task attribute", tdir.display())))?
+            .to_string();
+        let guided_value = details["task"]["guided_value"].as_bool().unwrap_or(true);
+        let pretrain = Source::open(&data.join("pretrain"))?.with_labels(&attribute, guided_value)?;
+        let input = Source::open(&tdir.join("input"))?;
+        let test = tdir.join("test").join("manifest.json").exists().then(|| Source::open(&tdir.join("test"))).transpose()?;
+        for s in [&pretrain, &guided, &input].into_iter().chain(test.as_ref()) {
+            if s.size() != size {
+                return Err(TrainError::Config(format!(
+                    "{} holds {}px images but model.image_size is {size}",
+                    s.store.dir.display(),
+                    s.size()
+                )));
+            }
+        }
+        Ok(Self { pretrain, guided, input, test, attribute, guided_value })
+    }
+
+    /// The fixed sample batch: the first images of the test inputs (else of the input set).
+    pub fn sample_batch(&self, n: i64, device: Device) -> Batch {
+        let src = self.test.as_ref().unwrap_or(&self.input);
+        let idx: Vec<usize> = (0..(n as usize).min(src.len())).collect();
+        let mut b = RawBatch::gather(src, &idx).to_device(device);
+        if b.masks.is_none() && self.input.store.manifest.has_masks {
+            b.masks = Some(RawBatch::gather(&self.input, &idx[..idx.len().min(self.input.len())]).to_device(device).masks.expect("masked"));
+        }
+        b
+    }
+}
+
+/// Prefetched single-source batches for steps `start..end`.
+fn single_loader(src: &Source, seed: u64, stream: u64, batch: i64, start: u64, end: u64, threads: usize) -> Prefetcher<RawBatch> {
+    let src = src.clone();
+    Prefetcher::new(start, end, threads, 4, batch as u64, move |step| {
+        let mut cache = BTreeMap::new();
+        RawBatch::gather(&src, &batch_indices(seed, stream, step, batch as usize, src.len(), &mut cache))
+    })
+}
+
+fn transform_config(cfg: &PipelineConfig) -> TransformConfig {
+    TransformConfig { res_blocks: cfg.model.res_blocks, width: cfg.model.width, image_size: cfg.model.image_size }
+}
+
+fn disc_config(cfg: &PipelineConfig) -> DiscriminatorConfig {
+    DiscriminatorConfig { width: cfg.model.d_width, image_size: cfg.model.image_size, fc_hidden: cfg.model.d_fc_hidden, ..Default::default() }
+}
+
+fn new_transform(cfg: &PipelineConfig, device: Device, name: &'static str, arch: &'static str, lr: Option<f64>) -> Result<(Net, TransformNet)> {
+    let vs = nn::VarStore::new(device);
+    let c = transform_config(cfg);
+    let t = diat_nets::transform_net(&vs.root(), &c);
+    let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
+    Ok((Net { name, arch, config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, t))
+}
+
+fn new_disc(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Net, Discriminator)> {
+    let vs = nn::VarStore::new(device);
+    let c = disc_config(cfg);
+    let d = diat_nets::discriminator(&vs.root(), &c);
+    let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
+    Ok((Net { name: "discriminator", arch: "discriminator", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, d))
+}
+
+fn new_denoise(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Net, DenoiseNet)> {
+    let vs = nn::VarStore::new(device);
+    let c = DenoiseConfig { image_size: cfg.model.image_size, ..Default::default() };
+    let f = diat_nets::denoise_net(&vs.root(), &c);
+    let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
+    Ok((Net { name: "denoise", arch: "denoise", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, f))
+}
+
+/// Loads a finished stage's network into `net` and freezes it.
+fn load_stage_net(ctx: &Ctx<'_>, stage: &str, net: &mut Net) -> Result<()> {
+    net.load(&ctx.run.stage_dir(stage), false)?;
+    net.vs.freeze();
+    Ok(())
+}
+
+/// VGG-Face for the variants and losses that need it; refuses random weights outside smoke runs.
+fn vgg(ctx: &Ctx<'_>, allow_random: bool) -> Result<(VggFace, nn::VarStore)> {
+    let path = diat_nets::vggface::default_weights_path(&diat_common::Dirs::from_env());
+    let (net, vs, loaded) = diat_nets::vggface::vgg_face_pretrained(&path, ctx.device)?;
+    if !loaded && !allow_random {
+        return Err(TrainError::Config(format!(
+            "this pipeline needs VGG-Face weights at {} (import them with `diat nets import-vggface`), \
+             or set DIAT_ALLOW_RANDOM_VGGFACE=1 for a smoke run",
+            path.display()
+        )));
+    }
+    Ok((net, vs))
+}
+
+fn allow_random_vgg() -> bool {
+    std::env::var("DIAT_ALLOW_RANDOM_VGGFACE").is_ok_and(|v| v == "1")
+}
+
+/// Which identity term T's objective has (per variant).
+pub enum Identity<'a> {
+    /// DIAT1: attribute loss only.
+    None,
+    /// Eq. (2) on VGG-Face (DIAT, DIAT2, DIAT3).
+    VggFace(&'a VggFace),
+    /// Eq. (13) on D's own conv-4/5 features (DIAT-A, DIAT-A0).
+    Adaptive,
+}
+
+/// One iteration of Algorithm 1's loop (steps 5–11) for any variant: `dstep` updates of D on
+/// guided images `a` against `T(x)`, then `tstep` updates of T on
+/// `GAN(T(x)) + λ ℓ_id(x) [+ γ ℓ_smooth(T(x))]`. `xs` holds dstep + tstep input batches.
+#[allow(clippy::too_many_arguments)]
+pub fn gan_iteration(
+    t: &TransformNet,
+    d: &Discriminator,
+    nets: &mut [Net],
+    xs: &[Tensor],
+    aas: &[Tensor],
+    identity: &Identity<'_>,
+    smooth: Option<(&DenoiseNet, f64)>,
+    lambda: f64,
+    gan: losses::GanLoss,
+    grad_ratio: bool,
+) -> StepOut {
+    let (t_nets, d_nets) = nets.split_at_mut(1);
+    let (t_net, d_net) = (&mut t_nets[0], &mut d_nets[0]);
+    let mut out = StepOut::default();
+    let dstep = aas.len();
+    let mut d_loss = Tensor::zeros([], (Kind::Float, xs[0].device()));
+    for (x, a) in xs[..dstep].iter().zip(aas) {
+        let tx = tch::no_grad(|| t.forward_t(x, true));
+        let n = a.size()[0];
+        let logits = d.logits(&Tensor::cat(&[a, &tx], 0));
+        d_loss = losses::eq3_discriminator_loss(&logits.narrow(0, 0, n), &logits.narrow(0, n, tx.size()[0]));
+        let opt = d_net.opt.as_mut().expect("D trains");
+        opt.zero_grad();
+        d_loss.backward();
+        opt.step();
+    }
+    d_net.vs.freeze();
+    let mut last = None;
+    for x in &xs[dstep..] {
+        let tx = t.forward_t(x, true);
+        let (gan_term, id) = match identity {
+            Identity::Adaptive => {
+                let cfg = losses::DiatALossConfig { lambda, identity_layers: IDENTITY_LAYERS.to_vec(), gan };
+                let terms = losses::eq14_diat_a_objective(&tx, x, d, &cfg);
+                (terms.gan, Some(terms.identity))
+            }
+            Identity::VggFace(vgg) => {
+                (losses::eq3_generator_loss(&d.logits(&tx), gan), Some(losses::eq2_perceptual_identity_loss(vgg, &tx, x, &IDENTITY_LAYERS)))
+            }
+            Identity::None => (losses::eq3_generator_loss(&d.logits(&tx), gan), None),
+        };
+        let smooth_term = smooth.map(|(f, _)| losses::eq6_smoothness(f, &tx));
+        if grad_ratio && let Some(id) = &id {
+            // ‖∂(λ ℓ_id)/∂T(x)‖ / ‖∂GAN/∂T(x)‖: how the two terms pull on T's output.
+            let g_gan = Tensor::run_backward(&[&gan_term], &[&tx], true, false);
+            let g_id = Tensor::run_backward(&[&(id * lambda)], &[&tx], true, false);
+            let ratio = g_id[0].norm().double_value(&[]) / g_gan[0].norm().double_value(&[]).max(1e-12);
+            out.extra.push(("grad_ratio_identity_gan", ratio));
+        }
+        let mut total = gan_term.shallow_clone();
+        if let Some(id) = &id {
+            total = total + id * lambda;
+        }
+        if let (Some(s), Some((_, gamma))) = (&smooth_term, smooth) {
+            total = total + s * gamma;
+        }
+        let opt = t_net.opt.as_mut().expect("T trains");
+        opt.zero_grad();
+        total.backward();
+        opt.step();
+        last = Some((total.detach(), gan_term.detach(), id.map(|i| i.detach()), smooth_term.map(|s| s.detach())));
+    }
+    d_net.vs.unfreeze();
+    let (total, gan_term, id, sm) = last.expect("tstep ≥ 1");
+    out.losses.push(("d", d_loss.detach()));
+    out.losses.push(("t", total));
+    out.losses.push(("gan", gan_term));
+    if let Some(i) = id {
+        out.losses.push(("identity", i));
+    }
+    if let Some(s) = sm {
+        out.losses.push(("smooth", s));
+    }
+    out
+}
+
+/// Options of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub run_dir: PathBuf,
+    pub resume: bool,
+    pub progress: diat_common::progress::Mode,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub run_dir: PathBuf,
+    pub stages: Vec<(String, bool)>,
+    pub final_dir: PathBuf,
+}
+
+/// Installs SIGINT/SIGTERM handlers that ask the loop to checkpoint and stop.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, flag.clone());
+    }
+    flag
+}
+
+/// Runs every stage of the pipeline that is not done yet.
+pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -> Result<Summary> {
+    let device = cfg.device();
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    let run = RunDir::prepare(&opts.run_dir, &cfg.to_toml(), opts.resume, device, cfg.train.seed)?;
+    let ctx = Ctx { cfg, run, device, stop, progress: opts.progress };
+    let data = TaskData::open(&cfg.task.data, &cfg.task.name, cfg.model.image_size)?;
+    let variant = cfg.task.variant;
+    let mut stages: Vec<&str> = Vec::new();
+    if variant.smooth() {
+        stages.extend(["reconstruct", "denoise"]);
+    }
+    stages.extend(["pretrain_t", "pretrain_d", "adversarial"]);
+    if variant.enhanced() {
+        stages.push("enhance");
+    }
+    let mut report = Vec::new();
+    for stage in &stages {
+        if ctx.run.stage_done(stage) {
+            tracing::info!("{stage}: done already, skipped");
+            report.push((stage.to_string(), false));
+            continue;
+        }
+        tch::manual_seed(cfg.train.seed as i64);
+        match *stage {
+            "reconstruct" => stage_reconstruct(&ctx, &data)?,
+            "denoise" => stage_denoise(&ctx, &data)?,
+            "pretrain_t" => stage_pretrain_t(&ctx, &data)?,
+            "pretrain_d" => stage_pretrain_d(&ctx, &data)?,
+            "adversarial" => stage_adversarial(&ctx, &data)?,
+            _ => stage_enhance(&ctx, &data)?,
+        }
+        report.push((stage.to_string(), true));
+    }
+    // The artefacts a user applies or publishes.
+    let final_dir = ctx.run.root.join("final");
+    let copy = |stage: &str, name: &str| -> Result<()> {
+        let src = ctx.run.stage_dir(stage).join(format!("{name}.safetensors"));
+        if src.exists() {
+            let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
+            diat_common::write_atomic(&final_dir.join(format!("{name}.safetensors")), &bytes).map_err(|e| TrainError::io(&final_dir, e))?;
+        }
+        Ok(())
+    };
+    copy("adversarial", "transform")?;
+    copy("adversarial", "discriminator")?;
+    copy("enhance", "enhance")?;
+    diat_common::write_atomic(&final_dir.join("pipeline.toml"), cfg.to_toml().as_bytes()).map_err(|e| TrainError::io(&final_dir, e))?;
+    Ok(Summary { run_dir: ctx.run.root.clone(), stages: report, final_dir })
+}
+
+fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.reconstruct);
+    let (vgg, _vgg_vs) = vgg(ctx, allow_random_vgg())?;
+    let (g_net, g) = new_transform(cfg, ctx.device, "reconstruction", "reconstruction", Some(st.lr))?;
+    let mut nets = vec![g_net];
+    let (device, b) = (ctx.device, cfg.train.batch);
+    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let g = &g;
+    run_stage(
+        ctx,
+        "reconstruct",
+        st.steps,
+        b as u64,
+        &mut nets,
+        |start| {
+            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 10, b, start, st.steps, cfg.train.loader_threads);
+            move |nets: &mut [Net], _step| {
+                let x = loader.next_item().expect("loader").to_device(device).images;
+                let loss = losses::eq4_reconstruction_objective(&vgg, &g.forward_t(&x, true), &x, &IDENTITY_LAYERS);
+                let opt = nets[0].opt.as_mut().expect("trains");
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                Ok(StepOut { losses: vec![("reconstruct", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
+            }
+        },
+        |_| Ok(vec![sample.images.shallow_clone(), g.forward_t(&sample.images, false)]),
+    )
+}
+
+fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.denoise);
+    let (mut g_net, g) = new_transform(cfg, ctx.device, "reconstruction", "reconstruction", None)?;
+    load_stage_net(ctx, "reconstruct", &mut g_net)?;
+    let (f_net, f) = new_denoise(cfg, ctx.device, Some(st.lr))?;
+    let mut nets = vec![f_net];
+    let (device, b) = (ctx.device, cfg.train.batch);
+    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let (g, f) = (&g, &f);
+    run_stage(
+        ctx,
+        "denoise",
+        st.steps,
+        b as u64,
+        &mut nets,
+        |start| {
+            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 11, b, start, st.steps, cfg.train.loader_threads);
+            move |nets: &mut [Net], _step| {
+                let x = loader.next_item().expect("loader").to_device(device).images;
+                let gx = tch::no_grad(|| g.forward_t(&x, false));
+                let loss = losses::eq5_denoise_objective(&f, &gx, &x);
+                let opt = nets[0].opt.as_mut().expect("trains");
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                Ok(StepOut { losses: vec![("denoise", loss.detach())], extra: vec![] })
+            }
+        },
+        |_| {
+            let gx = g.forward_t(&sample.images, false);
+            Ok(vec![sample.images.shallow_clone(), gx.shallow_clone(), f.forward(&gx)])
+        },
+    )
+}
+
+fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.pretrain_t);
+    let (t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", Some(st.lr))?;
+    let mut nets = vec![t_net];
+    let (device, b) = (ctx.device, cfg.train.batch);
+    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let t = &t;
+    run_stage(
+        ctx,
+        "pretrain_t",
+        st.steps,
+        b as u64,
+        &mut nets,
+        |start| {
+            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 1, b, start, st.steps, cfg.train.loader_threads);
+            move |nets: &mut [Net], _step| {
+                let x = loader.next_item().expect("loader").to_device(device).images;
+                let loss = losses::eq8_reconstruction_loss(&t.forward_t(&x, true), &x);
+                let opt = nets[0].opt.as_mut().expect("trains");
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                Ok(StepOut { losses: vec![("reconstruction", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
+            }
+        },
+        |_| Ok(vec![sample.images.shallow_clone(), t.forward_t(&sample.images, false)]),
+    )
+}
+
+fn stage_pretrain_d(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.pretrain_d);
+    let (d_net, d) = new_disc(cfg, ctx.device, Some(st.lr))?;
+    let mut nets = vec![d_net];
+    let (device, b) = (ctx.device, cfg.train.batch);
+    let d = &d;
+    run_stage(
+        ctx,
+        "pretrain_d",
+        st.steps,
+        b as u64,
+        &mut nets,
+        |start| {
+            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 2, b, start, st.steps, cfg.train.loader_threads);
+            move |nets: &mut [Net], _step| {
+                let batch = loader.next_item().expect("loader").to_device(device);
+                let y = batch.labels.expect("labelled pretraining store");
+                let logits = d.logits(&batch.images);
+                let loss = losses::eq9_discriminator_pretrain_loss(&logits, &y);
+                let opt = nets[0].opt.as_mut().expect("trains");
+                opt.zero_grad();
+                loss.backward();
+                opt.step();
+                let acc = tch::no_grad(|| logits.ge(0.0).to_kind(Kind::Float).eq_tensor(&y).to_kind(Kind::Float).mean(Kind::Float));
+                Ok(StepOut { losses: vec![("pretrain_d", loss.detach()), ("accuracy", acc)], extra: vec![] })
+            }
+        },
+        |_| Ok(vec![]),
+    )
+}
+
+fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.adversarial);
+    let variant = cfg.task.variant;
+    let (mut t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", Some(st.lr_t))?;
+    let (mut d_net, d) = new_disc(cfg, ctx.device, Some(st.lr_d))?;
+    // Initialization from the pre-trained networks (Algorithm 1 steps 2–3).
+    checkpoint::load(&t_net.vs, &ctx.run.stage_dir("pretrain_t").join("transform.safetensors"), Some("transform"))?;
+    checkpoint::load(&d_net.vs, &ctx.run.stage_dir("pretrain_d").join("discriminator.safetensors"), Some("discriminator"))?;
+    t_net.opt = Some(FlatAdam::new(&t_net.vs, st.lr_t)?);
+    d_net.opt = Some(FlatAdam::new(&d_net.vs, st.lr_d)?);
+    let vgg_pair = if variant.vgg_identity() { Some(vgg(ctx, allow_random_vgg())?) } else { None };
+    let f_pair = if variant.smooth() {
+        let (mut f_net, f) = new_denoise(cfg, ctx.device, None)?;
+        load_stage_net(ctx, "denoise", &mut f_net)?;
+        Some((f_net, f))
+    } else {
+        None
+    };
+    let identity = match (&vgg_pair, variant.adaptive()) {
+        (_, true) => Identity::Adaptive,
+        (Some((v, _)), false) => Identity::VggFace(v),
+        (None, false) => Identity::None,
+    };
+    let smooth = f_pair.as_ref().map(|(_, f)| (f, st.gamma));
+    let mut nets = vec![t_net, d_net];
+    let (device, b, seed) = (ctx.device, cfg.train.batch, cfg.train.seed);
+    let (dstep, tstep) = (st.dstep as u64, st.tstep as u64);
+    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let log_every = cfg.train.log_every.max(1);
+    let (t, d) = (&t, &d);
+    run_stage(
+        ctx,
+        "adversarial",
+        st.steps,
+        b as u64 * (2 * dstep + tstep),
+        &mut nets,
+        |start| {
+            let (input, guided) = (data.input.clone(), data.guided.clone());
+            let mut loader = Prefetcher::new(start, st.steps, cfg.train.loader_threads, 4, b as u64 * (2 * dstep + tstep), move |step| {
+                let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
+                let xs: Vec<RawBatch> = (0..dstep + tstep)
+                    .map(|j| RawBatch::gather(&input, &batch_indices(seed, 3, step * (dstep + tstep) + j, b as usize, input.len(), &mut ci)))
+                    .collect();
+                let aas: Vec<RawBatch> = (0..dstep)
+                    .map(|j| RawBatch::gather(&guided, &batch_indices(seed, 4, step * dstep + j, b as usize, guided.len(), &mut cg)))
+                    .collect();
+                (xs, aas)
+            });
+            move |nets: &mut [Net], step| {
+                let (xs, aas) = loader.next_item().expect("loader");
+                let xs: Vec<Tensor> = xs.iter().map(|r| r.to_device(device).images).collect();
+                let aas: Vec<Tensor> = aas.iter().map(|r| r.to_device(device).images).collect();
+                let mut out = gan_iteration(t, d, nets, &xs, &aas, &identity, smooth, st.lambda, st.gan, (step + 1) % log_every == 0);
+                out.extra.push(("loader_img_per_s", loader.capacity_ips()));
+                Ok(out)
+            }
+        },
+        |_| Ok(vec![sample.images.shallow_clone(), t.forward_t(&sample.images, false)]),
+    )
+}
+
+fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
+    let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.enhance);
+    let (mut t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", None)?;
+    load_stage_net(ctx, "adversarial", &mut t_net)?;
+    let (mut d_net, d) = new_disc(cfg, ctx.device, None)?;
+    load_stage_net(ctx, "adversarial", &mut d_net)?;
+    let (device, b) = (ctx.device, cfg.train.batch);
+    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let (t, d) = (&t, &d);
+    match cfg.task.enhancement {
+        Enhancement::Local => {
+            if !data.input.store.manifest.has_masks {
+                return Err(TrainError::Config(format!("local enhancement needs masks: {} has none (a global task?)", data.input.store.dir.display())));
+            }
+            let vs = nn::VarStore::new(ctx.device);
+            let c = LocalEnhanceConfig { image_size: cfg.model.image_size, ..Default::default() };
+            let e: LocalEnhanceNet = diat_nets::local_enhance_net(&vs.root(), &c);
+            let opt = FlatAdam::new(&vs, st.lr)?;
+            let mut nets = vec![Net { name: "enhance", arch: "local_enhance", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt: Some(opt) }];
+            let vgg_pair = match st.features {
+                Features::Vggface => Some(vgg(ctx, allow_random_vgg())?),
+                Features::Discriminator => None,
+            };
+            let betas: Vec<(usize, f64)> = st.betas.iter().enumerate().map(|(i, &w)| (i + 1, w)).collect();
+            let e = &e;
+            run_stage(
+                ctx,
+                "enhance",
+                st.steps,
+                b as u64,
+                &mut nets,
+                |start| {
+                    let mut loader = single_loader(&data.input, cfg.train.seed, 5, b, start, st.steps, cfg.train.loader_threads);
+                    move |nets: &mut [Net], _step| {
+                        let batch = loader.next_item().expect("loader").to_device(device);
+                        let (x, m) = (batch.images, batch.masks.expect("masked store"));
+                        let tx = tch::no_grad(|| t.forward_t(&x, false));
+                        let etx = e.forward(&x, &tx);
+                        let loss = match &vgg_pair {
+                            Some((vgg, _)) => losses::eq10_local_enhancement_loss(vgg, &etx, &tx, &x, &m, &betas),
+                            None => eq10_local_enhancement_loss_on_d(d, &etx, &tx, &x, &m, &betas),
+                        };
+                        let opt = nets[0].opt.as_mut().expect("trains");
+                        opt.zero_grad();
+                        loss.backward();
+                        opt.step();
+                        Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
+                    }
+                },
+                |_| {
+                    let tx = t.forward_t(&sample.images, false);
+                    Ok(vec![sample.images.shallow_clone(), tx.shallow_clone(), e.forward(&sample.images, &tx)])
+                },
+            )
+        }
+        Enhancement::Global => {
+            let (e_net, e) = new_transform(cfg, ctx.device, "enhance", "global_enhance", Some(st.lr))?;
+            let mut nets = vec![e_net];
+            let sigma = st.sigma;
+            let e = &e;
+            run_stage(
+                ctx,
+                "enhance",
+                st.steps,
+                b as u64,
+                &mut nets,
+                |start| {
+                    let mut loader = single_loader(&data.pretrain, cfg.train.seed, 6, b, start, st.steps, cfg.train.loader_threads);
+                    move |nets: &mut [Net], _step| {
+                        let x = loader.next_item().expect("loader").to_device(device).images;
+                        let bx = diat_nets::blur::gaussian_blur(&x, sigma);
+                        let loss = losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), &x);
+                        let opt = nets[0].opt.as_mut().expect("trains");
+                        opt.zero_grad();
+                        loss.backward();
+                        opt.step();
+                        Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
+                    }
+                },
+                |_| {
+                    let tx = t.forward_t(&sample.images, false);
+                    let etx = e.forward_t(&diat_nets::blur::gaussian_blur(&tx, sigma), false);
+                    Ok(vec![sample.images.shallow_clone(), tx, etx])
+                },
+            )
+        }
+    }
+}
+
+/// Eq. (10) with the content term on the trained discriminator's conv features instead of
+/// VGG-Face (`enhance.features = "discriminator"`): for users without VGG-Face weights, in the
+/// spirit of DIAT-A's adaptive perceptual loss (§4). β_i weight D's conv layers 1..3.
+pub fn eq10_local_enhancement_loss_on_d(d: &Discriminator, etx: &Tensor, tx: &Tensor, x: &Tensor, mask: &Tensor, betas: &[(usize, f64)]) -> Tensor {
+    let pixel = losses::per_image_squared_norm(&((1f64 - mask) * (etx - x)));
+    let n = tx.size()[0];
+    let out = d.forward(&Tensor::cat(&[&(mask * tx), &(mask * etx)], 0));
+    let ft: Vec<Tensor> = out.features.iter().map(|f| f.narrow(0, 0, n)).collect();
+    let fe: Vec<Tensor> = out.features.iter().map(|f| f.narrow(0, n, n)).collect();
+    pixel + losses::weighted_content_loss(&ft, &fe, betas)
+}
