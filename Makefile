@@ -12,7 +12,9 @@ PROFILE := --release
 DIAT := $(CARGO_TARGET_DIR)/release/diat
 DEMO_OUT ?= out/demo
 
-.PHONY: help setup build demo test lint bench gpu-bundle clean
+.PHONY: help setup build demo test lint bench gpu-bundle train-all clean
+
+PIPELINES ?= mouth_open mouth_close eyeglasses_remove male_to_female older_to_younger
 
 help:
 	@echo "make demo    set up, then run the main job on the embedded default (synthetic faces)"
@@ -20,6 +22,7 @@ help:
 	@echo "make setup   install the torch 2.11.0 venv and write .cargo/config.toml (idempotent)"
 	@echo "make build   release build of the diat binary"
 	@echo "make gpu-bundle  copy the release binary into .device/ for a GPU machine (see README)"
+	@echo "make train-all   train every paper pipeline in turn (resumable; finished ones are skipped)"
 
 setup:
 	@bash scripts/setup.sh
@@ -37,6 +40,13 @@ test: setup
 lint: setup
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all --check
+
+# Every paper task on the GPU when present; data from `diat data prepare` under $$DIAT_DATA_DIR/celeba.
+train-all: build
+	@for p in $(PIPELINES); do \
+	  echo "== $$p"; \
+	  $(DIAT) train --pipeline pipelines/$$p.toml --resume || exit $$?; \
+	done
 
 gpu-bundle: build
 	mkdir -p .device/bin

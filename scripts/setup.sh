@@ -56,3 +56,5 @@ if [ "$(cat .cargo/config.toml 2>/dev/null)" != "$cfg" ]; then
   printf '%s\n' "$cfg" > .cargo/config.toml.tmp && mv .cargo/config.toml.tmp .cargo/config.toml
   log "wrote .cargo/config.toml (LIBTORCH=$LIBTORCH, target-dir=$TARGET_DIR)"
 fi
+# MTCNN face-detector weights for `diat align` (pip download of facenet-pytorch, sha256-pinned).
+TORCH_VENV="$TORCH_VENV" bash scripts/setup-mtcnn.sh

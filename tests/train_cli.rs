@@ -167,6 +167,29 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     assert!(run.join("final/enhance.safetensors").exists());
     assert!(run.join("samples/enhance-step-00000010.png").exists());
 
+    // `diat apply` with the run's final networks: a folder with two faces and a broken file.
+    let inputs = tmp.path().join("faces");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for i in 0..2 {
+        image::RgbImage::from_raw(SIZE, SIZE, image(100 + i, false)).unwrap().save(inputs.join(format!("face{i}.png"))).unwrap();
+    }
+    std::fs::write(inputs.join("broken.jpg"), b"<html>not an image</html>").unwrap();
+    let applied = tmp.path().join("applied");
+    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["apply", "--cpu", "--model"])
+        .arg(run.join("final"))
+        .arg(&inputs)
+        .arg("--out")
+        .arg(&applied)
+        .env("DIAT_PROGRESS", "none")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 image(s) written") && String::from_utf8_lossy(&out.stdout).contains("local enhancement"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped") && String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
+    let face = image::open(applied.join("face0.png")).unwrap().into_rgb8();
+    assert_eq!(face.dimensions(), (SIZE, SIZE));
+
     // A diverging learning rate: the run stops naming stage and step, keeping good checkpoints.
     let bad = tmp.path().join("bad");
     let out = train_cmd(&data, &bad, &["--set", "stages.pretrain_t.lr=1e30"]).output().unwrap();

@@ -12,6 +12,7 @@
                                      (conv1_1.weight ..., plus fc6-fc8) saved with torch.save
         vggface_features.pth         the same weights under torchvision-style names
                                      (module.features.N.weight, classifier.N.weight)
+        vggface_legacy.pth           the vggface_dag.pth weights in the legacy torch.save format
   parity.py load-rust --dir DIR
       For every NAME.ckpt.safetensors in DIR (checkpoints written by Rust): builds the reference
       module named by its metadata, loads it with load_state_dict(strict=True) and writes its
@@ -21,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import os
@@ -166,6 +168,15 @@ def export(out: str) -> None:
     dag["fc8.weight"] = torch.randn(4, 8, generator=gen)
     dag["fc8.bias"] = torch.randn(4, generator=gen)
     torch.save(dag, os.path.join(out, "vggface_dag.pth"))
+    # The same in the legacy (PyTorch < 1.6) format of the 2017 conversions, with a bias stored at
+    # an offset inside a larger storage and a non-contiguous weight, under a `state_dict` key.
+    legacy = collections.OrderedDict((k, t.clone()) for k, t in dag.items())
+    b = legacy["conv1_2.bias"]
+    store = torch.zeros(b.numel() + 7)
+    store[5 : 5 + b.numel()] = b
+    legacy["conv1_2.bias"] = store[5 : 5 + b.numel()]
+    legacy["conv2_1.weight"] = legacy["conv2_1.weight"].transpose(2, 3).contiguous().transpose(2, 3)
+    torch.save({"state_dict": legacy}, os.path.join(out, "vggface_legacy.pth"), _use_new_zipfile_serialization=False)
     tv_index = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
     tv = {}
     for (name, _, _), idx in zip(R.VGG_LAYERS, tv_index):

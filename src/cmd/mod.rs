@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+pub mod apply;
 pub mod bench;
 pub mod data;
 pub mod doctor;
@@ -34,8 +35,7 @@ pub enum Command {
     /// Model zoo: list, info, pull, verify, gc, rm, publish.
     Zoo(zoo::Args),
     /// Apply a trained model to aligned faces.
-    #[command(disable_help_flag = true)]
-    Apply(Pending),
+    Apply(apply::Args),
     /// Detect and align faces in real photos to the CelebA crop.
     #[command(disable_help_flag = true)]
     Align(Pending),
@@ -60,7 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(args) => data::run(args),
         Command::Train(args) => train::run(args),
         Command::Zoo(args) => zoo::run(args),
-        Command::Apply(_) => pending("apply"),
+        Command::Apply(args) => apply::run(args),
         Command::Align(_) => pending("align"),
         Command::Eval(args) => eval::run(args),
         Command::Nets(args) => nets::run(args),

@@ -16,7 +16,9 @@ pub const PAPER_SIGMA: f64 = 1.8;
 pub fn gaussian_kernel(sigma: f64) -> Vec<f32> {
     assert!(sigma > 0.0, "sigma must be positive");
     let radius = (3.0 * sigma).ceil() as i64;
-    let g: Vec<f64> = (-radius..=radius).map(|i| (-((i * i) as f64) / (2.0 * sigma * sigma)).exp()).collect();
+    let g: Vec<f64> = (-radius..=radius)
+        .map(|i| (-((i * i) as f64) / (2.0 * sigma * sigma)).exp())
+        .collect();
     let sum: f64 = g.iter().sum();
     g.iter().map(|v| (v / sum) as f32).collect()
 }
@@ -27,10 +29,30 @@ pub fn gaussian_blur(x: &Tensor, sigma: f64) -> Tensor {
     let k = g.len() as i64;
     let r = k / 2;
     let c = x.size()[1];
-    let g = Tensor::from_slice(&g).to_device(x.device()).to_kind(x.kind());
+    let g = Tensor::from_slice(&g)
+        .to_device(x.device())
+        .to_kind(x.kind());
     let h = x.reflection_pad2d([r, r, r, r]);
-    let h = h.conv2d(&g.view([1, 1, 1, k]).expand([c, 1, 1, k], false).contiguous(), None::<Tensor>, [1, 1], [0, 0], [1, 1], c);
-    h.conv2d(&g.view([1, 1, k, 1]).expand([c, 1, k, 1], false).contiguous(), None::<Tensor>, [1, 1], [0, 0], [1, 1], c)
+    let h = h.conv2d(
+        &g.view([1, 1, 1, k])
+            .expand([c, 1, 1, k], false)
+            .contiguous(),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        c,
+    );
+    h.conv2d(
+        &g.view([1, 1, k, 1])
+            .expand([c, 1, k, 1], false)
+            .contiguous(),
+        None::<Tensor>,
+        [1, 1],
+        [0, 0],
+        [1, 1],
+        c,
+    )
 }
 
 /// B(x) with the paper's σ = 1.8.

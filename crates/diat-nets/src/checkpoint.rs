@@ -97,7 +97,14 @@ impl CheckpointMeta {
             key: "diat.config".into(),
             problem: e.to_string(),
         })?;
-        Ok(Self { architecture, config, crate_version, tch_version, libtorch_version, extra: map.into_iter().collect() })
+        Ok(Self {
+            architecture,
+            config,
+            crate_version,
+            tch_version,
+            libtorch_version,
+            extra: map.into_iter().collect(),
+        })
     }
 
     /// The config, deserialised.
@@ -114,16 +121,26 @@ impl CheckpointMeta {
 /// `version.py` (pip wheel) or `build-version` (libtorch zip) beside its `lib/` directory.
 pub fn libtorch_version() -> Option<String> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let lib = maps.lines().filter_map(|l| l.split_whitespace().nth(5)).find(|p| p.ends_with("/libtorch_cpu.so"))?;
+    let lib = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.ends_with("/libtorch_cpu.so"))?;
     let root = Path::new(lib).parent()?.parent()?;
     if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("__version__") {
-                return Some(rest.trim_start_matches([' ', '=']).trim().trim_matches(['\'', '"']).to_string());
+                return Some(
+                    rest.trim_start_matches([' ', '='])
+                        .trim()
+                        .trim_matches(['\'', '"'])
+                        .to_string(),
+                );
             }
         }
     }
-    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(root.join("build-version"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 fn dtype_of(kind: Kind) -> Option<Dtype> {
@@ -167,13 +184,21 @@ struct TensorBytes {
 
 impl TensorBytes {
     fn new(name: &str, t: &Tensor) -> Result<Self> {
-        let dtype = dtype_of(t.kind())
-            .ok_or_else(|| NetsError::Config(format!("tensor {name}: kind {:?} cannot be saved", t.kind())))?;
+        let dtype = dtype_of(t.kind()).ok_or_else(|| {
+            NetsError::Config(format!(
+                "tensor {name}: kind {:?} cannot be saved",
+                t.kind()
+            ))
+        })?;
         let t = t.detach().to_device(Device::Cpu).contiguous();
         let numel = t.numel();
         let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
         t.f_copy_data_u8(&mut bytes, numel)?;
-        Ok(Self { dtype, shape: t.size().iter().map(|&d| d as usize).collect(), bytes })
+        Ok(Self {
+            dtype,
+            shape: t.size().iter().map(|&d| d as usize).collect(),
+            bytes,
+        })
     }
 }
 
@@ -193,34 +218,73 @@ impl View for &TensorBytes {
 }
 
 /// Writes named tensors with `meta` to `path` (atomically: a temporary file renamed into place).
-pub fn save_tensors(path: &Path, tensors: &[(String, Tensor)], meta: &CheckpointMeta) -> Result<()> {
-    let data: Vec<(String, TensorBytes)> =
-        tensors.iter().map(|(n, t)| Ok((n.clone(), TensorBytes::new(n, t)?))).collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(data.iter().map(|(n, b)| (n.as_str(), b)), Some(meta.to_map()))
-        .map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+pub fn save_tensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    meta: &CheckpointMeta,
+) -> Result<()> {
+    let data: Vec<(String, TensorBytes)> = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), TensorBytes::new(n, t)?)))
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::serialize(
+        data.iter().map(|(n, b)| (n.as_str(), b)),
+        Some(meta.to_map()),
+    )
+    .map_err(|source| NetsError::Safetensors {
+        path: path.into(),
+        source,
+    })?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| NetsError::Io { path: dir.into(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| NetsError::Io {
+            path: dir.into(),
+            source,
+        })?;
     }
-    diat_common::write_atomic(path, &bytes).map_err(|source| NetsError::Io { path: path.into(), source })
+    diat_common::write_atomic(path, &bytes).map_err(|source| NetsError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Saves every variable of `vs` (trainable or not) to `path` with metadata naming `architecture`
 /// and its `config`.
-pub fn save<C: serde::Serialize>(vs: &nn::VarStore, path: &Path, architecture: &str, config: &C) -> Result<()> {
+pub fn save<C: serde::Serialize>(
+    vs: &nn::VarStore,
+    path: &Path,
+    architecture: &str,
+    config: &C,
+) -> Result<()> {
     let meta = CheckpointMeta::new(architecture, config)?;
     let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     save_tensors(path, &tensors, &meta)?;
-    tracing::debug!("saved {architecture} checkpoint ({} tensors) to {}", tensors.len(), path.display());
+    tracing::debug!(
+        "saved {architecture} checkpoint ({} tensors) to {}",
+        tensors.len(),
+        path.display()
+    );
     Ok(())
 }
 
+/// Named tensors, in file order.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// Reads every tensor of a safetensors file (on the CPU) and its raw `__metadata__`.
-pub fn read_tensors(path: &Path) -> Result<(Vec<(String, Tensor)>, Option<HashMap<String, String>>)> {
-    let buf = std::fs::read(path).map_err(|source| NetsError::Io { path: path.into(), source })?;
-    let st = SafeTensors::deserialize(&buf).map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+pub fn read_tensors(path: &Path) -> Result<(NamedTensors, Option<HashMap<String, String>>)> {
+    let buf = std::fs::read(path).map_err(|source| NetsError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&buf).map_err(|source| NetsError::Safetensors {
+        path: path.into(),
+        source,
+    })?;
     let (_, header) =
-        SafeTensors::read_metadata(&buf).map_err(|source| NetsError::Safetensors { path: path.into(), source })?;
+        SafeTensors::read_metadata(&buf).map_err(|source| NetsError::Safetensors {
+            path: path.into(),
+            source,
+        })?;
     let mut out = Vec::with_capacity(st.len());
     for (name, view) in st.iter() {
         let kind = kind_of(view.dtype()).ok_or_else(|| NetsError::Metadata {
@@ -229,7 +293,10 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<(String, Tensor)>, Option<HashMa
             problem: format!("unsupported dtype {:?}", view.dtype()),
         })?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        out.push((name.to_string(), Tensor::f_from_data_size(view.data(), &shape, kind)?));
+        out.push((
+            name.to_string(),
+            Tensor::f_from_data_size(view.data(), &shape, kind)?,
+        ));
     }
     Ok((out, header.metadata().clone()))
 }
@@ -237,15 +304,28 @@ pub fn read_tensors(path: &Path) -> Result<(Vec<(String, Tensor)>, Option<HashMa
 /// Reads only the metadata of a diat checkpoint.
 pub fn read_meta(path: &Path) -> Result<CheckpointMeta> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io {
+        path: path.into(),
+        source,
+    })?;
     let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    f.read_exact(&mut len).map_err(|source| NetsError::Io {
+        path: path.into(),
+        source,
+    })?;
     let n = u64::from_le_bytes(len);
     if n > 100_000_000 {
-        return Err(NetsError::Metadata { path: path.into(), key: "header".into(), problem: "too large".into() });
+        return Err(NetsError::Metadata {
+            path: path.into(),
+            key: "header".into(),
+            problem: "too large".into(),
+        });
     }
     let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|source| NetsError::Io { path: path.into(), source })?;
+    f.read_exact(&mut header).map_err(|source| NetsError::Io {
+        path: path.into(),
+        source,
+    })?;
     #[derive(serde::Deserialize)]
     struct Header {
         #[serde(rename = "__metadata__")]
@@ -274,16 +354,16 @@ pub fn copy_into(vs: &nn::VarStore, path: &Path, tensors: Vec<(String, Tensor)>)
     let unexpected: Vec<&&String> = have.difference(&want).collect();
     let mut mismatched = Vec::new();
     for (name, src) in &file {
-        if let Some(var) = vars.get(name) {
-            if src.size() != var.size() || is_float(src.kind()) != is_float(var.kind()) {
-                mismatched.push(format!(
-                    "{name}: checkpoint {:?} {:?}, network {:?} {:?}",
-                    src.size(),
-                    src.kind(),
-                    var.size(),
-                    var.kind()
-                ));
-            }
+        if let Some(var) = vars.get(name)
+            && (src.size() != var.size() || is_float(src.kind()) != is_float(var.kind()))
+        {
+            mismatched.push(format!(
+                "{name}: checkpoint {:?} {:?}, network {:?} {:?}",
+                src.size(),
+                src.kind(),
+                var.size(),
+                var.kind()
+            ));
         }
     }
     if !(missing.is_empty() && unexpected.is_empty() && mismatched.is_empty()) {
@@ -297,7 +377,11 @@ pub fn copy_into(vs: &nn::VarStore, path: &Path, tensors: Vec<(String, Tensor)>)
         };
         let mut details = Vec::new();
         if !missing.is_empty() {
-            details.push(format!("  {} missing from the checkpoint: {}", missing.len(), list(missing.iter().map(|s| s.to_string()).collect())));
+            details.push(format!(
+                "  {} missing from the checkpoint: {}",
+                missing.len(),
+                list(missing.iter().map(|s| s.to_string()).collect())
+            ));
         }
         if !unexpected.is_empty() {
             details.push(format!(
@@ -307,9 +391,16 @@ pub fn copy_into(vs: &nn::VarStore, path: &Path, tensors: Vec<(String, Tensor)>)
             ));
         }
         if !mismatched.is_empty() {
-            details.push(format!("  {} with another shape or type: {}", mismatched.len(), list(mismatched)));
+            details.push(format!(
+                "  {} with another shape or type: {}",
+                mismatched.len(),
+                list(mismatched)
+            ));
         }
-        return Err(NetsError::Mismatch { path: path.into(), details: details.join("\n") });
+        return Err(NetsError::Mismatch {
+            path: path.into(),
+            details: details.join("\n"),
+        });
     }
     tch::no_grad(|| -> Result<()> {
         for (name, mut var) in vars {
@@ -346,7 +437,11 @@ pub fn load(vs: &nn::VarStore, path: &Path, architecture: Option<&str>) -> Resul
 
 /// A path with `.safetensors` appended when it has no extension.
 pub fn with_extension(path: &Path) -> PathBuf {
-    if path.extension().is_some() { path.into() } else { path.with_extension("safetensors") }
+    if path.extension().is_some() {
+        path.into()
+    } else {
+        path.with_extension("safetensors")
+    }
 }
 
 #[cfg(test)]
@@ -361,14 +456,24 @@ mod tests {
         let cfg = TransformConfig::tiny(16);
         let vs = nn::VarStore::new(Device::Cpu);
         let t = transform_net(&vs.root(), &cfg);
-        let _ = tch::no_grad(|| nn::ModuleT::forward_t(&t, &Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu)), true));
+        let _ = tch::no_grad(|| {
+            nn::ModuleT::forward_t(
+                &t,
+                &Tensor::rand([2, 3, 16, 16], (Kind::Float, Device::Cpu)),
+                true,
+            )
+        });
         save(&vs, &path, "transform", &cfg).unwrap();
 
         let meta = read_meta(&path).unwrap();
         assert_eq!(meta.architecture, "transform");
         assert_eq!(meta.config::<TransformConfig>(&path).unwrap(), cfg);
         assert_eq!(meta.tch_version, TCH_VERSION);
-        assert!(meta.libtorch_version.starts_with("2."), "{}", meta.libtorch_version);
+        assert!(
+            meta.libtorch_version.starts_with("2."),
+            "{}",
+            meta.libtorch_version
+        );
 
         let vs2 = nn::VarStore::new(Device::Cpu);
         let _ = transform_net(&vs2.root(), &cfg);
@@ -379,7 +484,9 @@ mod tests {
         }
         assert_eq!(b["c1.bn.num_batches_tracked"].int64_value(&[]), 1);
 
-        let e = load(&vs2, &path, Some("discriminator")).unwrap_err().to_string();
+        let e = load(&vs2, &path, Some("discriminator"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("expected \"discriminator\""), "{e}");
     }
 
@@ -391,11 +498,28 @@ mod tests {
         let _ = transform_net(&vs.root(), &TransformConfig::tiny(16));
         save(&vs, &path, "transform", &TransformConfig::tiny(16)).unwrap();
         let other = nn::VarStore::new(Device::Cpu);
-        let _ = transform_net(&other.root(), &TransformConfig { res_blocks: 3, width: 0.5, image_size: 16 });
-        let e = load(&other, &path, Some("transform")).unwrap_err().to_string();
-        assert!(e.contains("missing from the checkpoint: res.2.a.bn.bias"), "{e}");
-        assert!(e.contains("c1.conv.weight: checkpoint [8, 3, 9, 9] Float, network [16, 3, 9, 9]"), "{e}");
-        let e = load_weights(&vs, Path::new("/nonexistent.safetensors")).unwrap_err().to_string();
+        let _ = transform_net(
+            &other.root(),
+            &TransformConfig {
+                res_blocks: 3,
+                width: 0.5,
+                image_size: 16,
+            },
+        );
+        let e = load(&other, &path, Some("transform"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing from the checkpoint: res.2.a.bn.bias"),
+            "{e}"
+        );
+        assert!(
+            e.contains("c1.conv.weight: checkpoint [8, 3, 9, 9] Float, network [16, 3, 9, 9]"),
+            "{e}"
+        );
+        let e = load_weights(&vs, Path::new("/nonexistent.safetensors"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent.safetensors"), "{e}");
     }
 }

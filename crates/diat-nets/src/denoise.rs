@@ -28,14 +28,23 @@ pub struct DenoiseConfig {
 
 impl Default for DenoiseConfig {
     fn default() -> Self {
-        Self { width: 1.0, image_size: 128, hidden: 64, residual: true }
+        Self {
+            width: 1.0,
+            image_size: 128,
+            hidden: 64,
+            residual: true,
+        }
     }
 }
 
 impl DenoiseConfig {
     /// A small network for CPU tests and smoke runs.
     pub fn tiny(image_size: i64) -> Self {
-        Self { width: 0.25, image_size, ..Self::default() }
+        Self {
+            width: 0.25,
+            image_size,
+            ..Self::default()
+        }
     }
 }
 
@@ -50,7 +59,10 @@ pub struct DenoiseNet {
 /// Builds f under `p`.
 pub fn denoise_net(p: &nn::Path<'_>, config: &DenoiseConfig) -> DenoiseNet {
     let hidden = scaled(config.hidden, config.width);
-    let pad = nn::ConvConfig { padding: 1, ..Default::default() };
+    let pad = nn::ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
     DenoiseNet {
         conv1: nn::conv2d(p / "conv1", 3, hidden, 3, pad),
         conv2: nn::conv2d(p / "conv2", hidden, 3, 3, pad),

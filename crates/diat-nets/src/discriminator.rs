@@ -28,8 +28,14 @@ use crate::layers::{leaky_relu, scaled};
 use tch::{Tensor, nn};
 
 /// (channels, kernel, stride, padding) of the six conv layers of Table 2.
-pub const TABLE2_CONVS: [(i64, i64, i64, i64); 6] =
-    [(32, 8, 2, 3), (32, 3, 1, 1), (64, 4, 2, 1), (64, 3, 1, 1), (128, 4, 2, 1), (128, 4, 2, 1)];
+pub const TABLE2_CONVS: [(i64, i64, i64, i64); 6] = [
+    (32, 8, 2, 3),
+    (32, 3, 1, 1),
+    (64, 4, 2, 1),
+    (64, 3, 1, 1),
+    (128, 4, 2, 1),
+    (128, 4, 2, 1),
+];
 
 /// Configuration of D.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -46,14 +52,23 @@ pub struct DiscriminatorConfig {
 
 impl Default for DiscriminatorConfig {
     fn default() -> Self {
-        Self { width: 1.0, image_size: 128, fc_hidden: 1000, slope: 0.2 }
+        Self {
+            width: 1.0,
+            image_size: 128,
+            fc_hidden: 1000,
+            slope: 0.2,
+        }
     }
 }
 
 impl DiscriminatorConfig {
     /// A small network for CPU tests and smoke runs.
     pub fn tiny(image_size: i64) -> Self {
-        Self { width: 0.25, image_size, ..Self::default() }
+        Self {
+            width: 0.25,
+            image_size,
+            ..Self::default()
+        }
     }
 
     /// Output channels of the six conv layers.
@@ -69,8 +84,11 @@ impl DiscriminatorConfig {
                 self.image_size
             )));
         }
-        if !(self.width > 0.0 && self.width.is_finite()) || !(0.0..1.0).contains(&self.slope) || self.fc_hidden < 1 {
-            return Err(NetsError::Config(format!("discriminator: invalid width/slope/fc_hidden in {self:?}")));
+        let width_ok = self.width > 0.0 && self.width.is_finite();
+        if !width_ok || !(0.0..1.0).contains(&self.slope) || self.fc_hidden < 1 {
+            return Err(NetsError::Config(format!(
+                "discriminator: invalid width/slope/fc_hidden in {self:?}"
+            )));
         }
         Ok(())
     }
@@ -103,7 +121,17 @@ pub fn discriminator(p: &nn::Path<'_>, config: &DiscriminatorConfig) -> Discrimi
         .enumerate()
         .map(|(i, &(c, k, stride, padding))| {
             let cout = scaled(c, config.width);
-            let layer = nn::conv2d(&conv / i, cin, cout, k, nn::ConvConfig { stride, padding, ..Default::default() });
+            let layer = nn::conv2d(
+                &conv / i,
+                cin,
+                cout,
+                k,
+                nn::ConvConfig {
+                    stride,
+                    padding,
+                    ..Default::default()
+                },
+            );
             cin = cout;
             layer
         })
@@ -129,7 +157,10 @@ impl Discriminator {
             features.push(h.shallow_clone());
         }
         let h = leaky_relu(&h.flatten(1, -1).apply(&self.fc1), slope);
-        DiscriminatorOutput { logits: h.apply(&self.fc2).squeeze_dim(1), features }
+        DiscriminatorOutput {
+            logits: h.apply(&self.fc2).squeeze_dim(1),
+            features,
+        }
     }
 
     /// Logits only.
@@ -152,7 +183,14 @@ mod tests {
         let sizes: Vec<Vec<i64>> = out.features.iter().map(|f| f.size()).collect();
         assert_eq!(
             sizes,
-            [[2, 32, 64, 64], [2, 32, 64, 64], [2, 64, 32, 32], [2, 64, 32, 32], [2, 128, 16, 16], [2, 128, 8, 8]]
+            [
+                [2, 32, 64, 64],
+                [2, 32, 64, 64],
+                [2, 64, 32, 32],
+                [2, 64, 32, 32],
+                [2, 128, 16, 16],
+                [2, 128, 8, 8]
+            ]
         );
         assert_eq!(out.logits.size(), [2]);
         let vars = vs.variables();
@@ -169,8 +207,18 @@ mod tests {
         let all = d.forward(&x);
         let one = d.forward(&x.narrow(0, 1, 1));
         let scale = one.features[4].abs().max().double_value(&[]);
-        let diff = (all.features[4].narrow(0, 1, 1) - &one.features[4]).abs().max().double_value(&[]);
+        let diff = (all.features[4].narrow(0, 1, 1) - &one.features[4])
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(diff <= 1e-5 * scale, "{diff} (scale {scale})");
-        assert!(DiscriminatorConfig { image_size: 40, ..Default::default() }.validate().is_err());
+        assert!(
+            DiscriminatorConfig {
+                image_size: 40,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

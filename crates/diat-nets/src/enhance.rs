@@ -34,14 +34,24 @@ pub struct LocalEnhanceConfig {
 
 impl Default for LocalEnhanceConfig {
     fn default() -> Self {
-        Self { width: 1.0, image_size: 128, hidden: 64, layers: 4, residual: true }
+        Self {
+            width: 1.0,
+            image_size: 128,
+            hidden: 64,
+            layers: 4,
+            residual: true,
+        }
     }
 }
 
 impl LocalEnhanceConfig {
     /// A small network for CPU tests and smoke runs.
     pub fn tiny(image_size: i64) -> Self {
-        Self { width: 0.25, image_size, ..Self::default() }
+        Self {
+            width: 0.25,
+            image_size,
+            ..Self::default()
+        }
     }
 }
 
@@ -54,9 +64,15 @@ pub struct LocalEnhanceNet {
 
 /// Builds the local enhancement network under `p`.
 pub fn local_enhance_net(p: &nn::Path<'_>, config: &LocalEnhanceConfig) -> LocalEnhanceNet {
-    assert!(config.layers >= 2, "the local enhancement network needs at least 2 layers");
+    assert!(
+        config.layers >= 2,
+        "the local enhancement network needs at least 2 layers"
+    );
     let hidden = scaled(config.hidden, config.width);
-    let pad = nn::ConvConfig { padding: 1, ..Default::default() };
+    let pad = nn::ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
     let conv = p / "conv";
     let convs = (0..config.layers)
         .map(|i| {
@@ -65,7 +81,10 @@ pub fn local_enhance_net(p: &nn::Path<'_>, config: &LocalEnhanceConfig) -> Local
             nn::conv2d(&conv / i, cin, cout, 3, pad)
         })
         .collect();
-    LocalEnhanceNet { convs, config: config.clone() }
+    LocalEnhanceNet {
+        convs,
+        config: config.clone(),
+    }
 }
 
 impl LocalEnhanceNet {
@@ -79,7 +98,11 @@ impl LocalEnhanceNet {
                 h = h.relu();
             }
         }
-        if self.config.residual { transformed + h } else { h }
+        if self.config.residual {
+            transformed + h
+        } else {
+            h
+        }
     }
 }
 

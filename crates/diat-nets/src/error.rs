@@ -22,9 +22,17 @@ pub enum NetsError {
     #[error("{path}: checkpoint does not match the network:\n{details}")]
     Mismatch { path: PathBuf, details: String },
     #[error("{path}: checkpoint holds architecture {found:?}, expected {expected:?}")]
-    Architecture { path: PathBuf, expected: String, found: String },
+    Architecture {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("{path}: metadata {key:?}: {problem}")]
-    Metadata { path: PathBuf, key: String, problem: String },
+    Metadata {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("{path}: {problem}")]

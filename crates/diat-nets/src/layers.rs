@@ -30,9 +30,24 @@ pub struct BatchNorm2d {
 
 /// `BatchNorm2d(channels)` under `p` (eps 1e-5, momentum 0.1, affine: PyTorch's defaults).
 pub fn batch_norm2d(p: &nn::Path<'_>, channels: i64) -> BatchNorm2d {
-    let bn = nn::batch_norm2d(p, channels, nn::BatchNormConfig { eps: BN_EPS, momentum: 0.1, ..Default::default() });
-    let num_batches_tracked = p.add("num_batches_tracked", Tensor::zeros([], (Kind::Int64, p.device())), false);
-    BatchNorm2d { bn, num_batches_tracked }
+    let bn = nn::batch_norm2d(
+        p,
+        channels,
+        nn::BatchNormConfig {
+            eps: BN_EPS,
+            momentum: 0.1,
+            ..Default::default()
+        },
+    );
+    let num_batches_tracked = p.add(
+        "num_batches_tracked",
+        Tensor::zeros([], (Kind::Int64, p.device())),
+        false,
+    );
+    BatchNorm2d {
+        bn,
+        num_batches_tracked,
+    }
 }
 
 impl ModuleT for BatchNorm2d {
@@ -78,8 +93,15 @@ impl ConvBn {
 
 /// `Conv2d(cin, cout, k, stride, pad)` + `BatchNorm2d(cout)` under `p`.
 pub fn conv_bn(p: &nn::Path<'_>, cin: i64, cout: i64, k: i64, stride: i64, pad: i64) -> ConvBn {
-    let cfg = nn::ConvConfig { stride, padding: pad, ..Default::default() };
-    ConvBn { conv: nn::conv2d(p / "conv", cin, cout, k, cfg), bn: batch_norm2d(&(p / "bn"), cout) }
+    let cfg = nn::ConvConfig {
+        stride,
+        padding: pad,
+        ..Default::default()
+    };
+    ConvBn {
+        conv: nn::conv2d(p / "conv", cin, cout, k, cfg),
+        bn: batch_norm2d(&(p / "bn"), cout),
+    }
 }
 
 /// A transposed convolution followed by batch normalisation.
@@ -96,9 +118,25 @@ impl DeconvBn {
 }
 
 /// `ConvTranspose2d(cin, cout, k, stride, pad, output_padding)` + `BatchNorm2d(cout)` under `p`.
-pub fn deconv_bn(p: &nn::Path<'_>, cin: i64, cout: i64, k: i64, stride: i64, pad: i64, output_padding: i64) -> DeconvBn {
-    let cfg = nn::ConvTransposeConfig { stride, padding: pad, output_padding, ..Default::default() };
-    DeconvBn { conv: nn::conv_transpose2d(p / "conv", cin, cout, k, cfg), bn: batch_norm2d(&(p / "bn"), cout) }
+pub fn deconv_bn(
+    p: &nn::Path<'_>,
+    cin: i64,
+    cout: i64,
+    k: i64,
+    stride: i64,
+    pad: i64,
+    output_padding: i64,
+) -> DeconvBn {
+    let cfg = nn::ConvTransposeConfig {
+        stride,
+        padding: pad,
+        output_padding,
+        ..Default::default()
+    };
+    DeconvBn {
+        conv: nn::conv_transpose2d(p / "conv", cin, cout, k, cfg),
+        bn: batch_norm2d(&(p / "bn"), cout),
+    }
 }
 
 /// The same values in the channels-last (NHWC) memory layout, still indexed N×C×H×W.
@@ -132,7 +170,10 @@ pub fn bf16_supported(device: Device) -> bool {
     match device {
         Device::Cuda(_) => true,
         Device::Cpu => std::fs::read_to_string("/proc/cpuinfo")
-            .map(|s| s.split_whitespace().any(|w| w == "avx512_bf16" || w == "amx_bf16"))
+            .map(|s| {
+                s.split_whitespace()
+                    .any(|w| w == "avx512_bf16" || w == "amx_bf16")
+            })
             .unwrap_or(false),
         _ => false,
     }

@@ -14,6 +14,7 @@
 //! | [`losses`] | Eq. (1)–(14) |
 //! | [`diat_a`] | one DIAT-A training iteration — Algorithm 1 with Eq. (14) |
 //! | [`checkpoint`] | safetensors checkpoints that PyTorch loads with `strict=True` |
+//! | [`torch_legacy`] | reader of legacy (PyTorch < 1.6) `torch.save` files, for VGG-Face |
 //!
 //! Every network and loss is tested against the PyTorch reference in
 //! `scripts/reference/diat_reference.py` (`tests/parity.rs`).
@@ -27,6 +28,8 @@ pub mod enhance;
 pub mod error;
 pub mod layers;
 pub mod losses;
+pub mod mtcnn;
+pub mod torch_legacy;
 pub mod transform;
 pub mod vggface;
 

@@ -51,7 +51,10 @@ pub enum GanLoss {
 
 /// `‖d‖²_F` of each image of the batch `d`, averaged over the batch.
 pub fn per_image_squared_norm(d: &Tensor) -> Tensor {
-    d.square().flatten(1, -1).sum_dim_intlist(1, false, Kind::Float).mean(Kind::Float)
+    d.square()
+        .flatten(1, -1)
+        .sum_dim_intlist(1, false, Kind::Float)
+        .mean(Kind::Float)
 }
 
 /// Eq. (1): the content (perceptual) loss `‖φ_l(x̂) − φ_l(x)‖²_F / (2 C_l H_l W_l)` between two
@@ -72,19 +75,31 @@ pub fn weighted_content_loss(a: &[Tensor], b: &[Tensor], layers: &[(usize, f64)]
 }
 
 fn deepest(layers: &[(usize, f64)]) -> usize {
-    layers.iter().map(|&(l, _)| l).max().expect("at least one layer")
+    layers
+        .iter()
+        .map(|&(l, _)| l)
+        .max()
+        .expect("at least one layer")
 }
 
 /// VGG-Face features of `a` and `b` (same batch size) in one pass over their concatenation.
 fn vgg_pair(vgg: &VggFace, a: &Tensor, b: &Tensor, upto: usize) -> (Vec<Tensor>, Vec<Tensor>) {
     let n = a.size()[0];
     let f = vgg.features(&Tensor::cat(&[a, b], 0), upto);
-    (f.iter().map(|t| t.narrow(0, 0, n)).collect(), f.iter().map(|t| t.narrow(0, n, n)).collect())
+    (
+        f.iter().map(|t| t.narrow(0, 0, n)).collect(),
+        f.iter().map(|t| t.narrow(0, n, n)).collect(),
+    )
 }
 
 /// Eq. (2): the perceptual identity loss `Σ_{l=4,5} w_l ℓ_content^{φ,l}(T(x), x)` on VGG-Face.
 /// `tx` is T(x); `layers` is usually [`IDENTITY_LAYERS`].
-pub fn eq2_perceptual_identity_loss(vgg: &VggFace, tx: &Tensor, x: &Tensor, layers: &[(usize, f64)]) -> Tensor {
+pub fn eq2_perceptual_identity_loss(
+    vgg: &VggFace,
+    tx: &Tensor,
+    x: &Tensor,
+    layers: &[(usize, f64)],
+) -> Tensor {
     let (ft, fx) = vgg_pair(vgg, tx, x, deepest(layers));
     weighted_content_loss(&ft, &fx, layers)
 }
@@ -105,7 +120,12 @@ pub fn eq3_generator_loss(fake_logits: &Tensor, gan: GanLoss) -> Tensor {
 }
 
 /// Eq. (4): the reconstruction network's objective `Σ_{l=4,5} w_l ℓ_content^{φ,l}(g(x), x)`.
-pub fn eq4_reconstruction_objective(vgg: &VggFace, gx: &Tensor, x: &Tensor, layers: &[(usize, f64)]) -> Tensor {
+pub fn eq4_reconstruction_objective(
+    vgg: &VggFace,
+    gx: &Tensor,
+    x: &Tensor,
+    layers: &[(usize, f64)],
+) -> Tensor {
     eq2_perceptual_identity_loss(vgg, gx, x, layers)
 }
 
@@ -114,7 +134,8 @@ pub fn eq4_reconstruction_objective(vgg: &VggFace, gx: &Tensor, x: &Tensor, laye
 pub fn eq5_denoise_objective(f: &DenoiseNet, gx: &Tensor, x: &Tensor) -> Tensor {
     let n = x.size()[0];
     let out = f.forward(&Tensor::cat(&[gx, x], 0));
-    per_image_squared_norm(&(out.narrow(0, 0, n) - x)) + per_image_squared_norm(&(out.narrow(0, n, n) - x))
+    per_image_squared_norm(&(out.narrow(0, 0, n) - x))
+        + per_image_squared_norm(&(out.narrow(0, n, n) - x))
 }
 
 /// Eq. (6): the perceptual regulariser `ℓ_smooth = ‖f(T(x)) − T(x)‖²_F`.
@@ -136,7 +157,12 @@ pub struct DiatLossConfig {
 
 impl Default for DiatLossConfig {
     fn default() -> Self {
-        Self { lambda: 0.1, gamma: 0.001, identity_layers: IDENTITY_LAYERS.to_vec(), gan: GanLoss::default() }
+        Self {
+            lambda: 0.1,
+            gamma: 0.001,
+            identity_layers: IDENTITY_LAYERS.to_vec(),
+            gan: GanLoss::default(),
+        }
     }
 }
 
@@ -166,7 +192,12 @@ pub fn eq7_diat_objective(
     let identity = eq2_perceptual_identity_loss(vgg, tx, x, &cfg.identity_layers);
     let smooth = eq6_smoothness(f, tx);
     let total = &gan + &identity * cfg.lambda + &smooth * cfg.gamma;
-    ObjectiveTerms { total, gan, identity, smooth: Some(smooth) }
+    ObjectiveTerms {
+        total,
+        gan,
+        identity,
+        smooth: Some(smooth),
+    }
 }
 
 /// Eq. (8): T's pre-training reconstruction loss `‖x − T(x)‖²_F`.
@@ -219,7 +250,12 @@ fn d_pair(d: &Discriminator, tx: &Tensor, x: &Tensor) -> (Tensor, Vec<Tensor>, V
 }
 
 /// Eq. (13): the adaptive perceptual identity loss `Σ_{l=4,5} w_l ℓ_dynamic^{D,l}(T(x), x)`.
-pub fn eq13_adaptive_identity_loss(d: &Discriminator, tx: &Tensor, x: &Tensor, layers: &[(usize, f64)]) -> Tensor {
+pub fn eq13_adaptive_identity_loss(
+    d: &Discriminator,
+    tx: &Tensor,
+    x: &Tensor,
+    layers: &[(usize, f64)],
+) -> Tensor {
     let (_, ft, fx) = d_pair(d, tx, x);
     weighted_content_loss(&ft, &fx, layers)
 }
@@ -236,18 +272,32 @@ pub struct DiatALossConfig {
 
 impl Default for DiatALossConfig {
     fn default() -> Self {
-        Self { lambda: 0.1, identity_layers: IDENTITY_LAYERS.to_vec(), gan: GanLoss::default() }
+        Self {
+            lambda: 0.1,
+            identity_layers: IDENTITY_LAYERS.to_vec(),
+            gan: GanLoss::default(),
+        }
     }
 }
 
 /// Eq. (14), T's side: `GAN(T(x)) + λ ℓ_id^dynamic(x)`, from one pass of D over `[T(x); x]`
 /// (logits and features shared). D's side is [`eq3_discriminator_loss`].
-pub fn eq14_diat_a_objective(tx: &Tensor, x: &Tensor, d: &Discriminator, cfg: &DiatALossConfig) -> ObjectiveTerms {
+pub fn eq14_diat_a_objective(
+    tx: &Tensor,
+    x: &Tensor,
+    d: &Discriminator,
+    cfg: &DiatALossConfig,
+) -> ObjectiveTerms {
     let (logits, ft, fx) = d_pair(d, tx, x);
     let gan = eq3_generator_loss(&logits, cfg.gan);
     let identity = weighted_content_loss(&ft, &fx, &cfg.identity_layers);
     let total = &gan + &identity * cfg.lambda;
-    ObjectiveTerms { total, gan, identity, smooth: None }
+    ObjectiveTerms {
+        total,
+        gan,
+        identity,
+        smooth: None,
+    }
 }
 
 #[cfg(test)]
@@ -271,7 +321,8 @@ mod tests {
         let l = Tensor::from_slice(&[-2.0f32, 0.5, 3.0]);
         let p = l.sigmoid();
         let d = eq3_discriminator_loss(&l, &l).double_value(&[]);
-        let want = (-(p.log()).mean(Kind::Float) - (1f64 - &p).log().mean(Kind::Float)).double_value(&[]);
+        let want =
+            (-(p.log()).mean(Kind::Float) - (1f64 - &p).log().mean(Kind::Float)).double_value(&[]);
         assert!((d - want).abs() < 1e-5, "{d} vs {want}");
         let ns = eq3_generator_loss(&l, GanLoss::NonSaturating).double_value(&[]);
         assert!((ns + p.log().mean(Kind::Float).double_value(&[])).abs() < 1e-5);
@@ -279,10 +330,17 @@ mod tests {
         assert!((sat - (1f64 - &p).log().mean(Kind::Float).double_value(&[])).abs() < 1e-5);
         // Stable where the probability form overflows.
         let big = Tensor::from_slice(&[200.0f32]);
-        assert!(eq3_discriminator_loss(&(-&big), &big).double_value(&[]).is_finite());
+        assert!(
+            eq3_discriminator_loss(&(-&big), &big)
+                .double_value(&[])
+                .is_finite()
+        );
         let y = Tensor::from_slice(&[1.0f32, 0.0, 1.0]);
         let want9 = (&y - &p).square().mean(Kind::Float).double_value(&[]);
         assert!((eq9_discriminator_pretrain_loss(&l, &y).double_value(&[]) - want9).abs() < 1e-7);
-        assert_eq!(serde_json::to_string(&GanLoss::NonSaturating).unwrap(), "\"non_saturating\"");
+        assert_eq!(
+            serde_json::to_string(&GanLoss::NonSaturating).unwrap(),
+            "\"non_saturating\""
+        );
     }
 }

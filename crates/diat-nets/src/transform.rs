@@ -43,19 +43,30 @@ pub struct TransformConfig {
 
 impl Default for TransformConfig {
     fn default() -> Self {
-        Self { res_blocks: 5, width: 1.0, image_size: 128 }
+        Self {
+            res_blocks: 5,
+            width: 1.0,
+            image_size: 128,
+        }
     }
 }
 
 impl TransformConfig {
     /// A small network for CPU tests and smoke runs.
     pub fn tiny(image_size: i64) -> Self {
-        Self { res_blocks: 2, width: 0.25, image_size }
+        Self {
+            res_blocks: 2,
+            width: 0.25,
+            image_size,
+        }
     }
 
     /// Table 1 literally: 4 residual blocks.
     pub fn table1() -> Self {
-        Self { res_blocks: 4, ..Self::default() }
+        Self {
+            res_blocks: 4,
+            ..Self::default()
+        }
     }
 
     /// Channels of the three stages.
@@ -72,7 +83,10 @@ impl TransformConfig {
             )));
         }
         if !(self.width > 0.0 && self.width.is_finite()) {
-            return Err(NetsError::Config(format!("transform network: width must be positive, got {}", self.width)));
+            return Err(NetsError::Config(format!(
+                "transform network: width must be positive, got {}",
+                self.width
+            )));
         }
         Ok(())
     }
@@ -108,12 +122,24 @@ pub fn transform_net(p: &nn::Path<'_>, config: &TransformConfig) -> TransformNet
         res: (0..config.res_blocks)
             .map(|i| {
                 let r = &res / i;
-                ResBlock { a: conv_bn(&(&r / "a"), c, c, 3, 1, 1), b: conv_bn(&(&r / "b"), c, c, 3, 1, 1) }
+                ResBlock {
+                    a: conv_bn(&(&r / "a"), c, c, 3, 1, 1),
+                    b: conv_bn(&(&r / "b"), c, c, 3, 1, 1),
+                }
             })
             .collect(),
         d1: deconv_bn(&(p / "d1"), c, b, 3, 2, 1, 1),
         d2: deconv_bn(&(p / "d2"), b, a, 3, 2, 1, 0),
-        out: nn::conv_transpose2d(p / "out", a, 3, 10, nn::ConvTransposeConfig { padding: 4, ..Default::default() }),
+        out: nn::conv_transpose2d(
+            p / "out",
+            a,
+            3,
+            10,
+            nn::ConvTransposeConfig {
+                padding: 4,
+                ..Default::default()
+            },
+        ),
         config: config.clone(),
     }
 }
@@ -176,7 +202,11 @@ impl TransformNet {
     pub fn fold(&self, kind: Kind, channels_last: bool) -> FoldedTransform {
         let prep = |t: Tensor| {
             let t = t.to_kind(kind);
-            if channels_last { to_channels_last(&t) } else { t.contiguous() }
+            if channels_last {
+                to_channels_last(&t)
+            } else {
+                t.contiguous()
+            }
         };
         let conv = |cb: &ConvBn, stride: i64, pad: i64| {
             tch::no_grad(|| {
@@ -186,7 +216,13 @@ impl TransformNet {
                     Some(b) => b * &scale + &shift,
                     None => shift,
                 };
-                FoldedConv { w: prep(w), b: b.to_kind(kind), stride, pad, transposed: None }
+                FoldedConv {
+                    w: prep(w),
+                    b: b.to_kind(kind),
+                    stride,
+                    pad,
+                    transposed: None,
+                }
             })
         };
         let deconv = |db: &DeconvBn, output_padding: i64| {
@@ -197,19 +233,36 @@ impl TransformNet {
                     Some(b) => b * &scale + &shift,
                     None => shift,
                 };
-                FoldedConv { w: prep(w), b: b.to_kind(kind), stride: 2, pad: 1, transposed: Some(output_padding) }
+                FoldedConv {
+                    w: prep(w),
+                    b: b.to_kind(kind),
+                    stride: 2,
+                    pad: 1,
+                    transposed: Some(output_padding),
+                }
             })
         };
         let out = tch::no_grad(|| FoldedConv {
             w: prep(self.out.ws.detach()),
-            b: self.out.bs.as_ref().map_or_else(|| Tensor::zeros([3], (kind, self.out.ws.device())), |b| b.detach().to_kind(kind)),
+            b: self.out.bs.as_ref().map_or_else(
+                || Tensor::zeros([3], (kind, self.out.ws.device())),
+                |b| b.detach().to_kind(kind),
+            ),
             stride: 1,
             pad: 4,
             transposed: Some(0),
         });
         FoldedTransform {
-            c: [conv(&self.c1, 1, 4), conv(&self.c2, 2, 1), conv(&self.c3, 2, 1)],
-            res: self.res.iter().map(|r| [conv(&r.a, 1, 1), conv(&r.b, 1, 1)]).collect(),
+            c: [
+                conv(&self.c1, 1, 4),
+                conv(&self.c2, 2, 1),
+                conv(&self.c3, 2, 1),
+            ],
+            res: self
+                .res
+                .iter()
+                .map(|r| [conv(&r.a, 1, 1), conv(&r.b, 1, 1)])
+                .collect(),
             d: [deconv(&self.d1, 1), deconv(&self.d2, 0)],
             out,
             kind,
@@ -229,7 +282,11 @@ impl FoldedTransform {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         tch::no_grad(|| {
             let x = x.to_kind(self.kind);
-            let x = if self.channels_last { to_channels_last(&x) } else { x };
+            let x = if self.channels_last {
+                to_channels_last(&x)
+            } else {
+                x
+            };
             let mut h = self.c[0].forward(&x).relu_();
             h = self.c[1].forward(&h).relu_();
             h = self.c[2].forward(&h).relu_();
@@ -252,9 +309,20 @@ mod tests {
     #[test]
     fn table1_activation_sizes() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let t = transform_net(&vs.root(), &TransformConfig { width: 0.25, ..Default::default() });
+        let t = transform_net(
+            &vs.root(),
+            &TransformConfig {
+                width: 0.25,
+                ..Default::default()
+            },
+        );
         let x = Tensor::rand([2, 3, 128, 128], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
-        let h1 = t.c3.forward_t(&t.c2.forward_t(&t.c1.forward_t(&x, false).relu(), false).relu(), false);
+        let h1 = t.c3.forward_t(
+            &t.c2
+                .forward_t(&t.c1.forward_t(&x, false).relu(), false)
+                .relu(),
+            false,
+        );
         assert_eq!(h1.size(), [2, 32, 32, 32]);
         let d1 = h1.apply(&t.d1.conv);
         assert_eq!(d1.size(), [2, 16, 64, 64]);
@@ -282,7 +350,13 @@ mod tests {
     fn folded_batch_norm_matches_eval_mode() {
         tch::manual_seed(3);
         let vs = nn::VarStore::new(Device::Cpu);
-        let t = transform_net(&vs.root(), &TransformConfig { image_size: 32, ..TransformConfig::tiny(32) });
+        let t = transform_net(
+            &vs.root(),
+            &TransformConfig {
+                image_size: 32,
+                ..TransformConfig::tiny(32)
+            },
+        );
         let x = Tensor::rand([3, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
         // Give BN non-trivial running statistics with a few training-mode passes.
         tch::no_grad(|| {
@@ -290,7 +364,10 @@ mod tests {
                 let _ = t.forward_t(&x, true);
             }
         });
-        assert_eq!(vs.variables()["c1.bn.num_batches_tracked"].int64_value(&[]), 3);
+        assert_eq!(
+            vs.variables()["c1.bn.num_batches_tracked"].int64_value(&[]),
+            3
+        );
         let want = tch::no_grad(|| t.forward_t(&x, false));
         for channels_last in [false, true] {
             let got = t.fold(Kind::Float, channels_last).forward(&x);
@@ -299,7 +376,10 @@ mod tests {
         }
         let bf = t.fold(Kind::BFloat16, true).forward(&x);
         assert_eq!(bf.kind(), Kind::BFloat16);
-        let err = (bf.to_kind(Kind::Float) - &want).abs().max().double_value(&[]);
+        let err = (bf.to_kind(Kind::Float) - &want)
+            .abs()
+            .max()
+            .double_value(&[]);
         assert!(err < 0.1, "bf16 max error {err}");
     }
 }

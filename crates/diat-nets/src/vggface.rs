@@ -15,7 +15,8 @@
 //! Weights: the VGG-Face weights cannot be downloaded by diat. `diat nets import-vggface FILE`
 //! ([`import_vggface`]) converts a published PyTorch state dict — the Caffe/MatConvNet-converted
 //! `vgg_face_dag.pth` (names `conv1_1.weight` …), `vgg-face.pytorch` (`conv_1_1.weight` …) or a
-//! torchvision-style `features.N.weight` dict, optionally with a `module.` prefix — to a diat
+//! torchvision-style `features.N.weight` dict, saved by `torch.save` in the zip or the legacy
+//! (PyTorch < 1.6) format or as safetensors, optionally under `module.`/`state_dict.` — to a diat
 //! safetensors checkpoint at [`default_weights_path`]; [`vgg_face_pretrained`] loads it when it
 //! is there. Parameter names of the checkpoint: `conv1_1.{weight,bias}` … `conv5_3.{weight,bias}`
 //! (`scripts/reference/diat_reference.py`, class `VggFace`).
@@ -61,14 +62,20 @@ pub struct VggFaceConfig {
 
 impl Default for VggFaceConfig {
     fn default() -> Self {
-        Self { width: 1.0, image_size: 128 }
+        Self {
+            width: 1.0,
+            image_size: 128,
+        }
     }
 }
 
 impl VggFaceConfig {
     /// A small random-weight network for CPU tests and smoke runs.
     pub fn tiny(image_size: i64) -> Self {
-        Self { width: 0.25, image_size }
+        Self {
+            width: 0.25,
+            image_size,
+        }
     }
 
     /// Output channels of the 13 conv layers.
@@ -89,7 +96,10 @@ pub struct VggFace {
 /// network; gradients still flow to its input.
 pub fn vgg_face(p: &nn::Path<'_>, config: &VggFaceConfig) -> VggFace {
     let mut cin = 3;
-    let pad = nn::ConvConfig { padding: 1, ..Default::default() };
+    let pad = nn::ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
     let convs = VGG_LAYERS
         .iter()
         .zip(config.channels())
@@ -99,15 +109,24 @@ pub fn vgg_face(p: &nn::Path<'_>, config: &VggFaceConfig) -> VggFace {
             conv
         })
         .collect();
-    let mean = Tensor::from_slice(&VGG_FACE_MEAN_RGB.map(|m| m as f32)).view([1, 3, 1, 1]).to_device(p.device());
-    VggFace { convs, mean, config: config.clone() }
+    let mean = Tensor::from_slice(&VGG_FACE_MEAN_RGB.map(|m| m as f32))
+        .view([1, 3, 1, 1])
+        .to_device(p.device());
+    VggFace {
+        convs,
+        mean,
+        config: config.clone(),
+    }
 }
 
 impl VggFace {
     /// Post-ReLU feature maps of conv layers `1..=upto` (1-based; at most 13) of `x`, an N×3×H×W
     /// image batch in [-1, 1].
     pub fn features(&self, x: &Tensor, upto: usize) -> Vec<Tensor> {
-        assert!((1..=VGG_LAYERS.len()).contains(&upto), "VGG-Face has conv layers 1..=13, asked for {upto}");
+        assert!(
+            (1..=VGG_LAYERS.len()).contains(&upto),
+            "VGG-Face has conv layers 1..=13, asked for {upto}"
+        );
         let mut h = (x + 1.0) * 127.5 - self.mean.to_kind(x.kind());
         let mut out = Vec::with_capacity(upto);
         for (conv, &(_, _, pool)) in self.convs.iter().zip(VGG_LAYERS.iter()).take(upto) {
@@ -138,7 +157,10 @@ pub fn default_weights_path(dirs: &diat_common::Dirs) -> PathBuf {
 /// The paper's VGG-Face in a new frozen var store on `device`, with the imported weights from
 /// `weights` when that file exists (`Ok((net, vs, true))`), random ones otherwise (with a warning:
 /// identity losses are then meaningless except for smoke runs).
-pub fn vgg_face_pretrained(weights: &Path, device: Device) -> Result<(VggFace, nn::VarStore, bool)> {
+pub fn vgg_face_pretrained(
+    weights: &Path,
+    device: Device,
+) -> Result<(VggFace, nn::VarStore, bool)> {
     let mut vs = nn::VarStore::new(device);
     let net = vgg_face(&vs.root(), &VggFaceConfig::default());
     let loaded = if weights.exists() {
@@ -177,14 +199,20 @@ pub struct ImportOptions {
     pub bgr: bool,
 }
 
-/// Reads named tensors from a PyTorch state dict (`torch.save`, zip format of PyTorch ≥ 1.6) or a
-/// safetensors file.
+/// Reads named tensors from a PyTorch state dict (`torch.save`: the zip format of PyTorch ≥ 1.6
+/// through libtorch, the legacy format through [`crate::torch_legacy`]) or a safetensors file.
 pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
     let mut head = [0u8; 16];
     let n = {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io { path: path.into(), source })?;
-        f.read(&mut head).map_err(|source| NetsError::Io { path: path.into(), source })?
+        let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io {
+            path: path.into(),
+            source,
+        })?;
+        f.read(&mut head).map_err(|source| NetsError::Io {
+            path: path.into(),
+            source,
+        })?
     };
     if head[..n].starts_with(b"PK\x03\x04") {
         return Tensor::loadz_multi_with_device(path, Device::Cpu).map_err(|e| NetsError::Import {
@@ -195,13 +223,15 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
     if n > 8 && head[8] == b'{' {
         return Ok(checkpoint::read_tensors(path)?.0);
     }
-    let problem = if n >= 2 && head[0] == 0x80 {
-        "this is a legacy (PyTorch < 1.6) torch.save file, which libtorch cannot read; re-save it with \
-         python -c \"import torch,sys; torch.save(torch.load(sys.argv[1], weights_only=False), sys.argv[2])\" IN OUT.pth"
-    } else {
-        "neither a PyTorch (zip) state dict nor a safetensors file"
-    };
-    Err(NetsError::Import { path: path.into(), problem: problem.into() })
+    if crate::torch_legacy::looks_legacy(&head[..n]) {
+        return crate::torch_legacy::read_legacy(path);
+    }
+    Err(NetsError::Import {
+        path: path.into(),
+        problem:
+            "neither a PyTorch state dict (torch.save, zip or legacy format) nor a safetensors file"
+                .into(),
+    })
 }
 
 /// The 13 conv names in a state dict under each known naming scheme.
@@ -220,11 +250,19 @@ fn scheme_names(scheme: &str) -> Vec<String> {
 
 /// Converts published VGG-Face weights (see the module documentation) to a diat checkpoint at
 /// `output`: the 13 conv layers under diat's names, f32, shapes checked, classifier dropped.
-pub fn import_vggface(input: &Path, output: &Path, options: &ImportOptions) -> Result<ImportReport> {
-    let err = |problem: String| NetsError::Import { path: input.into(), problem };
+pub fn import_vggface(
+    input: &Path,
+    output: &Path,
+    options: &ImportOptions,
+) -> Result<ImportReport> {
+    let err = |problem: String| NetsError::Import {
+        path: input.into(),
+        problem,
+    };
     let mut tensors: BTreeMap<String, Tensor> = BTreeMap::new();
     for (name, t) in read_state_dict(input)? {
-        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+        let name = name.strip_prefix("state_dict.").unwrap_or(&name);
+        let name = name.strip_prefix("module.").unwrap_or(name).to_string();
         tensors.insert(name, t);
     }
     let scheme = ["vgg_face_dag", "vgg-face.pytorch", "torchvision"]
@@ -241,12 +279,19 @@ pub fn import_vggface(input: &Path, output: &Path, options: &ImportOptions) -> R
     let src = scheme_names(scheme);
     let first = &tensors[&format!("{}.weight", src[0])];
     let width = first.size()[0] as f64 / 64.0;
-    let config = VggFaceConfig { width, ..Default::default() };
+    let config = VggFaceConfig {
+        width,
+        ..Default::default()
+    };
     let mut out = Vec::with_capacity(26);
     let mut cin = 3;
     for ((&(name, ..), cout), s) in VGG_LAYERS.iter().zip(config.channels()).zip(&src) {
-        let w = tensors.remove(&format!("{s}.weight")).ok_or_else(|| err(format!("{s}.weight missing")))?;
-        let b = tensors.remove(&format!("{s}.bias")).ok_or_else(|| err(format!("{s}.bias missing")))?;
+        let w = tensors
+            .remove(&format!("{s}.weight"))
+            .ok_or_else(|| err(format!("{s}.weight missing")))?;
+        let b = tensors
+            .remove(&format!("{s}.bias"))
+            .ok_or_else(|| err(format!("{s}.bias missing")))?;
         if w.size() != [cout, cin, 3, 3] || b.size() != [cout] {
             return Err(err(format!(
                 "{s} ({name}): weight {:?} / bias {:?}, expected [{cout}, {cin}, 3, 3] / [{cout}]",
@@ -254,21 +299,45 @@ pub fn import_vggface(input: &Path, output: &Path, options: &ImportOptions) -> R
                 b.size()
             )));
         }
-        let w = if name == "conv1_1" && options.bgr { w.flip([1]) } else { w };
-        out.push((format!("{name}.weight"), w.to_kind(Kind::Float).contiguous()));
+        let w = if name == "conv1_1" && options.bgr {
+            w.flip([1])
+        } else {
+            w
+        };
+        out.push((
+            format!("{name}.weight"),
+            w.to_kind(Kind::Float).contiguous(),
+        ));
         out.push((format!("{name}.bias"), b.to_kind(Kind::Float).contiguous()));
         cin = cout;
     }
     let dropped: Vec<String> = tensors.into_keys().collect();
     if !dropped.is_empty() {
-        tracing::info!("left out {} non-conv tensors ({})", dropped.len(), dropped.join(", "));
+        tracing::info!(
+            "left out {} non-conv tensors ({})",
+            dropped.len(),
+            dropped.join(", ")
+        );
     }
     let mut meta = CheckpointMeta::new(ARCHITECTURE, &config)?;
-    meta.extra.insert("diat.source".into(), input.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    meta.extra.insert("diat.source_scheme".into(), scheme.into());
-    meta.extra.insert("diat.source_bgr".into(), options.bgr.to_string());
+    meta.extra.insert(
+        "diat.source".into(),
+        input
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    meta.extra
+        .insert("diat.source_scheme".into(), scheme.into());
+    meta.extra
+        .insert("diat.source_bgr".into(), options.bgr.to_string());
     checkpoint::save_tensors(output, &out, &meta)?;
-    Ok(ImportReport { scheme, width, dropped, bgr_to_rgb: options.bgr })
+    Ok(ImportReport {
+        scheme,
+        width,
+        dropped,
+        bgr_to_rgb: options.bgr,
+    })
 }
 
 #[cfg(test)]
@@ -305,8 +374,14 @@ mod tests {
         let mut cin = 3;
         let mut named = Vec::new();
         for (&(name, ..), cout) in VGG_LAYERS.iter().zip(cfg.channels()) {
-            named.push((format!("conv_{}.weight", &name[4..]), Tensor::randn([cout, cin, 3, 3], (Kind::Float, Device::Cpu))));
-            named.push((format!("conv_{}.bias", &name[4..]), Tensor::randn([cout], (Kind::Float, Device::Cpu))));
+            named.push((
+                format!("conv_{}.weight", &name[4..]),
+                Tensor::randn([cout, cin, 3, 3], (Kind::Float, Device::Cpu)),
+            ));
+            named.push((
+                format!("conv_{}.bias", &name[4..]),
+                Tensor::randn([cout], (Kind::Float, Device::Cpu)),
+            ));
             cin = cout;
         }
         let src = dir.path().join("in.safetensors");
@@ -321,11 +396,48 @@ mod tests {
 
         let bad = dir.path().join("bad.pth");
         std::fs::write(&bad, [0x80, 0x02, 0x8a, 0x0a]).unwrap();
-        let e = import_vggface(&bad, &dst, &ImportOptions::default()).unwrap_err().to_string();
-        assert!(e.contains("legacy"), "{e}");
+        let e = import_vggface(&bad, &dst, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("legacy torch.save file: truncated"), "{e}");
+        std::fs::write(&bad, b"hello").unwrap();
+        let e = import_vggface(&bad, &dst, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("neither a PyTorch state dict"), "{e}");
         let other = dir.path().join("other.safetensors");
-        checkpoint::save_tensors(&other, &named[2..], &CheckpointMeta::new("raw", &()).unwrap()).unwrap();
-        let e = import_vggface(&other, &dst, &ImportOptions::default()).unwrap_err().to_string();
+        checkpoint::save_tensors(
+            &other,
+            &named[2..],
+            &CheckpointMeta::new("raw", &()).unwrap(),
+        )
+        .unwrap();
+        let e = import_vggface(&other, &dst, &ImportOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no VGG-Face conv layers"), "{e}");
+    }
+
+    #[test]
+    fn pretrained_weights_are_loaded_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vgg_face.safetensors");
+        let (_, _, loaded) = vgg_face_pretrained(&path, Device::Cpu).unwrap();
+        assert!(!loaded);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = vgg_face(&vs.root(), &VggFaceConfig::default());
+        checkpoint::save(&vs, &path, ARCHITECTURE, &VggFaceConfig::default()).unwrap();
+        let (_, loaded_vs, loaded) = vgg_face_pretrained(&path, Device::Cpu).unwrap();
+        assert!(loaded);
+        let (a, b) = (vs.variables(), loaded_vs.variables());
+        assert!(a["conv5_3.weight"].equal(&b["conv5_3.weight"]));
+        assert!(b.values().all(|t| !t.requires_grad()), "frozen");
+        let dirs = diat_common::Dirs::resolve(|k| (k == "DIAT_HOME").then(|| "/h".into()));
+        if std::env::var_os("DIAT_VGGFACE").is_none() {
+            assert_eq!(
+                default_weights_path(&dirs),
+                Path::new("/h/cache/vggface/vgg_face.safetensors")
+            );
+        }
     }
 }

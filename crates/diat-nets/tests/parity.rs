@@ -35,7 +35,11 @@ fn script() -> PathBuf {
 }
 
 fn run_python(args: &[&str]) {
-    let out = Command::new(python()).arg(script()).args(args).output().expect("cannot start $DIAT_TORCH_PYTHON");
+    let out = Command::new(python())
+        .arg(script())
+        .args(args)
+        .output()
+        .expect("cannot start $DIAT_TORCH_PYTHON");
     assert!(
         out.status.success(),
         "parity.py {args:?} failed:\n{}\n{}",
@@ -56,7 +60,11 @@ fn fixture_dir() -> &'static Path {
 }
 
 fn values() -> HashMap<String, Tensor> {
-    read_tensors(&fixture_dir().join("values.safetensors")).unwrap().0.into_iter().collect()
+    read_tensors(&fixture_dir().join("values.safetensors"))
+        .unwrap()
+        .0
+        .into_iter()
+        .collect()
 }
 
 fn config<C: serde::de::DeserializeOwned>(net: &str) -> C {
@@ -68,7 +76,11 @@ fn config<C: serde::de::DeserializeOwned>(net: &str) -> C {
 fn rel_err(got: &Tensor, want: &Tensor) -> f64 {
     assert_eq!(got.size(), want.size(), "shapes differ");
     let scale = want.abs().max().double_value(&[]).max(1e-30);
-    (got.to_kind(Kind::Float) - want).abs().max().double_value(&[]) / scale
+    (got.to_kind(Kind::Float) - want)
+        .abs()
+        .max()
+        .double_value(&[])
+        / scale
 }
 
 fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
@@ -119,13 +131,28 @@ fn transform_network_eval_and_training_mode() {
     tch::no_grad(|| {
         assert_close("T eval", &t.forward_t(x, false), &v["t_eval"]);
         // The folded inference network (BN in the convolutions, channels-last) agrees too.
-        assert_close("T folded", &t.fold(Kind::Float, true).forward(x), &v["t_eval"]);
+        assert_close(
+            "T folded",
+            &t.fold(Kind::Float, true).forward(x),
+            &v["t_eval"],
+        );
         assert_close("T train", &t.forward_t(x, true), &v["t_train"]);
     });
     let vars = vs.variables();
-    assert_close("running_mean after a training pass", &vars["c1.bn.running_mean"], &v["t_train_c1_running_mean"]);
-    assert_close("running_var after a training pass", &vars["c1.bn.running_var"], &v["t_train_c1_running_var"]);
-    assert_eq!(vars["c1.bn.num_batches_tracked"].int64_value(&[]), v["t_train_c1_num_batches_tracked"].int64_value(&[]));
+    assert_close(
+        "running_mean after a training pass",
+        &vars["c1.bn.running_mean"],
+        &v["t_train_c1_running_mean"],
+    );
+    assert_close(
+        "running_var after a training pass",
+        &vars["c1.bn.running_var"],
+        &v["t_train_c1_running_var"],
+    );
+    assert_eq!(
+        vars["c1.bn.num_batches_tracked"].int64_value(&[]),
+        v["t_train_c1_num_batches_tracked"].int64_value(&[])
+    );
 }
 
 #[test]
@@ -135,7 +162,11 @@ fn reconstruction_and_global_enhancement_networks() {
     let (eg, _evs) = transform_like("global_enhance");
     tch::no_grad(|| {
         assert_close("g eval", &g.forward_t(&v["x"], false), &v["g_eval"]);
-        assert_close("global E eval", &eg.forward_t(&v["x"], false), &v["ge_eval"]);
+        assert_close(
+            "global E eval",
+            &eg.forward_t(&v["x"], false),
+            &v["ge_eval"],
+        );
         let bx = blur::paper_blur(&v["x"]);
         assert_close("B(x)", &bx, &v["blur_x"]);
         assert_close("E(B(x))", &eg.forward_t(&bx, false), &v["ge_blur_eval"]);
@@ -150,7 +181,11 @@ fn discriminator_logits_and_features() {
     assert_close("D logits", &out.logits, &v["d_logits"]);
     assert_eq!(out.features.len(), 6);
     for (i, f) in out.features.iter().enumerate() {
-        assert_close(&format!("D conv-{}", i + 1), f, &v[&format!("d_feat_{}", i + 1)]);
+        assert_close(
+            &format!("D conv-{}", i + 1),
+            f,
+            &v[&format!("d_feat_{}", i + 1)],
+        );
     }
 }
 
@@ -160,7 +195,11 @@ fn vggface_features() {
     let (vgg, _vs) = vgg();
     let feats = tch::no_grad(|| vgg.features(&v["x"], 13));
     for (i, f) in feats.iter().enumerate() {
-        assert_close(&format!("VGG-Face conv {}", i + 1), f, &v[&format!("vgg_feat_{}", i + 1)]);
+        assert_close(
+            &format!("VGG-Face conv {}", i + 1),
+            f,
+            &v[&format!("vgg_feat_{}", i + 1)],
+        );
     }
 }
 
@@ -171,7 +210,11 @@ fn denoising_and_local_enhancement_networks() {
     let (e, _evs) = le_net();
     tch::no_grad(|| {
         assert_close("f(x)", &f.forward(&v["x"]), &v["f_x"]);
-        assert_close("E_local(x, T(x))", &e.forward(&v["x"], &v["t_eval"]), &v["le_x_t"]);
+        assert_close(
+            "E_local(x, T(x))",
+            &e.forward(&v["x"], &v["t_eval"]),
+            &v["le_x_t"],
+        );
     });
 }
 
@@ -192,13 +235,25 @@ fn every_loss_eq1_to_eq14() {
         let gx = g.forward_t(x, true);
         let (vx, vt) = (vgg.features(x, 5), vgg.features(&tx, 5));
         got.push(("eq1", eq1_content_loss(&vt[3], &vx[3])));
-        got.push(("eq2", eq2_perceptual_identity_loss(&vgg, &tx, x, &IDENTITY_LAYERS)));
+        got.push((
+            "eq2",
+            eq2_perceptual_identity_loss(&vgg, &tx, x, &IDENTITY_LAYERS),
+        ));
         let real = d.logits(a);
         let fake = d.forward(&tx);
         got.push(("eq3_d", eq3_discriminator_loss(&real, &fake.logits)));
-        got.push(("eq3_g_non_saturating", eq3_generator_loss(&fake.logits, GanLoss::NonSaturating)));
-        got.push(("eq3_g_saturating", eq3_generator_loss(&fake.logits, GanLoss::Saturating)));
-        got.push(("eq4", eq4_reconstruction_objective(&vgg, &gx, x, &IDENTITY_LAYERS)));
+        got.push((
+            "eq3_g_non_saturating",
+            eq3_generator_loss(&fake.logits, GanLoss::NonSaturating),
+        ));
+        got.push((
+            "eq3_g_saturating",
+            eq3_generator_loss(&fake.logits, GanLoss::Saturating),
+        ));
+        got.push((
+            "eq4",
+            eq4_reconstruction_objective(&vgg, &gx, x, &IDENTITY_LAYERS),
+        ));
         got.push(("eq5", eq5_denoise_objective(&f, &gx, x)));
         got.push(("eq6", eq6_smoothness(&f, &tx)));
         let o7 = eq7_diat_objective(&tx, x, &d, &vgg, &f, &DiatLossConfig::default());
@@ -209,22 +264,42 @@ fn every_loss_eq1_to_eq14() {
         got.push(("eq8", eq8_reconstruction_loss(&tx, x)));
         got.push(("eq9", eq9_discriminator_pretrain_loss(&d.logits(x), y)));
         let etx = el.forward(x, &tx);
-        got.push(("eq10", eq10_local_enhancement_loss(&vgg, &etx, &tx, x, mask, &LOCAL_ENHANCE_LAYERS)));
-        got.push(("eq11", eq11_global_enhancement_loss(&eg.forward_t(&blur::paper_blur(x), true), x)));
-        got.push(("eq12", eq12_adaptive_content_loss(&fake.features[3], &d.forward(x).features[3])));
-        got.push(("eq13", eq13_adaptive_identity_loss(&d, &tx, x, &IDENTITY_LAYERS)));
+        got.push((
+            "eq10",
+            eq10_local_enhancement_loss(&vgg, &etx, &tx, x, mask, &LOCAL_ENHANCE_LAYERS),
+        ));
+        got.push((
+            "eq11",
+            eq11_global_enhancement_loss(&eg.forward_t(&blur::paper_blur(x), true), x),
+        ));
+        got.push((
+            "eq12",
+            eq12_adaptive_content_loss(&fake.features[3], &d.forward(x).features[3]),
+        ));
+        got.push((
+            "eq13",
+            eq13_adaptive_identity_loss(&d, &tx, x, &IDENTITY_LAYERS),
+        ));
         let o14 = eq14_diat_a_objective(&tx, x, &d, &DiatALossConfig::default());
         got.push(("eq14", o14.total));
         got.push(("eq14_gan", o14.gan));
         got.push(("eq14_id", o14.identity));
     });
     let expected: Vec<&String> = v.keys().filter(|k| k.starts_with("loss_")).collect();
-    assert_eq!(got.len(), expected.len(), "the reference exports {expected:?}");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "the reference exports {expected:?}"
+    );
     let mut report = Vec::new();
     for (name, value) in &got {
         let want = &v[&format!("loss_{name}")];
         let e = rel_err(value, want);
-        report.push(format!("{name}: rust {:.7e} torch {:.7e} rel {e:.1e}", value.double_value(&[]), want.double_value(&[])));
+        report.push(format!(
+            "{name}: rust {:.7e} torch {:.7e} rel {e:.1e}",
+            value.double_value(&[]),
+            want.double_value(&[])
+        ));
         assert!(e <= TOL, "{}", report.join("\n"));
     }
     println!("{}", report.join("\n"));
@@ -241,48 +316,89 @@ fn gradient_of_t_through_the_diat_a_objective() {
     let w = &vars["c1.conv.weight"];
     let o = eq14_diat_a_objective(&t.forward_t(x, true), x, &d, &cfg);
     o.total.backward();
-    assert_close("dEq14/d c1.conv.weight", &w.grad(), &v["grad_t_c1_conv_weight"]);
-    assert_close("dEq14/d res.0.a.bn.weight", &vars["res.0.a.bn.weight"].grad(), &v["grad_t_res0_a_bn_weight"]);
+    assert_close(
+        "dEq14/d c1.conv.weight",
+        &w.grad(),
+        &v["grad_t_c1_conv_weight"],
+    );
+    assert_close(
+        "dEq14/d res.0.a.bn.weight",
+        &vars["res.0.a.bn.weight"].grad(),
+        &v["grad_t_res0_a_bn_weight"],
+    );
     // The identity term's own gradient (about 1e-4 of the total here).
     for mut p in tvs.trainable_variables() {
         p.zero_grad();
     }
     let o = eq14_diat_a_objective(&t.forward_t(x, true), x, &d, &cfg);
     o.identity.backward();
-    assert_close("dEq13/d c1.conv.weight", &w.grad(), &v["grad_t_c1_conv_weight_id"]);
+    assert_close(
+        "dEq13/d c1.conv.weight",
+        &w.grad(),
+        &v["grad_t_c1_conv_weight_id"],
+    );
 }
 
 #[test]
 fn import_vggface_from_published_pytorch_layouts() {
     let v = values();
     let out = tempfile::tempdir().unwrap();
-    for (file, scheme) in [("vggface_dag.pth", "vgg_face_dag"), ("vggface_features.pth", "torchvision")] {
-        let dst = out.path().join(format!("{scheme}.safetensors"));
-        let report = import_vggface(&fixture_dir().join(file), &dst, &ImportOptions::default()).unwrap();
+    for (file, scheme) in [
+        ("vggface_dag.pth", "vgg_face_dag"),
+        ("vggface_features.pth", "torchvision"),
+        ("vggface_legacy.pth", "vgg_face_dag"),
+    ] {
+        let dst = out.path().join(format!("{file}.safetensors"));
+        let report =
+            import_vggface(&fixture_dir().join(file), &dst, &ImportOptions::default()).unwrap();
         assert_eq!(report.scheme, scheme);
         assert_eq!(report.width, 0.25);
-        assert!(!report.dropped.is_empty() && report.dropped.iter().all(|n| n.starts_with("fc") || n.starts_with("classifier")));
+        assert!(
+            !report.dropped.is_empty()
+                && report
+                    .dropped
+                    .iter()
+                    .all(|n| n.starts_with("fc") || n.starts_with("classifier"))
+        );
         let cfg: VggFaceConfig = checkpoint::read_meta(&dst).unwrap().config(&dst).unwrap();
         let vs = nn::VarStore::new(Device::Cpu);
         let net = vgg_face(&vs.root(), &cfg);
         checkpoint::load(&vs, &dst, Some("vggface")).unwrap();
         let feats = tch::no_grad(|| net.features(&v["x"], 13));
         for (i, f) in feats.iter().enumerate() {
-            assert_close(&format!("{scheme}: conv {}", i + 1), f, &v[&format!("vgg_feat_{}", i + 1)]);
+            assert_close(
+                &format!("{scheme}: conv {}", i + 1),
+                f,
+                &v[&format!("vgg_feat_{}", i + 1)],
+            );
         }
     }
 }
 
 /// Saves a checkpoint of `arch` from Rust with its inputs, for `parity.py load-rust`.
-fn stage(dir: &Path, name: &str, vs: &nn::VarStore, arch: &str, cfg: &impl serde::Serialize, inputs: &[(&str, &Tensor)]) {
+fn stage(
+    dir: &Path,
+    name: &str,
+    vs: &nn::VarStore,
+    arch: &str,
+    cfg: &impl serde::Serialize,
+    inputs: &[(&str, &Tensor)],
+) {
     checkpoint::save(vs, &dir.join(format!("{name}.ckpt.safetensors")), arch, cfg).unwrap();
-    let named: Vec<(String, Tensor)> = inputs.iter().map(|(n, t)| (n.to_string(), t.shallow_clone())).collect();
+    let named: Vec<(String, Tensor)> = inputs
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.shallow_clone()))
+        .collect();
     let meta = checkpoint::CheckpointMeta::new("inputs", &()).unwrap();
     checkpoint::save_tensors(&dir.join(format!("{name}.in.safetensors")), &named, &meta).unwrap();
 }
 
 fn torch_out(dir: &Path, name: &str) -> HashMap<String, Tensor> {
-    read_tensors(&dir.join(format!("{name}.out.safetensors"))).unwrap().0.into_iter().collect()
+    read_tensors(&dir.join(format!("{name}.out.safetensors")))
+        .unwrap()
+        .0
+        .into_iter()
+        .collect()
 }
 
 #[test]
@@ -293,7 +409,10 @@ fn rust_checkpoints_load_strictly_in_pytorch_and_agree() {
     let x = Tensor::rand([2, 3, s, s], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
     let src = Tensor::rand([2, 3, s, s], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
 
-    let tcfg = TransformConfig { image_size: s, ..TransformConfig::tiny(s) };
+    let tcfg = TransformConfig {
+        image_size: s,
+        ..TransformConfig::tiny(s)
+    };
     let tvs = nn::VarStore::new(Device::Cpu);
     let t = transform_net(&tvs.root(), &tcfg);
     tch::no_grad(|| {
@@ -301,11 +420,25 @@ fn rust_checkpoints_load_strictly_in_pytorch_and_agree() {
             let _ = t.forward_t(&(&x * 0.5 + 0.2), true); // non-trivial running statistics
         }
     });
-    stage(dir.path(), "transform", &tvs, "transform", &tcfg, &[("x", &x)]);
+    stage(
+        dir.path(),
+        "transform",
+        &tvs,
+        "transform",
+        &tcfg,
+        &[("x", &x)],
+    );
     let dcfg = DiscriminatorConfig::tiny(s);
     let dvs = nn::VarStore::new(Device::Cpu);
     let d = discriminator(&dvs.root(), &dcfg);
-    stage(dir.path(), "discriminator", &dvs, "discriminator", &dcfg, &[("x", &x)]);
+    stage(
+        dir.path(),
+        "discriminator",
+        &dvs,
+        "discriminator",
+        &dcfg,
+        &[("x", &x)],
+    );
     let vcfg = VggFaceConfig::tiny(s);
     let vvs = nn::VarStore::new(Device::Cpu);
     let vg = vgg_face(&vvs.root(), &vcfg);
@@ -317,21 +450,40 @@ fn rust_checkpoints_load_strictly_in_pytorch_and_agree() {
     let ecfg = LocalEnhanceConfig::tiny(s);
     let evs = nn::VarStore::new(Device::Cpu);
     let e = local_enhance_net(&evs.root(), &ecfg);
-    stage(dir.path(), "local_enhance", &evs, "local_enhance", &ecfg, &[("x", &x), ("source", &src)]);
+    stage(
+        dir.path(),
+        "local_enhance",
+        &evs,
+        "local_enhance",
+        &ecfg,
+        &[("x", &x), ("source", &src)],
+    );
 
     run_python(&["load-rust", "--dir", dir.path().to_str().unwrap()]);
 
     tch::no_grad(|| {
-        assert_close("T", &t.forward_t(&x, false), &torch_out(dir.path(), "transform")["y"]);
+        assert_close(
+            "T",
+            &t.forward_t(&x, false),
+            &torch_out(dir.path(), "transform")["y"],
+        );
         let o = torch_out(dir.path(), "discriminator");
         let dout = d.forward(&x);
         assert_close("D logits", &dout.logits, &o["logits"]);
         assert_close("D conv-5", &dout.features[4], &o["feat_5"]);
         let o = torch_out(dir.path(), "vggface");
         for (i, h) in vg.features(&x, 13).iter().enumerate() {
-            assert_close(&format!("VGG conv {}", i + 1), h, &o[&format!("feat_{}", i + 1)]);
+            assert_close(
+                &format!("VGG conv {}", i + 1),
+                h,
+                &o[&format!("feat_{}", i + 1)],
+            );
         }
         assert_close("f", &f.forward(&x), &torch_out(dir.path(), "denoise")["y"]);
-        assert_close("E_local", &e.forward(&src, &x), &torch_out(dir.path(), "local_enhance")["y"]);
+        assert_close(
+            "E_local",
+            &e.forward(&src, &x),
+            &torch_out(dir.path(), "local_enhance")["y"],
+        );
     });
 }

@@ -365,7 +365,7 @@ impl Identity {
             HairClass::Red => Rgb::new(0.50, 0.20, 0.09).mix(Rgb::new(0.70, 0.33, 0.14), shade),
         };
         let grey = Rgb::new(0.74, 0.74, 0.75).scale(u(r, 0.85, 1.12));
-        let hair_grey = hair.mix(grey, u(r, 0.72, 0.92)).clamp01();
+        let hair_grey = hair.mix(grey, u(r, 0.8, 0.95)).clamp01();
         let eye_dark = skin_t * 0.8;
         let eye_color = pick(
             r,
@@ -379,14 +379,22 @@ impl Identity {
             ],
         );
         // A background that contrasts with the hair (young and grey) and the skin.
-        let mut background = Rgb::new(0.5, 0.5, 0.5);
-        for attempt in 0..32 {
+        // (32 draws are always made, so the stream stays aligned whichever is accepted.)
+        let mut background = None;
+        let contrast = |c: Rgb| {
+            [hair, hair.scale(0.75), hair_grey, hair_grey.scale(0.75)].iter().all(|h| c.dist(*h) > 0.3) && c.dist(skin) > 0.2
+        };
+        for _ in 0..32 {
             let c = hsv(u(r, 0.0, 1.0), u(r, 0.08, 0.5), u(r, 0.3, 0.95));
-            background = c;
-            if (c.dist(hair) > 0.28 && c.dist(hair_grey) > 0.28 && c.dist(skin) > 0.2) || attempt == 31 {
-                break;
+            if background.is_none() && contrast(c) {
+                background = Some(c);
             }
         }
+        let fallback_hue = u(r, 0.0, 1.0);
+        let background = background.unwrap_or_else(|| {
+            // Opposite brightness to the (young) hair.
+            hsv(fallback_hue, 0.3, if hair.luma() > 0.4 { 0.22 } else { 0.92 })
+        });
         let background_top = background.scale(u(r, 1.0, 1.15)).clamp01();
         let clothes = hsv(u(r, 0.0, 1.0), u(r, 0.1, 0.7), u(r, 0.15, 0.8));
         let wavy = p(r, 0.3);
@@ -452,6 +460,13 @@ impl Identity {
                 (Rgb::new(0.25, 0.26, 0.28), 1.0),
             ],
         );
+        // The frame must stand out against the skin: light metal frames on dark skin.
+        let frame = if (frame.luma() - skin.luma()).abs() < 0.3 {
+            pick(r, &[(Rgb::new(0.85, 0.72, 0.38), 1.0), (Rgb::new(0.82, 0.82, 0.85), 1.0), (Rgb::new(0.95, 0.93, 0.9), 0.5)])
+        } else {
+            let _ = r.random::<f32>();
+            frame
+        };
         let glasses = Glasses {
             half_w: u(r, 0.26, 0.30),
             half_h: u(r, 0.19, 0.23),

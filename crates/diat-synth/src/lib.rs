@@ -17,14 +17,14 @@
 
 pub mod attrs;
 pub mod bench;
-// pub mod dataset;
-// pub mod eval;
+pub mod dataset;
+pub mod eval;
 pub mod face;
 pub mod image_io;
-// pub mod judge;
+pub mod judge;
 pub mod layout;
 pub mod mask;
-// pub mod metrics;
+pub mod metrics;
 pub mod raster;
 pub mod render;
 pub mod sheet;
@@ -63,3 +63,18 @@ impl Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs `f` on a rayon pool of `threads` threads (all cores when `None`); rendering, dataset writing,
+/// calibration and evaluation inside `f` use that pool. Returns `f`'s result and the thread count.
+pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<(R, usize)> {
+    let mut b = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(Error::Invalid("the thread count must be at least 1".into()));
+        }
+        b = b.num_threads(t);
+    }
+    let pool = b.build().map_err(|e| Error::Invalid(format!("starting {threads:?} threads: {e}")))?;
+    let n = pool.current_num_threads();
+    Ok((pool.install(f), n))
+}

@@ -10,6 +10,18 @@
 /// Canvas rows are at most this wide (stack scratch rows).
 pub const MAX_W: usize = 256;
 
+/// `[0.0, 1.0, 2.0, …]`: pixel offsets as floats, zipped into the row loops (converting a `usize`
+/// index to `f32` has no SIMD instruction on x86-64 and would keep the loops scalar).
+const IOTA: [f32; MAX_W] = {
+    let mut a = [0f32; MAX_W];
+    let mut i = 0;
+    while i < MAX_W {
+        a[i] = i as f32;
+        i += 1;
+    }
+    a
+};
+
 /// An sRGB colour with components in 0..1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rgb(pub [f32; 3]);
@@ -68,12 +80,59 @@ impl Bounds {
     }
 }
 
+/// What one row of a shape looks like: the distance can be below `m` only for `x0 <= x <= x1`, and
+/// is at most `-m` for all `in0 <= x <= in1` (empty when `in0 > in1`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    pub x0: f32,
+    pub x1: f32,
+    pub in0: f32,
+    pub in1: f32,
+}
+
+impl Span {
+    pub const EMPTY: Span = Span { x0: 1.0, x1: -1.0, in0: 1.0, in1: -1.0 };
+    fn outer_only(x0: f32, x1: f32) -> Self {
+        Span { x0, x1, in0: 1.0, in1: -1.0 }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.x0 > self.x1
+    }
+    pub fn has_inner(&self) -> bool {
+        self.in0 <= self.in1
+    }
+}
+
 /// A region given by a signed distance (pixels, negative inside).
 pub trait Shape {
     /// Where the shape is (distance <= 0), without anti-aliasing margin.
     fn bounds(&self) -> Bounds;
     /// Distances of pixels `x0, x0+1, …` of row `y` into `out`.
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]);
+    /// The row's extent for margin `m` (see [`Span`]); the default is the bounding box, no interior.
+    fn span(&self, y: f32, m: f32) -> Span {
+        let b = self.bounds();
+        if y < b.y0 - m || y > b.y1 + m { Span::EMPTY } else { Span::outer_only(b.x0 - m, b.x1 + m) }
+    }
+}
+
+/// The x-interval where row `y` crosses the rotated ellipse with semi-axes `(a, b)` (None if it misses).
+fn ellipse_row(cx: f32, cy: f32, a: f32, b: f32, rot: Rot, y: f32) -> Option<(f32, f32)> {
+    if a <= 0.0 || b <= 0.0 {
+        return None;
+    }
+    let (c, s) = (rot.c, rot.s);
+    let dy = y - cy;
+    let (ia2, ib2) = (1.0 / (a * a), 1.0 / (b * b));
+    let al = c * c * ia2 + s * s * ib2;
+    let be = dy * c * s * (ia2 - ib2);
+    let ga = dy * dy * (s * s * ia2 + c * c * ib2) - 1.0;
+    let disc = be * be - al * ga;
+    if disc < 0.0 {
+        return None;
+    }
+    let r = disc.sqrt();
+    Some((cx + (-be - r) / al, cx + (-be + r) / al))
 }
 
 /// Rotation helper: local axis `(c, s)`; `u` along the axis, `v` to its right (image down for c=1).
@@ -98,7 +157,7 @@ impl Rot {
     }
 }
 
-/// A rotated ellipse.
+/// A rotated ellipse. Its distance is an approximation that is good for aspect ratios up to about 3.
 #[derive(Debug, Clone, Copy)]
 pub struct Ellipse {
     pub cx: f32,
@@ -131,13 +190,40 @@ impl Shape for Ellipse {
         let ib2 = 1.0 / (self.b * self.b);
         let (ia4, ib4) = (ia2 * ia2, ib2 * ib2);
         let base = x0 - self.cx;
-        for (i, o) in out.iter_mut().enumerate() {
-            let dx = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let dx = base + fi;
             let u = dx * c + dy * s;
             let v = dy * c - dx * s;
-            let f = u * u * ia2 + v * v * ib2 - 1.0;
-            let g = (u * u * ia4 + v * v * ib4).max(1e-12).sqrt();
-            *o = 0.5 * f / g;
+            // k0 = |p / r|, k1 = |p / r²|: outside k0 (k0 - 1) / k1 (close to the true distance far
+            // away too), inside (k0² - 1) / (2 k1) (goes to -inf at the centre); both ~ (k0 - 1) / k1
+            // at the boundary.
+            let k0sq = u * u * ia2 + v * v * ib2;
+            let k1 = (u * u * ia4 + v * v * ib4).max(1e-12).sqrt();
+            let k0 = k0sq.sqrt();
+            let outside = k0 * (k0 - 1.0);
+            let inside = 0.5 * (k0sq - 1.0);
+            *o = if k0sq > 1.0 { outside } else { inside } / k1;
+        }
+    }
+    fn span(&self, y: f32, m: f32) -> Span {
+        // The distance used is f/|grad f|; generous axes keep the outer span conservative and shrunk
+        // axes (only for not-too-thin ellipses) keep the interior conservative (tested below).
+        let mo = m.max(0.0);
+        let grow = 2.0 * mo + 1.0;
+        let (lo, hi) = (self.a.min(self.b), self.a.max(self.b));
+        if hi > 3.0 * lo {
+            // Eccentric: the approximate distance is less regular; use the grown local box.
+            let (a, b) = (self.a + grow, self.b + grow);
+            return local_span(self.cx, self.cy, self.rot, (-a, a), (-b, b), 0.0, 0.0, y);
+        }
+        let Some((x0, x1)) = ellipse_row(self.cx, self.cy, self.a + grow, self.b + grow, self.rot, y) else {
+            return Span::EMPTY;
+        };
+        let shrink = 2.0 * mo + 1.0;
+        let inner = if lo * lo / hi > 4.0 * shrink { ellipse_row(self.cx, self.cy, self.a - shrink, self.b - shrink, self.rot, y) } else { None };
+        match inner {
+            Some((in0, in1)) => Span { x0, x1, in0: in0.ceil(), in1: in1.floor() },
+            None => Span::outer_only(x0, x1),
         }
     }
 }
@@ -180,8 +266,8 @@ impl Shape for Capsule {
         let il2 = 1.0 / (bax * bax + bay * bay).max(1e-12);
         let pay = y - self.ay;
         let base = x0 - self.ax;
-        for (i, o) in out.iter_mut().enumerate() {
-            let pax = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let pax = base + fi;
             let h = ((pax * bax + pay * bay) * il2).clamp(0.0, 1.0);
             let qx = pax - bax * h;
             let qy = pay - bay * h;
@@ -212,8 +298,8 @@ impl Shape for RoundBox {
         let (ex, ey) = (self.hw - r, self.hh - r);
         let dy = y - self.cy;
         let base = x0 - self.cx;
-        for (i, o) in out.iter_mut().enumerate() {
-            let dx = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let dx = base + fi;
             let u = (dx * c + dy * s).abs() - ex;
             let v = (dy * c - dx * s).abs() - ey;
             let (mu, mv) = (u.max(0.0), v.max(0.0));
@@ -239,6 +325,45 @@ impl Quad {
     }
 }
 
+/// Minimum of a quadratic over `t` in [-1, 1].
+fn quad_min(q: Quad) -> f32 {
+    let mut m = q.at(-1.0).min(q.at(1.0));
+    if q.2 != 0.0 {
+        let tv = -q.1 / (2.0 * q.2);
+        if tv.abs() <= 1.0 {
+            m = m.min(q.at(tv));
+        }
+    }
+    m
+}
+
+/// Maximum of a quadratic over `t` in [-1, 1].
+fn quad_max(q: Quad) -> f32 {
+    -quad_min(Quad(-q.0, -q.1, -q.2))
+}
+
+/// World bounds of the local rectangle `[u0, u1] × [v0, v1]` of a rotated frame at `(cx, cy)`.
+fn local_box(cx: f32, cy: f32, rot: Rot, u0: f32, u1: f32, v0: f32, v1: f32) -> Bounds {
+    let mut b = Bounds { x0: f32::MAX, y0: f32::MAX, x1: f32::MIN, y1: f32::MIN };
+    for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
+        let (x, y) = rot.apply(u, v);
+        b = b.union(Bounds { x0: cx + x, y0: cy + y, x1: cx + x, y1: cy + y });
+    }
+    b
+}
+
+/// A conservative row span from the local box `[u0, u1] × [v0, v1]` grown by `mu` along u and `mv` along v.
+fn local_span(cx: f32, cy: f32, rot: Rot, u: (f32, f32), v: (f32, f32), mu: f32, mv: f32, y: f32) -> Span {
+    let b = local_box(cx, cy, rot, u.0 - mu, u.1 + mu, v.0 - mv, v.1 + mv);
+    if y < b.y0 || y > b.y1 { Span::EMPTY } else { Span::outer_only(b.x0, b.x1) }
+}
+
+/// How much the curve-normalised distances of a quadratic curve can shrink: `sqrt(1 + max slope²)`.
+fn slope_factor(q: Quad, w: f32, tmax: f32) -> f32 {
+    let sl = (q.1.abs() + 2.0 * q.2.abs() * tmax) / w.max(1e-3);
+    (1.0 + sl * sl).sqrt()
+}
+
 /// The region between two curves `top(t) <= v <= bot(t)` over `|u| <= w`, in a frame centred at
 /// `(cx, cy)` with axis `rot` (lips, eye openings, bands of hair).
 #[derive(Debug, Clone, Copy)]
@@ -253,9 +378,14 @@ pub struct Band {
 
 impl Shape for Band {
     fn bounds(&self) -> Bounds {
-        let h = self.top.max_abs().max(self.bot.max_abs());
-        let e = (self.w * self.w + h * h).sqrt();
-        Bounds::around(self.cx, self.cy, e, e)
+        let lo = quad_min(self.top);
+        let hi = quad_max(self.bot);
+        local_box(self.cx, self.cy, self.rot, -self.w, self.w, lo, hi)
+    }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let k = slope_factor(self.top, self.w, 1.0).max(slope_factor(self.bot, self.w, 1.0));
+        let v = (quad_min(self.top), quad_max(self.bot));
+        local_span(self.cx, self.cy, self.rot, (-self.w, self.w), v, m.max(0.0), m.max(0.0) * k, y)
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
@@ -264,8 +394,8 @@ impl Shape for Band {
         let base = x0 - self.cx;
         let (t0, t1, t2) = (self.top.0, self.top.1, self.top.2);
         let (b0, b1, b2) = (self.bot.0, self.bot.1, self.bot.2);
-        for (i, o) in out.iter_mut().enumerate() {
-            let dx = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let dx = base + fi;
             let u = dx * c + dy * s;
             let v = dy * c - dx * s;
             let t = u * iw;
@@ -309,8 +439,14 @@ impl Stroke {
 
 impl Shape for Stroke {
     fn bounds(&self) -> Bounds {
-        let e = (self.w * self.w + self.curve.max_abs().powi(2)).sqrt() + self.half;
-        Bounds::around(self.cx, self.cy, e, e)
+        let h = self.half;
+        local_box(self.cx, self.cy, self.rot, -self.w, self.w, quad_min(self.curve) - h, quad_max(self.curve) + h)
+    }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let k = slope_factor(self.curve, self.w, 1.0);
+        let h = self.half;
+        let v = (quad_min(self.curve) - h * k, quad_max(self.curve) + h * k);
+        local_span(self.cx, self.cy, self.rot, (-self.w, self.w), v, m.max(0.0), m.max(0.0) * k, y)
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
@@ -318,8 +454,8 @@ impl Shape for Stroke {
         let dy = y - self.cy;
         let base = x0 - self.cx;
         let Quad(a0, a1, a2) = self.curve;
-        for (i, o) in out.iter_mut().enumerate() {
-            let dx = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let dx = base + fi;
             let u = dx * c + dy * s;
             let v = dy * c - dx * s;
             let t = (u * iw).clamp(-1.0, 1.0);
@@ -341,6 +477,10 @@ impl<S: Shape> Shape for Ring<S> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().grow(self.1)
     }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let s = self.0.span(y, m + self.1);
+        Span::outer_only(s.x0, s.x1)
+    }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         self.0.sdf_row(y, x0, out);
         for o in out.iter_mut() {
@@ -357,6 +497,18 @@ impl<S: Shape> Shape for Grow<S> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().grow(self.1.max(0.0))
     }
+    fn span(&self, y: f32, m: f32) -> Span {
+        // d - k < m  <=>  d < m + k;   d - k <= -m  <=>  d <= -(m - k).
+        let o = self.0.span(y, m + self.1);
+        if self.1 <= m {
+            let i = self.0.span(y, m - self.1);
+            Span { in0: i.in0, in1: i.in1, ..o }
+        } else {
+            // The inner condition is looser than the shape itself: the shape's interior at margin 0.
+            let i = self.0.span(y, 0.0);
+            Span { in0: i.in0, in1: i.in1, ..o }
+        }
+    }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         self.0.sdf_row(y, x0, out);
         for o in out.iter_mut() {
@@ -372,6 +524,13 @@ pub struct And<A, B>(pub A, pub B);
 impl<A: Shape, B: Shape> Shape for And<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().intersect(self.1.bounds())
+    }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let (a, b) = (self.0.span(y, m), self.1.span(y, m));
+        if a.is_empty() || b.is_empty() {
+            return Span::EMPTY;
+        }
+        Span { x0: a.x0.max(b.x0), x1: a.x1.min(b.x1), in0: a.in0.max(b.in0), in1: a.in1.min(b.in1) }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let mut tmp = [0f32; MAX_W];
@@ -392,6 +551,23 @@ impl<A: Shape, B: Shape> Shape for Or<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().union(self.1.bounds())
     }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let (a, b) = (self.0.span(y, m), self.1.span(y, m));
+        if a.is_empty() {
+            return b;
+        }
+        if b.is_empty() {
+            return a;
+        }
+        let (in0, in1) = match (a.has_inner(), b.has_inner()) {
+            (true, true) if a.in0 <= b.in1 && b.in0 <= a.in1 => (a.in0.min(b.in0), a.in1.max(b.in1)),
+            (true, true) if a.in1 - a.in0 >= b.in1 - b.in0 => (a.in0, a.in1),
+            (true, _) => (a.in0, a.in1),
+            (_, true) => (b.in0, b.in1),
+            _ => (1.0, -1.0),
+        };
+        Span { x0: a.x0.min(b.x0), x1: a.x1.max(b.x1), in0, in1 }
+    }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let mut tmp = [0f32; MAX_W];
         let tmp = &mut tmp[..out.len()];
@@ -411,6 +587,21 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds()
     }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let a = self.0.span(y, m);
+        if a.is_empty() || !a.has_inner() {
+            return a;
+        }
+        // Where B might come within m of cutting, the interior is not guaranteed.
+        let b = self.1.span(y, m);
+        if b.is_empty() || b.x1 < a.in0 || b.x0 > a.in1 {
+            return a;
+        }
+        let left = (a.in0, (b.x0 - 1.0).floor());
+        let right = ((b.x1 + 1.0).ceil(), a.in1);
+        let (in0, in1) = if left.1 - left.0 >= right.1 - right.0 { left } else { right };
+        Span { in0, in1, ..a }
+    }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let mut tmp = [0f32; MAX_W];
         let tmp = &mut tmp[..out.len()];
@@ -423,7 +614,7 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
 }
 
 /// The side of a curve `v >= curve(t)` (`below = true`) or `v <= curve(t)` in a rotated frame,
-/// limited to the given bounds (hairlines, beard edges, clipping).
+/// limited to `|u| <= 1.5 w` (hairlines, beard edges, clipping).
 #[derive(Debug, Clone, Copy)]
 pub struct Side {
     pub cx: f32,
@@ -433,6 +624,17 @@ pub struct Side {
     pub curve: Quad,
     pub below: bool,
     pub bounds: Bounds,
+}
+
+impl Side {
+    /// The side of `curve` within `|u| <= 1.5 w`, extending `reach` pixels away from the curve.
+    pub fn new(cx: f32, cy: f32, rot: Rot, w: f32, curve: Quad, below: bool, reach: f32) -> Self {
+        let ext = Quad(curve.0, 1.5 * curve.1, 2.25 * curve.2);
+        let (v0, v1) = if below { (quad_min(ext), quad_max(ext) + reach) } else { (quad_min(ext) - reach, quad_max(ext)) };
+        let k = slope_factor(curve, w, 1.5);
+        let bounds = local_box(cx, cy, rot, -1.5 * w, 1.5 * w, v0 - 2.0 * k, v1 + 2.0 * k);
+        Side { cx, cy, rot, w, curve, below, bounds }
+    }
 }
 
 impl Shape for Side {
@@ -446,15 +648,87 @@ impl Shape for Side {
         let base = x0 - self.cx;
         let Quad(a0, a1, a2) = self.curve;
         let sign = if self.below { -1.0 } else { 1.0 };
-        for (i, o) in out.iter_mut().enumerate() {
-            let dx = base + i as f32;
+        for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
+            let dx = base + fi;
             let u = dx * c + dy * s;
             let v = dy * c - dx * s;
             let t = u * iw;
             let vc = a0 + a1 * t + a2 * t * t;
             let sl = (a1 + 2.0 * a2 * t) * iw;
-            *o = sign * (v - vc) / (1.0 + sl * sl).sqrt();
+            *o = (sign * (v - vc) / (1.0 + sl * sl).sqrt()).max(u.abs() - 1.5 * self.w);
         }
+    }
+    fn span(&self, y: f32, m: f32) -> Span {
+        let m = m.max(0.0);
+        let tm = 1.5 + m / self.w.max(1e-3);
+        let ext = Quad(self.curve.0, tm * self.curve.1, tm * tm * self.curve.2);
+        let k = slope_factor(self.curve, self.w, tm);
+        let (v0, v1) = if self.below { (quad_min(ext), 1e4) } else { (-1e4, quad_max(ext)) };
+        let b = local_box(self.cx, self.cy, self.rot, -1.5 * self.w - m, 1.5 * self.w + m, v0 - m * k, v1 + m * k);
+        if y < b.y0 || y > b.y1 {
+            return Span::EMPTY;
+        }
+        let mut sp = Span::outer_only(b.x0, b.x1);
+        if let Some((in0, in1)) = self.inner(y, m, k) {
+            sp.in0 = in0.ceil();
+            sp.in1 = in1.floor();
+        }
+        sp
+    }
+}
+
+impl Side {
+    /// The largest x-interval of row `y` where the distance is at most `-m` (`k` bounds the slope
+    /// factor): `σ (v - curve(t)) + m k <= 0` is a quadratic inequality in x, intersected with
+    /// `|u| <= 1.5 w - m`.
+    fn inner(&self, y: f32, m: f32, k: f32) -> Option<(f32, f32)> {
+        let (c, s) = (self.rot.c, self.rot.s);
+        if c < 0.2 {
+            return None;
+        }
+        let w = self.w.max(1e-3);
+        let dy = y - self.cy;
+        let lim = 1.5 * w - m;
+        if lim <= 0.0 {
+            return None;
+        }
+        // x' = x - cx;  u = x' c + dy s;  t = p x' + q0.
+        let (p, q0) = (c / w, dy * s / w);
+        let Quad(a0, a1, a2) = self.curve;
+        let sg = if self.below { -1.0 } else { 1.0 };
+        let qa = -sg * a2 * p * p;
+        let qb = sg * (-s - a1 * p - 2.0 * a2 * p * q0);
+        let qc = sg * (dy * c - a0 - a1 * q0 - a2 * q0 * q0) + m * k;
+        let (u0, u1) = ((-lim - dy * s) / c, (lim - dy * s) / c);
+        // Solution set of qa x² + qb x + qc <= 0 intersected with [u0, u1], largest piece.
+        let clip = |a: f32, b: f32| -> Option<(f32, f32)> {
+            let (a, b) = (a.max(u0), b.min(u1));
+            (a <= b).then_some((a, b))
+        };
+        let big = 1e6f32;
+        let pieces: [Option<(f32, f32)>; 2] = if qa.abs() < 1e-9 {
+            if qb.abs() < 1e-9 {
+                [if qc <= 0.0 { clip(-big, big) } else { None }, None]
+            } else if qb > 0.0 {
+                [clip(-big, -qc / qb), None]
+            } else {
+                [clip(-qc / qb, big), None]
+            }
+        } else {
+            let disc = qb * qb - 4.0 * qa * qc;
+            if disc < 0.0 {
+                // No roots: the sign of qa decides.
+                [if qa < 0.0 { clip(-big, big) } else { None }, None]
+            } else {
+                let r = disc.sqrt();
+                let (r0, r1) = ((-qb - r) / (2.0 * qa), (-qb + r) / (2.0 * qa));
+                let (lo, hi) = (r0.min(r1), r0.max(r1));
+                if qa > 0.0 { [clip(lo, hi), None] } else { [clip(-big, lo), clip(hi, big)] }
+            }
+        };
+        let best = pieces.into_iter().flatten().max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))?;
+        // Keep a hair of slack against rounding.
+        Some((best.0 + self.cx + 0.01, best.1 + self.cx - 0.01))
     }
 }
 
@@ -471,7 +745,9 @@ pub struct Solid(pub Rgb);
 impl Paint for Solid {
     fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
         let [cr, cg, cb] = self.0.0;
-        for i in 0..cov.len() {
+        let n = cov.len();
+        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        for i in 0..n {
             let a = cov[i];
             r[i] += a * (cr - r[i]);
             g[i] += a * (cg - g[i]);
@@ -487,7 +763,9 @@ pub struct Multiply(pub Rgb);
 impl Paint for Multiply {
     fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
         let [tr, tg, tb] = self.0.0;
-        for i in 0..cov.len() {
+        let n = cov.len();
+        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        for i in 0..n {
             let a = cov[i];
             r[i] *= 1.0 + a * (tr - 1.0);
             g[i] *= 1.0 + a * (tg - 1.0);
@@ -512,9 +790,11 @@ impl Paint for Linear {
         let fx = x0 as f32 - self.ox;
         let c0: [f32; 3] = std::array::from_fn(|k| self.base.0[k] + self.dy.0[k] * fy + self.dx.0[k] * fx);
         let [dr, dg, db] = self.dx.0;
-        for i in 0..cov.len() {
+        let n = cov.len();
+        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        for i in 0..n {
             let a = cov[i];
-            let fi = i as f32;
+            let fi = IOTA[i];
             r[i] += a * (c0[0] + dr * fi - r[i]);
             g[i] += a * (c0[1] + dg * fi - g[i]);
             b[i] += a * (c0[2] + db * fi - b[i]);
@@ -546,10 +826,22 @@ impl Paint for Textured<'_> {
         let row = &self.tex[((y + self.offset.1) & mask) * n..][..n];
         let light = 1.0 + self.gy * (y as f32 - self.oy);
         let [cr, cg, cb] = self.color.scale(light).0;
-        let start = x0 + self.offset.0 + sh;
-        for i in 0..cov.len() {
+        let start = (x0 + self.offset.0 + sh) & mask;
+        // The texture row repeated, starting at `start`: contiguous, so the blend vectorises.
+        let mut tex = [0f32; MAX_W];
+        let len = cov.len();
+        let mut filled = 0;
+        let mut from = start;
+        while filled < len {
+            let k = (n - from).min(len - filled);
+            tex[filled..filled + k].copy_from_slice(&row[from..from + k]);
+            filled += k;
+            from = 0;
+        }
+        let (r, g, b, tex) = (&mut r[..len], &mut g[..len], &mut b[..len], &tex[..len]);
+        for i in 0..len {
             let a = cov[i];
-            let m = 1.0 + self.amp * row[(start + i) & mask];
+            let m = 1.0 + self.amp * tex[i];
             r[i] += a * (cr * m - r[i]);
             g[i] += a * (cg * m - g[i]);
             b[i] += a * (cb * m - b[i]);
@@ -579,8 +871,10 @@ impl Paint for Ellipsoid {
         // Light in the ellipse's frame.
         let (lu, lv) = (lx * c + ly * s, ly * c - lx * s);
         let [cr, cg, cb] = self.color.0;
-        for i in 0..cov.len() {
-            let dx = base + i as f32;
+        let n = cov.len();
+        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        for i in 0..n {
+            let dx = base + IOTA[i];
             let nu = (dx * c + dy * s) * ia;
             let nv = (dy * c - dx * s) * ib;
             let k = (nu * nu + nv * nv).min(1.0);
@@ -647,8 +941,8 @@ impl Canvas {
             let o = y * w;
             for (k, plane) in [&mut self.r, &mut self.g, &mut self.b].into_iter().enumerate() {
                 let (c0, dk) = (c.0[k], d.0[k]);
-                for (i, p) in plane[o..o + w].iter_mut().enumerate() {
-                    *p = c0 + dk * i as f32;
+                for (p, &fi) in plane[o..o + w].iter_mut().zip(IOTA.iter()) {
+                    *p = c0 + dk * fi;
                 }
             }
         }
@@ -671,32 +965,56 @@ impl Canvas {
         if x0 >= x1 || y0 >= y1 {
             return;
         }
-        let n = x1 - x0;
         let k = 1.0 / style.feather.max(1e-3);
+        let m = 0.5 * style.feather + 0.5;
         let op = style.opacity;
         let mut cov = [0f32; MAX_W];
         let mut clip_row = [0f32; MAX_W];
-        let cov = &mut cov[..n];
         for y in y0..y1 {
             let fy = y as f32;
-            shape.sdf_row(fy, x0 as f32, cov);
-            let mut any = 0.0f32;
-            for c in cov.iter_mut() {
-                *c = (0.5 - *c * k).clamp(0.0, 1.0) * op;
-                any = any.max(*c);
+            let sp = shape.span(fy, m);
+            if sp.is_empty() {
+                continue;
+            }
+            // Row extent: the span within the bounding box, in whole pixels.
+            let rx0 = (sp.x0.floor().max(x0 as f32) as usize).max(x0);
+            let rx1 = ((sp.x1.ceil() + 1.0).min(x1 as f32).max(0.0) as usize).min(x1);
+            if rx0 >= rx1 {
+                continue;
+            }
+            let n = rx1 - rx0;
+            let cov = &mut cov[..n];
+            // Interior pixels (full coverage) need no distance.
+            let (i0, i1) = if sp.has_inner() {
+                let a = (sp.in0.max(rx0 as f32) as usize).clamp(rx0, rx1) - rx0;
+                let b = ((sp.in1 + 1.0).max(0.0) as usize).clamp(rx0, rx1) - rx0;
+                if a < b { (a, b) } else { (n, n) }
+            } else {
+                (n, n)
+            };
+            if i0 > 0 {
+                shape.sdf_row(fy, rx0 as f32, &mut cov[..i0]);
+            }
+            if i1 < n {
+                shape.sdf_row(fy, (rx0 + i1) as f32, &mut cov[i1..]);
+            }
+            // (No running max here: a NaN-aware f32 reduction would keep these loops scalar.)
+            for c in cov[..i0].iter_mut() {
+                *c = (0.5 - *c * k).max(0.0).min(1.0) * op;
+            }
+            cov[i0..i1].fill(op);
+            for c in cov[i1..].iter_mut() {
+                *c = (0.5 - *c * k).max(0.0).min(1.0) * op;
             }
             if let Some(clip) = style.clip {
                 let cr = &mut clip_row[..n];
-                clip.sdf_row(fy, x0 as f32, cr);
+                clip.sdf_row(fy, rx0 as f32, cr);
                 for (c, d) in cov.iter_mut().zip(cr.iter()) {
-                    *c *= (-0.25 - *d).clamp(0.0, 1.0);
+                    *c *= (-0.25 - *d).max(0.0).min(1.0);
                 }
             }
-            if any <= 0.0 {
-                continue;
-            }
-            let o = y * self.w + x0;
-            paint.blend_row(x0, y, cov, &mut self.r[o..o + n], &mut self.g[o..o + n], &mut self.b[o..o + n]);
+            let o = y * self.w + rx0;
+            paint.blend_row(rx0, y, cov, &mut self.r[o..o + n], &mut self.g[o..o + n], &mut self.b[o..o + n]);
         }
     }
 
@@ -709,10 +1027,22 @@ impl Canvas {
     /// Interleaved 8-bit RGB (`out.len() == w * h * 3`), rounded and clamped.
     pub fn to_rgb8(&self, out: &mut [u8]) {
         assert_eq!(out.len(), self.w * self.h * 3);
-        for (i, px) in out.chunks_exact_mut(3).enumerate() {
-            px[0] = (self.r[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
-            px[1] = (self.g[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
-            px[2] = (self.b[i] * 255.0 + 0.5).clamp(0.0, 255.0) as u8;
+        let w = self.w;
+        // Round to nearest via the float mantissa (adding 1.5 · 2^23 leaves the integer in the low
+        // bits): a saturating `as` cast would not vectorise. Pack each pixel into a u32, then store
+        // overlapping 4-byte words (each next pixel overwrites the spare byte).
+        let q8 = |v: f32| ((v * 255.0).max(0.0).min(255.0) + 12_582_912.0).to_bits() & 0xFF;
+        let mut q = [0u32; MAX_W];
+        for (y, row) in out.chunks_exact_mut(w * 3).enumerate() {
+            let o = y * w;
+            let (pr, pg, pb) = (&self.r[o..o + w], &self.g[o..o + w], &self.b[o..o + w]);
+            for (((d, r), g), b) in q[..w].iter_mut().zip(pr).zip(pg).zip(pb) {
+                *d = q8(*r) | (q8(*g) << 8) | (q8(*b) << 16);
+            }
+            for x in 0..w - 1 {
+                row[3 * x..3 * x + 4].copy_from_slice(&q[x].to_le_bytes());
+            }
+            row[3 * (w - 1)..3 * w].copy_from_slice(&q[w - 1].to_le_bytes()[..3]);
         }
     }
 }
@@ -740,6 +1070,56 @@ mod tests {
         let band = Band { cx: 32.0, cy: 32.0, rot: Rot::ID, w: 10.0, top: Quad::arch(-4.0), bot: Quad::arch(4.0) };
         // Area between two parabolas: 2 * (2/3 * 20 * 4).
         assert!((coverage_sum(&band) - 106.67).abs() < 3.0, "{}", coverage_sum(&band));
+    }
+
+    /// Spans must agree with the distances they stand for: nothing outside `x0..=x1` is within `m`,
+    /// everything inside `in0..=in1` is at most `-m`.
+    fn check_spans(what: &str, shape: &dyn Shape, m: f32) {
+        let mut row = [0f32; 256];
+        for y in -40..260 {
+            let fy = y as f32;
+            let sp = shape.span(fy, m);
+            shape.sdf_row(fy, -40.0, &mut row[..256]);
+            for (i, d) in row.iter().enumerate() {
+                let x = i as f32 - 40.0;
+                let outside = sp.is_empty() || x < sp.x0 || x > sp.x1;
+                assert!(!(outside && *d < m), "{what} m={m} y={y} x={x}: d={d} but outside span {sp:?}");
+                if sp.has_inner() && x >= sp.in0 && x <= sp.in1 {
+                    assert!(*d <= -m, "{what} m={m} y={y} x={x}: d={d} but inside interior {sp:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn spans_are_conservative() {
+        let mut k = 0u32;
+        let mut rnd = || {
+            k += 1;
+            let h = k.wrapping_mul(2654435761) ^ (k >> 3).wrapping_mul(40503);
+            (h % 10_000) as f32 / 10_000.0
+        };
+        for _ in 0..150 {
+            // The distance approximation is meant for aspect ratios up to 3 (all the renderer uses).
+            let a = 1.0 + 60.0 * rnd();
+            let b = (a * (0.34 + 2.6 * rnd())).max(1.0);
+            let e = Ellipse::new(40.0 + 100.0 * rnd(), 40.0 + 140.0 * rnd(), a, b, Rot::angle(rnd() * 6.3));
+            let m = 0.5 + 6.0 * rnd();
+            check_spans(&format!("ellipse {e:?}"), &e, m);
+            check_spans("grow", &Grow(e, 4.0 * rnd() - 1.0), m);
+            check_spans("ring", &Ring(e, 2.0 * rnd()), m);
+            let e2 = Ellipse::new(60.0 + 60.0 * rnd(), 60.0 + 100.0 * rnd(), 5.0 + 30.0 * rnd(), 5.0 + 30.0 * rnd(), Rot::angle(rnd()));
+            check_spans("or", &Or(e, e2), m);
+            check_spans("and", &And(e, e2), m);
+            check_spans("minus", &Minus(e, e2), m);
+            let st = Stroke::new(80.0, 100.0, Rot::angle(rnd() * 6.3), 5.0 + 30.0 * rnd(), Quad::arch(10.0 * rnd() - 5.0), 0.5 + 3.0 * rnd());
+            check_spans("stroke", &st, m);
+            let band = Band { cx: 80.0, cy: 100.0, rot: Rot::angle(rnd()), w: 5.0 + 20.0 * rnd(), top: Quad::arch(-5.0 * rnd()), bot: Quad::arch(8.0 * rnd()) };
+            check_spans("band", &band, m);
+            let side = Side::new(80.0, 90.0, Rot::angle(rnd() - 0.5), 40.0, Quad(-10.0, 2.0, 40.0 * rnd() - 20.0), rnd() > 0.5, 200.0);
+            check_spans("side", &And(e, side), m);
+            check_spans("side alone", &side, m);
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use crate::face::{Beard, FaceSpec, Frame, HEIGHT, Landmarks, WIDTH, dist, mid};
 use crate::mask;
 use crate::raster::{
-    And, Band, Bounds, Canvas, Ellipse, Ellipsoid, Grow, Linear, Minus, Multiply, Or, Quad, Rgb, Ring, Rot, RoundBox,
+    And, Band, Canvas, Ellipse, Ellipsoid, Grow, Linear, Minus, Multiply, Or, Quad, Rgb, Ring, Rot, RoundBox,
     Shape, Side, Solid, Stroke, Style, Textured,
 };
 use std::sync::OnceLock;
@@ -47,7 +47,20 @@ fn textures() -> &'static Textures {
                 strands[y * TEX + x] = 0.55 * a + 0.25 * b + drift;
             }
         }
-        let grain = (0..(TEX * TEX) as u32).map(|i| hash(50_000 + i)).collect();
+        // Grain: hash noise softened by a 3×3 box (wrapping), rescaled to about ±1.
+        let raw: Vec<f32> = (0..(TEX * TEX) as u32).map(|i| hash(50_000 + i)).collect();
+        let mut grain = vec![0f32; TEX * TEX];
+        for y in 0..TEX {
+            for x in 0..TEX {
+                let mut acc = 0.0;
+                for dy in [TEX - 1, 0, 1] {
+                    for dx in [TEX - 1, 0, 1] {
+                        acc += raw[((y + dy) % TEX) * TEX + (x + dx) % TEX];
+                    }
+                }
+                grain[y * TEX + x] = acc / 3.0;
+            }
+        }
         let waves = (0..48).map(|y| ((y as f32 / 48.0 * std::f32::consts::TAU).sin() * 2.5 + 3.0) as u8).collect();
         Textures { strands, grain, waves }
     })
@@ -126,9 +139,10 @@ impl Ctx<'_> {
         let rot = Rot::from_vec(pb.0 - pa.0, pb.1 - pa.1);
         Stroke::new(cx, cy, rot, dist(pa, pb) * 0.5, Quad::arch(bend * self.s), half * self.s)
     }
-    fn side(&self, y0: f32, curve: Quad, below: bool, w: f32, bounds: Bounds) -> Side {
+    fn side(&self, y0: f32, curve: Quad, below: bool, w: f32) -> Side {
         let (cx, cy) = self.at(0.0, y0);
-        Side { cx, cy, rot: self.rot, w: w * self.s, curve: Quad(curve.0 * self.s, curve.1 * self.s, curve.2 * self.s), below, bounds }
+        let curve = Quad(curve.0 * self.s, curve.1 * self.s, curve.2 * self.s);
+        Side::new(cx, cy, self.rot, w * self.s, curve, below, 260.0)
     }
     fn hair_paint(&self, color: Rgb, amp: f32) -> Textured<'static> {
         let t = textures();
@@ -149,10 +163,6 @@ impl Ctx<'_> {
     }
 }
 
-fn full_bounds() -> Bounds {
-    Bounds { x0: 0.0, y0: 0.0, x1: WIDTH as f32, y1: HEIGHT as f32 }
-}
-
 /// Draws the whole face.
 pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
     let id = &spec.identity;
@@ -168,7 +178,7 @@ pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
     let gain = j.light_gain;
     let mut skin = id.skin.scale(gain);
     if !d.young {
-        skin = skin.mix(Rgb::new(skin.luma(), skin.luma(), skin.luma()), 0.12).scale(0.97);
+        skin = skin.mix(Rgb::new(skin.luma(), skin.luma(), skin.luma()), 0.05).scale(0.97);
     }
     let hair = spec.hair_color().scale(gain);
     let yaw_head = -spec.jitter.yaw * 2.5;
@@ -299,22 +309,31 @@ fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
     if !d.male {
         return;
     }
-    let t = id.short_thick;
-    let cap = Grow(c.skull, t * c.s);
-    let bottom = c.side(11.0, Quad(0.0, 0.0, 0.0), false, id.head_a, full_bounds());
     if c.spec.bald() {
-        // A fringe around the sides and back only.
-        let top_cut = c.side(-0.45 * id.iod, Quad(0.0, 0.0, 0.0), true, id.head_a, full_bounds());
-        let shape = And(And(Grow(c.skull, 2.5 * c.s), bottom), top_cut);
-        cv.draw(&shape, Style::soft(2.0, 1.0), &c.hair_paint(c.hair.scale(0.9), 0.2));
-    } else {
-        cv.draw(&And(cap, bottom), Style::CRISP, &c.hair_paint(c.hair.scale(0.85), 0.2));
+        // Bald: only a fringe over the temples, drawn over the head (see `head`).
+        return;
     }
+    let cap = Grow(c.skull, id.short_thick * c.s);
+    let bottom = c.side(11.0, Quad(0.0, 0.0, 0.0), false, id.head_a);
+    cv.draw(&And(cap, bottom), Style::CRISP, &c.hair_paint(c.hair.scale(0.85), 0.2));
+}
+
+/// Hair over the temples and above the ears, straddling the skull edge (bald men keep this).
+fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
+    let id = &c.spec.identity;
+    let top_cut = c.side(-0.5 * id.iod, Quad(0.0, 0.0, 0.0), true, id.head_a);
+    let bottom = c.side(8.0, Quad(0.0, 0.0, 0.0), false, id.head_a);
+    let band = Minus(Grow(c.skull, 4.0 * c.s), Grow(c.skull, -12.0 * c.s));
+    let shape = And(And(band, bottom), top_cut);
+    cv.draw(&shape, Style::soft(2.5, opacity), &c.hair_paint(c.hair.scale(0.95), 0.2));
 }
 
 fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     let shape = Or(c.skull, c.jaw);
     cv.draw(&shape, Style::CRISP, &Ellipsoid { color: c.skin, shape: c.skull, light: c.light, ambient: 0.66, diffuse: 0.42 });
+    if c.spec.bald() {
+        fringe(cv, c, 1.0);
+    }
     if c.spec.identity.chubby && !c.spec.drawn.young {
         let id = &c.spec.identity;
         let chin2 = c.stroke((-id.head_a * 0.3, id.em + id.chin - 4.0), (id.head_a * 0.3, id.em + id.chin - 4.0), 3.0, 0.8);
@@ -376,10 +395,11 @@ fn age_marks(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+/// The jaw below a line from the sideburns (high at the sides) down to beside the mouth.
 fn beard_region(c: &Ctx<'_>, top: f32) -> impl Shape {
     let id = &c.spec.identity;
     let head = Or(Grow(c.skull, 1.0 * c.s), Grow(c.jaw, 1.5 * c.s));
-    let edge = c.side(top, Quad(0.0, 0.0, -0.18 * id.iod), true, id.head_a, full_bounds());
+    let edge = c.side(top, Quad(0.0, 0.0, -(top - 10.0)), true, id.head_a);
     And(head, edge)
 }
 
@@ -387,8 +407,8 @@ fn mouth_hole(c: &Ctx<'_>) -> Ellipse {
     let id = &c.spec.identity;
     let (mx, my) = c.lm.mouth_mid();
     let mr = Rot::from_vec(c.lm.right_mouth.0 - c.lm.left_mouth.0, c.lm.right_mouth.1 - c.lm.left_mouth.1);
-    let (dx, dy) = mr.apply(0.0, 4.0 * c.s);
-    Ellipse::new(mx + dx, my + dy, (id.mouth_w * 0.5 + 2.0) * c.s, 11.5 * c.s, mr)
+    let (dx, dy) = mr.apply(0.0, 5.0 * c.s);
+    Ellipse::new(mx + dx, my + dy, (id.mouth_w * 0.5 + 2.0) * c.s, 10.0 * c.s, mr)
 }
 
 fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
@@ -397,26 +417,27 @@ fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
         return;
     }
     let col = c.hair.scale(0.85);
-    let top = id.nose_y + 4.0;
+    // From just under the nose, rising to the sideburns.
+    let top = id.nose_y + 5.0;
     match id.beard {
         Beard::None | Beard::Mustache => {}
         Beard::Stubble => {
-            cv.draw(&beard_region(c, top + 2.0), Style::soft(6.0, 0.38), &c.grain_paint(col, 0.35));
+            cv.draw(&beard_region(c, top), Style::soft(5.0, 0.36), &c.grain_paint(col, 0.2));
         }
         Beard::Full => {
             let shape = Minus(beard_region(c, top), mouth_hole(c));
-            cv.draw(&shape, Style::soft(3.0, 0.93), &c.grain_paint(col, 0.3));
+            cv.draw(&shape, Style::soft(3.0, 0.93), &c.grain_paint(col, 0.14));
         }
         Beard::Goatee => {
             let g = c.ell(c.spec.jitter.yaw * 2.2, id.em + id.chin * 0.55, id.mouth_w * 0.42, id.chin * 0.5);
             let shape = And(Minus(g, mouth_hole(c)), Or(c.skull, c.jaw));
-            cv.draw(&shape, Style::soft(2.5, 0.93), &c.grain_paint(col, 0.3));
+            cv.draw(&shape, Style::soft(2.5, 0.93), &c.grain_paint(col, 0.14));
         }
     }
     if id.beard == Beard::Full || id.sideburns {
         for side in [-1.0f32, 1.0] {
-            let sb = c.rbox(side * (id.head_a - 4.0) - c.spec.jitter.yaw * 2.5, 8.0, 3.5, 11.0, 3.0);
-            cv.draw(&And(sb, c.skull), Style::soft(2.0, 0.9), &c.grain_paint(col, 0.3));
+            let sb = c.rbox(side * (id.head_a - 2.0) - c.spec.jitter.yaw * 2.5, 12.0, 2.2, 9.0, 2.0);
+            cv.draw(&And(sb, c.skull), Style::soft(2.5, 0.8), &c.grain_paint(col, 0.15));
         }
     }
 }
@@ -548,8 +569,8 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     let lip = lip_color(c);
     let light = c.spec.jitter.light_gain;
     // Soft shadow below the lower lip.
-    let (dx, dy) = rot.apply(0.0, sm + 0.5 * op + ll + 2.0 * s);
-    cv.draw(&Ellipse::new(mx + dx, my + dy, w * 0.55, 2.2 * s, rot), st(3.5, 0.6), &Multiply(Rgb::new(0.82, 0.76, 0.75)));
+    let (dx, dy) = rot.apply(0.0, sm + 0.5 * op + ll + 2.5 * s);
+    cv.draw(&Ellipse::new(mx + dx, my + dy, w * 0.55, 2.2 * s, rot), st(3.5, 0.5), &Multiply(Rgb::new(0.88, 0.84, 0.83)));
     let ui = sm - 0.5 * op;
     let li = sm + 0.5 * op;
     // Lips.
@@ -561,7 +582,7 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&hl, st(2.0, 0.35), &Solid(lip.scale(1.25).clamp01()));
     if op > 0.0 {
         let cavity = band(ui, li);
-        cv.draw(&cavity, st(1.0, 1.0), &Solid(c.skin.mul(Rgb::new(0.2, 0.07, 0.07))));
+        cv.draw(&cavity, st(1.0, 1.0), &Solid(c.skin.mul(Rgb::new(0.13, 0.045, 0.045))));
         if c.spec.drawn.smiling {
             let teeth = Band { w: w * 0.82, ..band(ui, ui + 0.45 * op) };
             cv.draw(&And(teeth, cavity), st(1.0, 1.0), &Solid(Rgb::new(0.9, 0.88, 0.82).scale(light)));
@@ -570,7 +591,7 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
         }
     } else {
         let line = Stroke::new(mx, my, rot, w + 0.3, Quad::arch(sm), 0.6 * s).taper(0.3, 0.3);
-        cv.draw(&line, st(1.0, 1.0), &Solid(lip.scale(0.5)));
+        cv.draw(&line, st(1.0, 1.0), &Solid(lip.scale(0.45)));
     }
     // Corners and smile creases.
     for (side, p) in [(-1.0f32, l), (1.0, r)] {
@@ -597,7 +618,7 @@ fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     let (mx, my) = mid(l, r);
     let rot = Rot::from_vec(r.0 - l.0, r.1 - l.1);
     let w = dist(l, r) * 0.5 + 2.5 * s;
-    let base = -id.lip_u * s + 0.3 * s;
+    let base = -id.lip_u * s - 0.7 * s;
     let m = Band { cx: mx, cy: my, rot, w, top: Quad(base - 5.5 * s, 0.0, 3.5 * s), bot: Quad(base, 0.0, 2.5 * s) };
     cv.draw(&m, Style::soft(1.8, 0.95), &c.grain_paint(c.hair.scale(0.8), 0.3));
 }
@@ -610,7 +631,7 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     }
     let iod = id.iod;
     let hl = hairline(c);
-    let above = c.side(0.0, hl, false, id.head_a, full_bounds());
+    let above = c.side(0.0, hl, false, id.head_a);
     let thick = if d.male { id.short_thick * 0.6 } else { 2.5 };
     let cap = Grow(c.skull, thick * c.s);
     let paint = c.hair_paint(c.hair, 0.2);
@@ -621,10 +642,10 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     if !d.male {
         // Side locks framing the face, over the ears.
         for side in [-1.0f32, 1.0] {
-            let top = (side * (id.head_a - 5.0), -0.55 * iod);
-            let bot = (side * (id.head_a + 1.0), id.em + 24.0 + id.long_len * 0.3);
-            let lock = c.stroke(top, bot, side * 3.0, 6.5).taper(0.3, 0.4);
-            cv.draw(&lock, Style::CRISP, &c.hair_paint(c.hair.scale(0.95), 0.24));
+            let top = (side * (id.head_a - 3.0), -0.7 * iod);
+            let bot = (side * (id.head_a + 2.0), id.em + 12.0);
+            let lock = c.stroke(top, bot, side * 4.0, 3.6).taper(0.9, 0.7);
+            cv.draw(&lock, Style::soft(1.5, 1.0), &c.hair_paint(c.hair.scale(0.95), 0.24));
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod images;
+pub mod model;
 pub mod run;
 pub mod trainer;
 

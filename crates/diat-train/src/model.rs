@@ -1,0 +1,107 @@
+//! A trained model for inference: the transform network T and, when present, its enhancement
+//! network — `E(x, T(x))` (local, §3.2) or `E(B(T(x)))` (global, Eq. 11) — loaded from
+//! safetensors checkpoints (a run's `final/` folder, or a single transform file).
+
+use crate::error::{Result, TrainError};
+use diat_nets::checkpoint;
+use diat_nets::{LocalEnhanceConfig, LocalEnhanceNet, TransformConfig, TransformNet};
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor, nn, nn::ModuleT};
+
+enum Enhancer {
+    Local(LocalEnhanceNet),
+    Global(TransformNet, f64),
+}
+
+/// T (+ E) on one device, frozen.
+pub struct Model {
+    t: TransformNet,
+    e: Option<Enhancer>,
+    pub image_size: i64,
+    pub device: Device,
+    pub source: PathBuf,
+    _vs: Vec<nn::VarStore>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Model({}, {}px, enhancement: {})", self.source.display(), self.image_size, self.enhancement())
+    }
+}
+
+impl Model {
+    /// Loads from a folder holding `transform.safetensors` (and optionally `enhance.safetensors`
+    /// and `pipeline.toml` for the blur σ), or from a transform checkpoint file.
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        let (tpath, epath, pipeline) = if path.is_dir() {
+            let e = path.join("enhance.safetensors");
+            (path.join("transform.safetensors"), e.exists().then_some(e), Some(path.join("pipeline.toml")))
+        } else {
+            (path.to_path_buf(), None, None)
+        };
+        if !tpath.exists() {
+            return Err(TrainError::Config(format!("no transform network at {}", tpath.display())));
+        }
+        let mut stores = Vec::new();
+        let meta = checkpoint::read_meta(&tpath)?;
+        let tcfg: TransformConfig = meta.config(&tpath)?;
+        if meta.architecture != "transform" {
+            return Err(TrainError::Config(format!("{} holds a {} network, not a transform network", tpath.display(), meta.architecture)));
+        }
+        let mut vs = nn::VarStore::new(device);
+        let t = diat_nets::transform_net(&vs.root(), &tcfg);
+        checkpoint::load(&vs, &tpath, Some("transform"))?;
+        vs.freeze();
+        stores.push(vs);
+        let sigma = pipeline
+            .as_deref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|s| s.parse::<toml::Table>().ok())
+            .and_then(|t| t.get("stages")?.get("enhance")?.get("sigma")?.as_float())
+            .unwrap_or(diat_nets::blur::PAPER_SIGMA);
+        let e = match epath {
+            None => None,
+            Some(ep) => {
+                let meta = checkpoint::read_meta(&ep)?;
+                let mut vs = nn::VarStore::new(device);
+                let e = match meta.architecture.as_str() {
+                    "local_enhance" => {
+                        let c: LocalEnhanceConfig = meta.config(&ep)?;
+                        Enhancer::Local(diat_nets::local_enhance_net(&vs.root(), &c))
+                    }
+                    "global_enhance" => {
+                        let c: TransformConfig = meta.config(&ep)?;
+                        Enhancer::Global(diat_nets::global_enhance_net(&vs.root(), &c), sigma)
+                    }
+                    other => return Err(TrainError::Config(format!("{}: unexpected architecture {other}", ep.display()))),
+                };
+                checkpoint::load(&vs, &ep, Some(meta.architecture.as_str()))?;
+                vs.freeze();
+                stores.push(vs);
+                Some(e)
+            }
+        };
+        Ok(Self { t, e, image_size: tcfg.image_size, device, source: path.to_path_buf(), _vs: stores })
+    }
+
+    pub fn enhancement(&self) -> &'static str {
+        match self.e {
+            None => "none",
+            Some(Enhancer::Local(_)) => "local",
+            Some(Enhancer::Global(..)) => "global",
+        }
+    }
+
+    /// `x`: N×3×S×S in [-1, 1] on this model's device; returns (T(x), enhanced or T(x)).
+    pub fn apply(&self, x: &Tensor) -> (Tensor, Tensor) {
+        tch::no_grad(|| {
+            let tx = self.t.forward_t(x, false);
+            let out = match &self.e {
+                None => tx.shallow_clone(),
+                Some(Enhancer::Local(e)) => e.forward(x, &tx),
+                Some(Enhancer::Global(e, sigma)) => e.forward_t(&diat_nets::blur::gaussian_blur(&tx, *sigma), false),
+            };
+            (tx, out.clamp(-1.0, 1.0))
+        })
+    }
+}

@@ -1,0 +1,421 @@
+//! `diat zoo publish`: a trained run folder → files to upload and the registry stanza that lists
+//! them.
+//!
+//! A run folder holds (training writes it; only the first item is required):
+//!
+//! ```text
+//! checkpoints/*.safetensors        transform (required), enhance, discriminator, optimizer, ...
+//! config.toml | resolved_config.toml
+//! run.json                          task, variant, data manifest hash, metrics, ... (optional)
+//! metrics.jsonl
+//! samples/*.png                     sample sheets
+//! ```
+//!
+//! Output, laid out like the urls (`<base-url>/<name>/<version>/<file>`), so uploading `OUT/` as
+//! it is makes every url live:
+//!
+//! ```text
+//! OUT/<name>/<version>/<role>.safetensors   one per checkpoint role (latest step of each)
+//! OUT/<name>/<version>/run.zip              config, run.json, metrics.jsonl, samples/ (reproducible zip)
+//! OUT/<name>/<version>/registry-stanza.toml the [[model]] entry
+//! ```
+//!
+//! Fields come from the command line first, then `run.json`, then the config: `task`,
+//! `variant`, `data_manifest_sha256` (or `data.manifest_sha256`); `architecture` is the config's
+//! `[architecture]` (or `[model]`, `[arch]`) table or run.json's `architecture`; `preprocessing`
+//! the config's `[preprocessing]` table, else the CelebA default (rows 20..198 of the 178×218
+//! aligned image, 128×128, values in [-1, 1]); `metrics` the numeric fields of run.json's
+//! `metrics` and of the last line of `metrics.jsonl` (without step counters and timings).
+
+use crate::error::{IoContext, Result, ZooError};
+use crate::hash::sha256_file;
+use crate::registry::{
+    Crop, FileEntry, ModelEntry, Preprocessing, Registry, SCHEMA_VERSION, check_sha256,
+};
+use crate::resolve::checkpoints_by_role;
+use semver::Version;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// What to publish and how.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub run_dir: PathBuf,
+    pub name: String,
+    pub version: Version,
+    /// The files' urls are `<base_url>/<name>/<version>/<file>`.
+    pub base_url: String,
+    /// Further base urls serving the same tree (become `mirrors`).
+    pub mirror_base_urls: Vec<String>,
+    /// Output root; files go to `<out>/<name>/<version>/`.
+    pub out: PathBuf,
+    /// Registry file to append the stanza to (created with `schema = 1` if missing).
+    pub registry: Option<PathBuf>,
+    pub task: Option<String>,
+    pub variant: Option<String>,
+    pub license: String,
+    pub description: Option<String>,
+    /// sha256 of the training set's manifest, or ...
+    pub data_manifest_sha256: Option<String>,
+    /// ... the manifest file to hash.
+    pub data_manifest: Option<PathBuf>,
+    /// Replace an existing output folder.
+    pub overwrite: bool,
+}
+
+/// What `publish` wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub entry: ModelEntry,
+    /// `<out>/<name>/<version>`.
+    pub dir: PathBuf,
+    /// The files to upload, in the entry's order.
+    pub files: Vec<PathBuf>,
+    /// The `[[model]]` stanza.
+    pub stanza: String,
+    /// The registry file it was appended to.
+    pub registry: Option<PathBuf>,
+}
+
+/// The `[[model]]` TOML of one entry.
+pub fn stanza(entry: &ModelEntry) -> String {
+    #[derive(Serialize)]
+    struct One<'a> {
+        model: [&'a ModelEntry; 1],
+    }
+    toml::to_string(&One { model: [entry] }).expect("an entry always serializes")
+}
+
+fn numeric_fields(v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
+    const SKIP: [&str; 8] = [
+        "step",
+        "epoch",
+        "iter",
+        "iteration",
+        "time",
+        "elapsed",
+        "seconds",
+        "wall_s",
+    ];
+    if let Some(obj) = v.as_object() {
+        for (k, x) in obj {
+            if SKIP.contains(&k.as_str()) {
+                continue;
+            }
+            if let Some(f) = x.as_f64().filter(|f| f.is_finite()) {
+                out.insert(k.clone(), f);
+            }
+        }
+    }
+}
+
+fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
+    Some(match v {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(b) => toml::Value::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        serde_json::Value::String(s) => toml::Value::String(s.clone()),
+        serde_json::Value::Array(a) => {
+            toml::Value::Array(a.iter().filter_map(json_to_toml).collect())
+        }
+        serde_json::Value::Object(o) => toml::Value::Table(
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), json_to_toml(v)?)))
+                .collect(),
+        ),
+    })
+}
+
+/// Packs the run and writes the stanza (see the module docs).
+pub fn publish(opts: &PublishOptions) -> Result<Published> {
+    let run = &opts.run_dir;
+    let perr = |m: String| ZooError::Publish {
+        run: run.clone(),
+        message: m,
+    };
+    crate::registry::check_name(&opts.name).map_err(perr)?;
+    if !run.is_dir() {
+        return Err(perr("not a folder".into()));
+    }
+    let ck_dir = run.join("checkpoints");
+    if !ck_dir.is_dir() {
+        return Err(perr("no checkpoints/ folder: publish needs a training run with checkpoints/transform*.safetensors".into()));
+    }
+    let checkpoints = checkpoints_by_role(&ck_dir)?;
+    if !checkpoints.contains_key("transform") {
+        return Err(perr(format!(
+            "no transform checkpoint in {} (found: {}); nothing to publish",
+            ck_dir.display(),
+            if checkpoints.is_empty() {
+                "no .safetensors".into()
+            } else {
+                checkpoints.keys().cloned().collect::<Vec<_>>().join(", ")
+            }
+        )));
+    }
+
+    // Run metadata.
+    let run_json: Option<serde_json::Value> = match fs::read(run.join("run.json")) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| perr(format!("run.json: {e}")))?),
+        Err(_) => None,
+    };
+    let config_path = ["resolved_config.toml", "config.toml"]
+        .iter()
+        .map(|n| run.join(n))
+        .find(|p| p.is_file());
+    let config: Option<toml::Table> = match &config_path {
+        Some(p) => {
+            let t = fs::read_to_string(p).at(p)?;
+            Some(toml::from_str(&t).map_err(|e| perr(format!("{}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let rj = |k: &str| run_json.as_ref().and_then(|v| v.get(k));
+    let rj_str = |k: &str| rj(k).and_then(|v| v.as_str()).map(str::to_string);
+    let cfg_str = |k: &str| {
+        config
+            .as_ref()
+            .and_then(|c| c.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let task = opts
+        .task
+        .clone()
+        .or_else(|| rj_str("task"))
+        .or_else(|| cfg_str("task"));
+    let task = task
+        .ok_or_else(|| perr("no task: pass --task (run.json and the config have none)".into()))?;
+    let variant = opts
+        .variant
+        .clone()
+        .or_else(|| rj_str("variant"))
+        .or_else(|| cfg_str("variant"));
+    let variant = variant.ok_or_else(|| {
+        perr("no variant: pass --variant diat|diat-a (run.json and the config have none)".into())
+    })?;
+    let data_sha = match (&opts.data_manifest_sha256, &opts.data_manifest) {
+        (Some(h), _) => Some(h.to_ascii_lowercase()),
+        (None, Some(p)) => Some(sha256_file(p)?.0),
+        (None, None) => rj_str("data_manifest_sha256").or_else(|| {
+            rj("data")
+                .and_then(|d| d.get("manifest_sha256"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }),
+    };
+    let data_sha = data_sha.ok_or_else(|| {
+        perr("no training-data manifest hash: pass --data-manifest PATH/manifest.json or --data-manifest-sha256 HEX".into())
+    })?;
+    check_sha256("data manifest sha256", &data_sha).map_err(perr)?;
+
+    let architecture: toml::Table = config
+        .as_ref()
+        .and_then(|c| {
+            ["architecture", "model", "arch"]
+                .iter()
+                .find_map(|k| c.get(*k)?.as_table().cloned())
+        })
+        .or_else(|| {
+            rj("architecture")
+                .and_then(json_to_toml)
+                .and_then(|v| v.as_table().cloned())
+        })
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                "no architecture table in the config or run.json; the entry's architecture is empty"
+            );
+            toml::Table::new()
+        });
+    let preprocessing = match config.as_ref().and_then(|c| c.get("preprocessing")) {
+        Some(v) => v
+            .clone()
+            .try_into::<Preprocessing>()
+            .map_err(|e| perr(format!("config [preprocessing]: {e}")))?,
+        None => Preprocessing {
+            crop: Crop {
+                left: 0,
+                top: 20,
+                width: 178,
+                height: 178,
+            },
+            size: 128,
+            value_range: [-1.0, 1.0],
+        },
+    };
+    let mut metrics = BTreeMap::new();
+    if let Some(m) = rj("metrics") {
+        numeric_fields(m, &mut metrics);
+    }
+    if let Ok(text) = fs::read_to_string(run.join("metrics.jsonl"))
+        && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(last)
+            .map_err(|e| perr(format!("metrics.jsonl, last line: {e}")))?;
+        numeric_fields(&v, &mut metrics);
+    }
+
+    // The run zip: everything but the checkpoints.
+    let mut zip_entries: Vec<(String, PathBuf)> = Vec::new();
+    for name in [
+        "resolved_config.toml",
+        "config.toml",
+        "run.json",
+        "metrics.jsonl",
+    ] {
+        let p = run.join(name);
+        if p.is_file() {
+            zip_entries.push((name.to_string(), p));
+        }
+    }
+    if let Ok(rd) = fs::read_dir(run.join("samples")) {
+        let mut samples: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|x| x == "png" || x == "jpg" || x == "json")
+            })
+            .collect();
+        samples.sort();
+        for p in samples {
+            let n = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            zip_entries.push((format!("samples/{n}"), p));
+        }
+    }
+
+    // Refuse a version the registry already lists before writing anything.
+    let existing_registry = match &opts.registry {
+        Some(reg) => {
+            let text = match fs::read_to_string(reg) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    format!("schema = {SCHEMA_VERSION}\n")
+                }
+                Err(e) => return Err(ZooError::io(reg, e)),
+            };
+            let old = Registry::from_toml_str(&text, &reg.display().to_string())?;
+            if old
+                .models
+                .iter()
+                .any(|m| m.name == opts.name && m.version == opts.version)
+            {
+                return Err(ZooError::registry(
+                    reg.display().to_string(),
+                    format!("{}@{} is already listed", opts.name, opts.version),
+                ));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+
+    let dir = opts.out.join(&opts.name).join(opts.version.to_string());
+    let staged = diat_common::StagedDir::new(&dir, opts.overwrite).at(&dir)?;
+    let mut files = Vec::new();
+    let base = |b: &str, file: &str| {
+        format!(
+            "{}/{}/{}/{}",
+            b.trim_end_matches('/'),
+            opts.name,
+            opts.version,
+            file
+        )
+    };
+    let mut add = |role: &str, format: &str, staged_path: &Path| -> Result<()> {
+        let (sha256, size) = sha256_file(staged_path)?;
+        let file_name = staged_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        files.push(FileEntry {
+            role: role.to_string(),
+            url: base(&opts.base_url, &file_name),
+            mirrors: opts
+                .mirror_base_urls
+                .iter()
+                .map(|m| base(m, &file_name))
+                .collect(),
+            sha256,
+            size,
+            format: format.to_string(),
+        });
+        Ok(())
+    };
+    // transform first, then the other roles alphabetically.
+    let mut roles: Vec<&String> = checkpoints.keys().collect();
+    roles.sort_by_key(|r| (r.as_str() != "transform", r.as_str()));
+    for role in roles {
+        let target = staged.path().join(format!("{role}.safetensors"));
+        fs::copy(&checkpoints[role], &target).at(&target)?;
+        add(role, "safetensors", &target)?;
+    }
+    if !zip_entries.is_empty() {
+        let z = staged.path().join("run.zip");
+        crate::archive::write_zip(&z, &zip_entries)?;
+        add("run", "zip", &z)?;
+    }
+    let entry = ModelEntry {
+        name: opts.name.clone(),
+        version: opts.version.clone(),
+        task,
+        variant,
+        description: opts.description.clone(),
+        license: opts.license.clone(),
+        created: crate::util::now_rfc3339(),
+        data_manifest_sha256: data_sha,
+        yanked: false,
+        yanked_reason: None,
+        superseded_by: None,
+        architecture,
+        preprocessing,
+        metrics,
+        files,
+    };
+    entry
+        .validate()
+        .map_err(|m| perr(format!("the entry would be invalid: {m}")))?;
+    let text = stanza(&entry);
+    fs::write(staged.path().join("registry-stanza.toml"), &text).at(staged.path())?;
+
+    let registry_text = match (&opts.registry, existing_registry) {
+        (Some(reg), Some(existing)) => {
+            let sep = if existing.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            let combined = format!("{existing}{sep}{text}");
+            Registry::from_toml_str(&combined, &reg.display().to_string())?;
+            Some(combined)
+        }
+        _ => None,
+    };
+    let dir = staged.commit().at(&dir)?;
+    if let (Some(reg), Some(t)) = (&opts.registry, registry_text) {
+        diat_common::write_atomic(reg, t.as_bytes()).at(reg)?;
+    }
+    let files = entry
+        .files
+        .iter()
+        .map(|f| dir.join(f.url.rsplit('/').next().unwrap_or_default()))
+        .collect();
+    Ok(Published {
+        entry,
+        dir,
+        files,
+        stanza: text,
+        registry: opts.registry.clone(),
+    })
+}

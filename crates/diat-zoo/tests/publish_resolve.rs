@@ -1,0 +1,350 @@
+//! Publishing a run, then resolving it back by name (over loopback HTTP and file://) and by
+//! local path: what `diat apply` gets from `resolve_and_fetch`.
+
+mod support;
+
+use diat_zoo::resolve::RegistrySource;
+use diat_zoo::{
+    Cache, FetchOptions, PublishOptions, Registry, ResolveOptions, resolve_and_fetch_with,
+};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::server::TestServer;
+
+fn fetch_opts() -> FetchOptions {
+    FetchOptions {
+        read_timeout: Duration::from_secs(2),
+        retries: 1,
+        retry_delay: Duration::from_millis(10),
+        progress: false,
+        ..FetchOptions::default()
+    }
+}
+
+/// A run folder as training writes it.
+fn make_run(root: &Path) -> PathBuf {
+    let run = root.join("run");
+    fs::create_dir_all(run.join("checkpoints")).unwrap();
+    fs::create_dir_all(run.join("samples")).unwrap();
+    fs::write(
+        run.join("checkpoints/transform_000100.safetensors"),
+        b"old transform",
+    )
+    .unwrap();
+    fs::write(
+        run.join("checkpoints/transform_000200.safetensors"),
+        b"new transform weights",
+    )
+    .unwrap();
+    fs::write(
+        run.join("checkpoints/enhance_000200.safetensors"),
+        b"enhance weights",
+    )
+    .unwrap();
+    fs::write(
+        run.join("checkpoints/discriminator_000200.safetensors"),
+        b"disc weights",
+    )
+    .unwrap();
+    fs::write(
+        run.join("config.toml"),
+        "task = \"eyeglasses-add\"\n[architecture]\nbase = 64\nblocks = 6\n[preprocessing]\ncrop = { left = 0, top = 20, width = 178, height = 178 }\nsize = 64\nvalue_range = [-1.0, 1.0]\n",
+    )
+    .unwrap();
+    fs::write(
+        run.join("run.json"),
+        r#"{"variant": "diat-a", "metrics": {"identity_cosine": 0.71, "note": "x"}}"#,
+    )
+    .unwrap();
+    fs::write(
+        run.join("metrics.jsonl"),
+        "{\"step\": 100, \"loss_d\": 0.9}\n{\"step\": 200, \"loss_d\": 0.5, \"loss_t\": 1.5}\n",
+    )
+    .unwrap();
+    fs::write(
+        run.join("samples/sheet_000200.png"),
+        b"\x89PNG\r\n\x1a\nfake",
+    )
+    .unwrap();
+    run
+}
+
+fn publish_opts(run: &Path, out: &Path, base_url: &str, registry: &Path) -> PublishOptions {
+    PublishOptions {
+        run_dir: run.to_path_buf(),
+        name: "eyeglasses".into(),
+        version: "1.0.0".parse().unwrap(),
+        base_url: base_url.into(),
+        mirror_base_urls: vec![],
+        out: out.to_path_buf(),
+        registry: Some(registry.to_path_buf()),
+        task: None,
+        variant: None,
+        license: "CC-BY-NC-4.0".into(),
+        description: Some("test".into()),
+        data_manifest_sha256: Some(diat_zoo::hash::sha256_bytes(b"manifest")),
+        data_manifest: None,
+        overwrite: false,
+    }
+}
+
+#[test]
+fn publish_then_pull_over_http_and_resolve_by_role() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_run(t.path());
+    let out = t.path().join("out");
+    let registry = t.path().join("registry.toml");
+    let server = TestServer::start();
+    let base = server.url("/zoo");
+    let p = diat_zoo::publish(&publish_opts(&run, &out, &base, &registry)).unwrap();
+    let e = &p.entry;
+    assert_eq!(
+        (e.task.as_str(), e.variant.as_str()),
+        ("eyeglasses-add", "diat-a")
+    );
+    assert_eq!(e.preprocessing.size, 64);
+    assert_eq!(
+        e.architecture.get("blocks").and_then(|v| v.as_integer()),
+        Some(6)
+    );
+    assert_eq!(e.metrics.get("identity_cosine"), Some(&0.71));
+    assert_eq!(e.metrics.get("loss_t"), Some(&1.5));
+    assert!(!e.metrics.contains_key("step"));
+    let roles: Vec<&str> = e.files.iter().map(|f| f.role.as_str()).collect();
+    assert_eq!(roles, ["transform", "discriminator", "enhance", "run"]);
+    assert_eq!(
+        e.files[0].url,
+        format!("{base}/eyeglasses/1.0.0/transform.safetensors")
+    );
+    assert_eq!(
+        fs::read(out.join("eyeglasses/1.0.0/transform.safetensors")).unwrap(),
+        b"new transform weights"
+    );
+    let names = diat_zoo::archive::list_zip(&out.join("eyeglasses/1.0.0/run.zip")).unwrap();
+    assert_eq!(
+        names,
+        [
+            "config.toml",
+            "run.json",
+            "metrics.jsonl",
+            "samples/sheet_000200.png"
+        ]
+    );
+    // The registry file now lists it, and parses strictly.
+    let reg = Registry::load(&registry).unwrap();
+    assert_eq!(reg.models.len(), 1);
+    assert_eq!(&reg.models[0], e);
+    assert!(
+        fs::read_to_string(out.join("eyeglasses/1.0.0/registry-stanza.toml"))
+            .unwrap()
+            .starts_with("[[model]]")
+    );
+    // Publishing the same version again is refused, and the output is not overwritten.
+    let again = diat_zoo::publish(&publish_opts(
+        &run,
+        &t.path().join("out2"),
+        &base,
+        &registry,
+    ))
+    .unwrap_err();
+    assert!(again.to_string().contains("already listed"), "{again}");
+    assert!(!t.path().join("out2/eyeglasses").exists());
+
+    // Serve the published tree and pull it by name.
+    for f in &p.entry.files {
+        let name = f.url.rsplit('/').next().unwrap();
+        server.serve(
+            &format!("/zoo/eyeglasses/1.0.0/{name}"),
+            fs::read(out.join("eyeglasses/1.0.0").join(name)).unwrap(),
+        );
+    }
+    let opts = ResolveOptions {
+        registry: RegistrySource::File(registry.clone()),
+        cache: Cache::new(t.path().join("home/zoo/v1")),
+        fetch: fetch_opts(),
+    };
+    let r = resolve_and_fetch_with("eyeglasses", &opts).unwrap();
+    assert_eq!(r.id, "eyeglasses@1.0.0");
+    assert!(
+        r.transform()
+            .ends_with("refs/eyeglasses/1.0.0/transform.safetensors")
+    );
+    assert_eq!(fs::read(r.transform()).unwrap(), b"new transform weights");
+    assert_eq!(
+        fs::read(r.file("enhance").unwrap()).unwrap(),
+        b"enhance weights"
+    );
+    assert!(
+        r.file("run")
+            .unwrap()
+            .join("samples/sheet_000200.png")
+            .is_file(),
+        "zip files arrive extracted"
+    );
+    assert_eq!(r.fetched.iter().filter(|f| !f.cached).count(), 4);
+    // Again: all from the cache; offline too, even when the registry is gone.
+    let r2 = resolve_and_fetch_with("eyeglasses@1.0.0", &opts).unwrap();
+    assert!(r2.fetched.iter().all(|f| f.cached));
+    let offline = ResolveOptions {
+        registry: RegistrySource::File(t.path().join("missing.toml")),
+        fetch: FetchOptions {
+            offline: true,
+            ..fetch_opts()
+        },
+        ..opts.clone()
+    };
+    let r3 = resolve_and_fetch_with("eyeglasses@^1", &offline).unwrap();
+    assert_eq!(r3.files, r.files);
+    let e = resolve_and_fetch_with("nosuchmodel", &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no model named \"nosuchmodel\"") && e.contains("eyeglasses"),
+        "{e}"
+    );
+}
+
+#[test]
+fn published_files_pull_from_file_urls() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_run(t.path());
+    let out = t.path().join("out");
+    let registry = t.path().join("reg.toml");
+    let base = format!("file://{}", out.display());
+    diat_zoo::publish(&publish_opts(&run, &out, &base, &registry)).unwrap();
+    let opts = ResolveOptions {
+        registry: RegistrySource::File(registry),
+        cache: Cache::new(t.path().join("cache")),
+        fetch: fetch_opts(),
+    };
+    let r = resolve_and_fetch_with("eyeglasses@1.0.0", &opts).unwrap();
+    assert_eq!(fs::read(r.transform()).unwrap(), b"new transform weights");
+    assert!(opts.cache.verify(None).unwrap().ok());
+}
+
+#[test]
+fn local_paths_work_in_place_of_zoo_names() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_run(t.path());
+    let opts = ResolveOptions {
+        registry: RegistrySource::File(t.path().join("never-read.toml")),
+        cache: Cache::new(t.path().join("cache")),
+        fetch: FetchOptions {
+            offline: true,
+            ..fetch_opts()
+        },
+    };
+    // A run folder: the latest checkpoint of each role.
+    let r = resolve_and_fetch_with(run.to_str().unwrap(), &opts).unwrap();
+    assert!(r.entry.is_none());
+    assert!(
+        r.transform()
+            .ends_with("checkpoints/transform_000200.safetensors")
+    );
+    assert_eq!(
+        r.files.keys().collect::<Vec<_>>(),
+        ["discriminator", "enhance", "transform"]
+    );
+    // One checkpoint file.
+    let one = run.join("checkpoints/transform_000100.safetensors");
+    let r = resolve_and_fetch_with(one.to_str().unwrap(), &opts).unwrap();
+    assert_eq!(r.files.len(), 1);
+    assert_eq!(r.transform(), one);
+    let other = t.path().join("weights.safetensors");
+    fs::write(&other, b"w").unwrap();
+    assert_eq!(
+        resolve_and_fetch_with(other.to_str().unwrap(), &opts)
+            .unwrap()
+            .transform(),
+        other
+    );
+    // A published folder (as extracted from a bundle) and a zip of checkpoints.
+    let z = t.path().join("bundle.zip");
+    diat_zoo::archive::write_zip(
+        &z,
+        &[
+            (
+                "transform.safetensors".into(),
+                run.join("checkpoints/transform_000200.safetensors"),
+            ),
+            (
+                "enhance.safetensors".into(),
+                run.join("checkpoints/enhance_000200.safetensors"),
+            ),
+        ],
+    )
+    .unwrap();
+    let r = resolve_and_fetch_with(z.to_str().unwrap(), &opts).unwrap();
+    assert_eq!(fs::read(r.transform()).unwrap(), b"new transform weights");
+    assert!(r.transform().starts_with(t.path().join("cache/local")));
+    // Errors name the path.
+    let e = resolve_and_fetch_with(t.path().join("nope/x.safetensors").to_str().unwrap(), &opts)
+        .unwrap_err();
+    assert!(e.to_string().contains("no such file"), "{e}");
+    let only_enhance = t.path().join("only");
+    fs::create_dir_all(&only_enhance).unwrap();
+    fs::write(only_enhance.join("enhance.safetensors"), b"e").unwrap();
+    let e = resolve_and_fetch_with(only_enhance.to_str().unwrap(), &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no transform checkpoint") && e.contains("enhance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn publish_refuses_runs_without_a_transform_or_metadata() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_run(t.path());
+    let registry = t.path().join("r.toml");
+    for f in fs::read_dir(run.join("checkpoints")).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("transform")
+        {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    let e = diat_zoo::publish(&publish_opts(
+        &run,
+        &t.path().join("o"),
+        "https://example.org/zoo",
+        &registry,
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("no transform checkpoint"), "{e}");
+    assert!(!registry.exists());
+    let empty = t.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let e = diat_zoo::publish(&publish_opts(
+        &empty,
+        &t.path().join("o"),
+        "https://example.org/zoo",
+        &registry,
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("no checkpoints/"), "{e}");
+    // Without a data manifest hash anywhere: a clear error.
+    let run = make_run(&t.path().join("second"));
+    let mut o = publish_opts(
+        &run,
+        &t.path().join("o"),
+        "https://example.org/zoo",
+        &registry,
+    );
+    o.data_manifest_sha256 = None;
+    let e = diat_zoo::publish(&o).unwrap_err();
+    assert!(e.to_string().contains("--data-manifest"), "{e}");
+    // ... which a manifest file provides.
+    fs::write(t.path().join("manifest.json"), b"{}").unwrap();
+    o.data_manifest = Some(t.path().join("manifest.json"));
+    let p = diat_zoo::publish(&o).unwrap();
+    assert_eq!(
+        p.entry.data_manifest_sha256,
+        diat_zoo::hash::sha256_bytes(b"{}")
+    );
+}

@@ -1,0 +1,2 @@
+//! Shared by the integration tests (the CLI tests include `server.rs` by path).
+pub mod server;

@@ -1,0 +1,160 @@
+//! `diat apply --model NAME[@VERSION]|PATH INPUT… --out DIR`: a trained transform (+ enhancement)
+//! on CelebA-aligned faces — image files, folders or zips — batched, on the GPU when present.
+//! Output files follow the input names (`<stem>.png`); a bad image is reported and skipped.
+
+use anyhow::{Context, Result, bail};
+use diat_celeba::crop::{CropSpec, Cropper};
+use diat_celeba::dataset::{ALIGNED_HEIGHT, ALIGNED_WIDTH};
+use diat_common::Progress;
+use diat_train::model::Model;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A local checkpoint: a run's final/ folder or a transform .safetensors file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Images (JPEG/PNG), folders of them, or zips.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Run on the CPU even when a GPU is present.
+    #[arg(long)]
+    cpu: bool,
+    /// Also write the input crop and T(x) beside the result (<stem>.input.png, <stem>.transform.png).
+    #[arg(long)]
+    keep_intermediate: bool,
+}
+
+/// One input image: its output stem and bytes.
+struct Item {
+    stem: String,
+    source: String,
+    bytes: Vec<u8>,
+}
+
+fn is_image(p: &str) -> bool {
+    let l = p.to_ascii_lowercase();
+    l.ends_with(".jpg") || l.ends_with(".jpeg") || l.ends_with(".png")
+}
+
+fn stem_of(name: &str) -> String {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    base.rsplit_once('.').map(|(s, _)| s).unwrap_or(base).to_string()
+}
+
+fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
+    let mut items = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(input)
+                .with_context(|| format!("reading {}", input.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && is_image(&p.to_string_lossy()))
+                .collect();
+            files.sort();
+            for f in files {
+                items.push(Item { stem: stem_of(&f.to_string_lossy()), source: f.display().to_string(), bytes: std::fs::read(&f)? });
+            }
+        } else if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
+            let f = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+            let mut z = zip::ZipArchive::new(f).with_context(|| format!("{} is not a readable zip", input.display()))?;
+            for i in 0..z.len() {
+                let mut m = z.by_index(i)?;
+                let name = m.name().to_string();
+                // Never trust member paths: only the file name is used for the output.
+                if m.is_dir() || !is_image(&name) || m.enclosed_name().is_none() {
+                    continue;
+                }
+                let mut bytes = Vec::with_capacity(m.size() as usize);
+                m.read_to_end(&mut bytes)?;
+                items.push(Item { stem: stem_of(&name), source: format!("{}:{name}", input.display()), bytes });
+            }
+        } else if input.is_file() {
+            items.push(Item { stem: stem_of(&input.to_string_lossy()), source: input.display().to_string(), bytes: std::fs::read(input)? });
+        } else {
+            bail!("{}: no such file or folder", input.display());
+        }
+    }
+    Ok(items)
+}
+
+/// A CelebA-aligned 178×218 image is cropped like the training data; an image already at the
+/// model's size is used as is.
+fn prepare(item: &Item, cropper: &mut Cropper, size: u32) -> Result<Vec<u8>, String> {
+    let img = image::load_from_memory(&item.bytes).map_err(|e| format!("not a readable image: {e}"))?.into_rgb8();
+    let (w, h) = img.dimensions();
+    if (w, h) == (size, size) {
+        return Ok(img.into_raw());
+    }
+    if (w, h) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
+        return Err(format!("{w}x{h}: expected a CelebA-aligned {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} face or a {size}x{size} crop (align photos with `diat align`)"));
+    }
+    let mut out = vec![0u8; (size * size * 3) as usize];
+    cropper.process_rgb(img.as_raw(), &mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn save(rgb: &[u8], size: u32, path: &Path) -> Result<()> {
+    let img = image::RgbImage::from_raw(size, size, rgb.to_vec()).context("image size")?;
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    diat_common::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let device = if args.cpu { Device::Cpu } else { Device::cuda_if_available() };
+    let model = Model::load(&args.model, device)?;
+    let size = model.image_size as u32;
+    let items = collect(&args.inputs)?;
+    if items.is_empty() {
+        bail!("no input image found");
+    }
+    std::fs::create_dir_all(&args.out)?;
+    let mut cropper = Cropper::new(CropSpec::default().with_size(size));
+    let progress = Progress::new("apply", Some(items.len() as u64));
+    let (mut done, mut bad) = (0usize, 0usize);
+    for chunk in items.chunks(args.batch.max(1)) {
+        let mut ok = Vec::new();
+        let mut pixels = Vec::new();
+        for it in chunk {
+            match prepare(it, &mut cropper, size) {
+                Ok(px) => {
+                    pixels.extend_from_slice(&px);
+                    ok.push(it);
+                }
+                Err(why) => {
+                    bad += 1;
+                    eprintln!("skipped {}: {why}", it.source);
+                }
+            }
+        }
+        if !ok.is_empty() {
+            let n = ok.len() as i64;
+            let s = size as i64;
+            let x = Tensor::from_slice(&pixels).view([n, s, s, 3]).to_device(device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 127.5 - 1.0;
+            let (tx, out) = model.apply(&x);
+            let outs = diat_train::images::to_rgb(&out);
+            let txs = args.keep_intermediate.then(|| diat_train::images::to_rgb(&tx));
+            for (k, it) in ok.iter().enumerate() {
+                save(&outs[k], size, &args.out.join(format!("{}.png", it.stem)))?;
+                if let Some(txs) = &txs {
+                    save(&txs[k], size, &args.out.join(format!("{}.transform.png", it.stem)))?;
+                    save(&pixels[k * (s * s * 3) as usize..(k + 1) * (s * s * 3) as usize], size, &args.out.join(format!("{}.input.png", it.stem)))?;
+                }
+                done += 1;
+            }
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish();
+    println!("{done} image(s) written to {} ({} enhancement), {bad} skipped", args.out.display(), model.enhancement());
+    Ok(if done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
