@@ -8,6 +8,13 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`diat doctor | head`) like other Unix tools, instead of
+    // panicking in println!.
+    #[allow(unsafe_code)]
+    // SAFETY: resetting a signal disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cmd::Cli::parse();
     init_tracing(cli.verbose);
     match cmd::run(cli) {

@@ -16,7 +16,7 @@ fn deps_of(package: &str) -> String {
 
 #[test]
 fn libtorch_free_crates_do_not_depend_on_tch() {
-    for package in ["diat-common", "diat-celeba", "diat-zoo"] {
+    for package in ["diat-common", "diat-celeba", "diat-zoo", "diat-align"] {
         let tree = deps_of(package);
         assert!(tree.lines().count() > 3, "{package}: suspiciously small tree:\n{tree}");
         for forbidden in ["torch-sys ", "tch "] {

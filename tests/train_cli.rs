@@ -217,6 +217,6 @@ fn pipeline_files_reject_unknown_keys() {
         let out = Command::new(env!("CARGO_BIN_EXE_diat")).args(["train", "--dry-run", "--pipeline"]).arg(&p).output().unwrap();
         assert!(out.status.success(), "{task}: {}", String::from_utf8_lossy(&out.stderr));
         let resolved = String::from_utf8_lossy(&out.stdout);
-        assert!(resolved.contains(&format!("name = \"{task}\"")) && resolved.contains("lambda = 0.1"), "{resolved}");
+        assert!(resolved.contains(&format!("name = \"{task}\"")) && resolved.contains("lambda = 100.0"), "{resolved}");
     }
 }

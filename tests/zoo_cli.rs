@@ -164,7 +164,22 @@ fn publish_list_info_pull_verify_rm_gc() {
         "{human}"
     );
 
-    let pulled = env.ok_json(&["zoo", "pull", "glasses", "--registry", reg, "--json", "-q"]);
+    // A proxy from the environment is never used for loopback hosts.
+    let out = env
+        .cmd(&["zoo", "pull", "glasses", "--registry", reg, "--json", "-q"])
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pulled: Value = serde_json::from_slice(&out.stdout).unwrap();
     let transform = pulled[0]["files"]["transform"].as_str().unwrap();
     assert_eq!(fs::read(transform).unwrap(), weights);
     assert!(

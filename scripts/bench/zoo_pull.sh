@@ -97,3 +97,16 @@ t_sum=$(PREP= best "sha256sum '$BLOB'")
 t_verify=$(PREP= best "'$DIAT' zoo verify")
 printf '%-44s %8ss %s\n' "sha256sum" "$t_sum" "$(rate "$t_sum")"
 printf '%-44s %8ss %s\n' "diat zoo verify" "$t_verify" "$(rate "$t_verify")"
+
+# diat's own in-process timings (no process start): the transfer+hash of pull, the rehash of verify.
+rm -rf "$WORK/home"
+"$DIAT" zoo pull bench --registry "$WORK/registry.toml" -q --json >"$WORK/pull.json"
+"$DIAT" zoo verify --json >"$WORK/verify.json" || true
+python3 - "$WORK/pull.json" "$WORK/verify.json" "$SIZE" <<'PY'
+import json, sys
+pull, verify, size = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+f = pull[0]["fetched"][0]
+print(f"{'in-process: pull transfer + sha256 + fsync':<44} {f['seconds']:8.3f}s {size / f['seconds'] / 2**20:8.1f} MiB/s")
+print(f"{'in-process: verify rehash':<44} {verify['seconds']:8.3f}s {verify['bytes_hashed'] / verify['seconds'] / 2**20:8.1f} MiB/s")
+PY
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

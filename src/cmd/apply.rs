@@ -30,6 +30,9 @@ pub struct Args {
     /// Also write the input crop and T(x) beside the result (<stem>.input.png, <stem>.transform.png).
     #[arg(long)]
     keep_intermediate: bool,
+    /// Resize the written images to this side (bilinear), e.g. 128 for a model trained at 64 px.
+    #[arg(long)]
+    out_size: Option<u32>,
 }
 
 /// One input image: its output stem and bytes.
@@ -102,8 +105,11 @@ fn prepare(item: &Item, cropper: &mut Cropper, size: u32) -> Result<Vec<u8>, Str
     Ok(out)
 }
 
-fn save(rgb: &[u8], size: u32, path: &Path) -> Result<()> {
-    let img = image::RgbImage::from_raw(size, size, rgb.to_vec()).context("image size")?;
+fn save(rgb: &[u8], size: u32, out_size: Option<u32>, path: &Path) -> Result<()> {
+    let mut img = image::RgbImage::from_raw(size, size, rgb.to_vec()).context("image size")?;
+    if let Some(o) = out_size.filter(|&o| o != size) {
+        img = image::imageops::resize(&img, o, o, image::imageops::FilterType::Triangle);
+    }
     let mut bytes = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
     diat_common::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
@@ -144,10 +150,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let outs = diat_train::images::to_rgb(&out);
             let txs = args.keep_intermediate.then(|| diat_train::images::to_rgb(&tx));
             for (k, it) in ok.iter().enumerate() {
-                save(&outs[k], size, &args.out.join(format!("{}.png", it.stem)))?;
+                save(&outs[k], size, args.out_size, &args.out.join(format!("{}.png", it.stem)))?;
                 if let Some(txs) = &txs {
-                    save(&txs[k], size, &args.out.join(format!("{}.transform.png", it.stem)))?;
-                    save(&pixels[k * (s * s * 3) as usize..(k + 1) * (s * s * 3) as usize], size, &args.out.join(format!("{}.input.png", it.stem)))?;
+                    save(&txs[k], size, args.out_size, &args.out.join(format!("{}.transform.png", it.stem)))?;
+                    save(&pixels[k * (s * s * 3) as usize..(k + 1) * (s * s * 3) as usize], size, args.out_size, &args.out.join(format!("{}.input.png", it.stem)))?;
                 }
                 done += 1;
             }

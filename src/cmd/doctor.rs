@@ -59,30 +59,6 @@ pub struct DirReport {
     pub writable: bool,
 }
 
-/// The directory of the libtorch_cpu.so mapped into this process.
-fn loaded_libtorch_dir() -> Option<PathBuf> {
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    maps.lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .find(|p| p.ends_with("/libtorch_cpu.so"))
-        .and_then(|p| PathBuf::from(p).parent().map(PathBuf::from))
-}
-
-/// `__version__ = '2.11.0+cu130'` from the `version.py` beside a pip-installed torch's lib/.
-fn libtorch_version(lib_dir: &std::path::Path) -> Option<String> {
-    let root = lib_dir.parent()?;
-    if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("__version__") {
-                let v = rest.trim_start_matches([' ', '=', ':']).trim().trim_matches(['\'', '"']);
-                return Some(v.to_string());
-            }
-        }
-    }
-    // A plain libtorch download ships build-version instead.
-    std::fs::read_to_string(root.join("build-version")).ok().map(|s| s.trim().to_string())
-}
-
 /// GPU model names from the NVIDIA driver's procfs (empty without a driver).
 fn nvidia_device_names() -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") else { return vec![] };
@@ -101,13 +77,13 @@ fn nvidia_device_names() -> Vec<String> {
 pub fn report() -> Report {
     let available = tch::Cuda::is_available();
     let device_count = if available { tch::Cuda::device_count() } else { 0 };
-    let lib_dir = loaded_libtorch_dir();
+    let lib_dir = diat_nets::checkpoint::libtorch_lib_dir();
     let dirs = Dirs::from_env();
     Report {
         diat_version: env!("CARGO_PKG_VERSION"),
         tch_version: "0.24.0",
         libtorch: Libtorch {
-            version: lib_dir.as_deref().and_then(libtorch_version),
+            version: diat_nets::checkpoint::libtorch_version(),
             lib_dir,
             mkl: tch::utils::has_mkl(),
             openmp: tch::utils::has_openmp(),

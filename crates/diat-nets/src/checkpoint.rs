@@ -117,15 +117,22 @@ impl CheckpointMeta {
     }
 }
 
-/// The version of the libtorch loaded into this process (e.g. `2.11.0+cu130`), read from the
-/// `version.py` (pip wheel) or `build-version` (libtorch zip) beside its `lib/` directory.
-pub fn libtorch_version() -> Option<String> {
+/// The `lib/` directory of the libtorch loaded into this process (where `libtorch_cpu.so` was
+/// mapped from).
+pub fn libtorch_lib_dir() -> Option<PathBuf> {
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
     let lib = maps
         .lines()
         .filter_map(|l| l.split_whitespace().nth(5))
         .find(|p| p.ends_with("/libtorch_cpu.so"))?;
-    let root = Path::new(lib).parent()?.parent()?;
+    Path::new(lib).parent().map(Path::to_path_buf)
+}
+
+/// The version of the libtorch loaded into this process (e.g. `2.11.0+cu130`), read from the
+/// `version.py` (pip wheel) or `build-version` (libtorch zip) beside its `lib/` directory.
+pub fn libtorch_version() -> Option<String> {
+    let lib = libtorch_lib_dir()?;
+    let root = lib.parent()?;
     if let Ok(text) = std::fs::read_to_string(root.join("version.py")) {
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("__version__") {

@@ -123,7 +123,10 @@ impl FlatAdam {
     pub fn state(&self) -> Vec<(String, Tensor)> {
         vec![
             ("exp_avg".into(), self.exp_avg.to_device(tch::Device::Cpu)),
-            ("exp_avg_sq".into(), self.exp_avg_sq.to_device(tch::Device::Cpu)),
+            (
+                "exp_avg_sq".into(),
+                self.exp_avg_sq.to_device(tch::Device::Cpu),
+            ),
             ("step".into(), Tensor::from_slice(&[self.steps as i64])),
         ]
     }

@@ -22,8 +22,9 @@
 //! only the crop, misaligning the batch), and ties between equal scores in NMS may order
 //! differently. `tests/mtcnn.rs` compares the output with facenet-pytorch's own code.
 //!
-//! Coordinates are pixel coordinates with the centre of the top-left pixel at (0, 0) (facenet-pytorch
-//! subtracts 1 from the MATLAB-style ones). Landmarks: left eye, right eye, nose, left mouth corner,
+//! Coordinates are facenet-pytorch's (pixel units, the MATLAB original's minus 1); they read about
+//! one pixel larger than CelebA's landmark files for the same points ([`CELEBA_OFFSET`],
+//! [`FaceDetection::celeba_landmarks`]). Landmarks: left eye, right eye, nose, left mouth corner,
 //! right mouth corner ("left" = smaller x in the image, CelebA's convention).
 
 use crate::checkpoint;
@@ -31,6 +32,13 @@ use crate::error::{NetsError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
+
+/// Add to MTCNN's landmark coordinates to get CelebA's (`list_landmarks_*celeba.txt`) for the
+/// same points: on CelebA's 32 sample images MTCNN reads +1.1 px larger in x and y on average
+/// (every landmark between +0.6 and +1.8 px; `tests/mtcnn.rs`), a one-pixel convention shift.
+/// diat's alignment works in CelebA's coordinates, so that a photo is aligned exactly as CelebA's
+/// own images were.
+pub const CELEBA_OFFSET: f32 = -1.0;
 
 /// Detection settings. `Default` is facenet-pytorch's `MTCNN()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +74,11 @@ pub struct FaceDetection {
 }
 
 impl FaceDetection {
+    /// The landmarks in CelebA's coordinates ([`CELEBA_OFFSET`] applied).
+    pub fn celeba_landmarks(&self) -> [[f32; 2]; 5] {
+        self.landmarks.map(|p| p.map(|c| c + CELEBA_OFFSET))
+    }
+
     /// Area of the box.
     pub fn area(&self) -> f32 {
         (self.bbox[2] - self.bbox[0]).max(0.0) * (self.bbox[3] - self.bbox[1]).max(0.0)

@@ -332,7 +332,7 @@ impl Reader<'_> {
 }
 
 fn pairs(items: Vec<Val>) -> Res<Vec<(Val, Val)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(bad("pickle: odd number of dict items"));
     }
     let mut it = items.into_iter();

@@ -313,7 +313,7 @@ pub fn import_vggface(
     }
     let dropped: Vec<String> = tensors.into_keys().collect();
     if !dropped.is_empty() {
-        tracing::info!(
+        tracing::debug!(
             "left out {} non-conv tensors ({})",
             dropped.len(),
             dropped.join(", ")

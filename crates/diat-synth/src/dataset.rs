@@ -90,10 +90,8 @@ impl SynthConfig {
         if !(1..=100).contains(&self.quality) {
             return Err(Error::Invalid(format!("JPEG quality {} is not in 1..=100", self.quality)));
         }
-        if let Some(a) = self.counterfactual {
-            if !a.is_flippable() {
-                return Err(crate::face::NotFlippable(a).into());
-            }
+        if let Some(a) = self.counterfactual.filter(|a| !a.is_flippable()) {
+            return Err(crate::face::NotFlippable(a).into());
         }
         Ok(())
     }

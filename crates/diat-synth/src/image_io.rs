@@ -79,8 +79,8 @@ impl Img {
                         let wx = (xb.min(xx as f32 + 1.0) - xa.max(xx as f32)).max(0.0);
                         let wgt = wx * wy;
                         let i = (yy * self.w + xx) * 3;
-                        for k in 0..3 {
-                            acc[k] += self.data[i + k] as f32 * wgt;
+                        for (a, v) in acc.iter_mut().zip(&self.data[i..i + 3]) {
+                            *a += *v as f32 * wgt;
                         }
                         wsum += wgt;
                         xx += 1;

@@ -178,7 +178,7 @@ fn mouth_open_score(view: &View<'_>, lm: &Landmarks, skin: f32) -> f32 {
     let mut cols = 0.0f32;
     let mut u = -0.4 * w;
     while u <= 0.4 * w {
-        let mut v = -1.0 * a.k;
+        let mut v = -a.k;
         while v <= 13.0 * a.k {
             if view.luma(at(u, v)) < thr {
                 dark += dv;
@@ -206,7 +206,7 @@ fn smile_score(view: &View<'_>, lm: &Landmarks) -> f32 {
         let mut sv = 0.0;
         for du in [-0.08f32, 0.0, 0.08] {
             let mut col = Vec::with_capacity(32);
-            let mut v = -1.0 * a.k;
+            let mut v = -a.k;
             while v <= depth {
                 col.push((v, view.luma(at((t + du) * w, v))));
                 v += 0.5 * a.k;

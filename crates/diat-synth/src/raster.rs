@@ -22,6 +22,24 @@ const IOTA: [f32; MAX_W] = {
     a
 };
 
+/// `max` without NaN handling (maps to one `maxps`; `f32::max` needs extra work per lane).
+#[inline(always)]
+fn fmax(a: f32, b: f32) -> f32 {
+    if a > b { a } else { b }
+}
+
+/// `min` without NaN handling.
+#[inline(always)]
+fn fmin(a: f32, b: f32) -> f32 {
+    if a < b { a } else { b }
+}
+
+/// Clamps to 0..1 (no NaN handling).
+#[inline(always)]
+fn clamp01(x: f32) -> f32 {
+    fmin(fmax(x, 0.0), 1.0)
+}
+
 /// An sRGB colour with components in 0..1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rgb(pub [f32; 3]);
@@ -33,7 +51,8 @@ impl Rgb {
     pub fn scale(self, k: f32) -> Self {
         Rgb([self.0[0] * k, self.0[1] * k, self.0[2] * k])
     }
-    pub fn mul(self, o: Rgb) -> Self {
+    /// Channel-wise product.
+    pub fn times(self, o: Rgb) -> Self {
         Rgb([self.0[0] * o.0[0], self.0[1] * o.0[1], self.0[2] * o.0[2]])
     }
     pub fn mix(self, o: Rgb, t: f32) -> Self {
@@ -198,7 +217,7 @@ impl Shape for Ellipse {
             // away too), inside (k0² - 1) / (2 k1) (goes to -inf at the centre); both ~ (k0 - 1) / k1
             // at the boundary.
             let k0sq = u * u * ia2 + v * v * ib2;
-            let k1 = (u * u * ia4 + v * v * ib4).max(1e-12).sqrt();
+            let k1 = fmax(u * u * ia4 + v * v * ib4, 1e-12).sqrt();
             let k0 = k0sq.sqrt();
             let outside = k0 * (k0 - 1.0);
             let inside = 0.5 * (k0sq - 1.0);
@@ -268,7 +287,7 @@ impl Shape for Capsule {
         let base = x0 - self.ax;
         for (o, &fi) in out.iter_mut().zip(IOTA.iter()) {
             let pax = base + fi;
-            let h = ((pax * bax + pay * bay) * il2).clamp(0.0, 1.0);
+            let h = clamp01((pax * bax + pay * bay) * il2);
             let qx = pax - bax * h;
             let qy = pay - bay * h;
             *o = (qx * qx + qy * qy).sqrt() - self.r;
@@ -302,8 +321,8 @@ impl Shape for RoundBox {
             let dx = base + fi;
             let u = (dx * c + dy * s).abs() - ex;
             let v = (dy * c - dx * s).abs() - ey;
-            let (mu, mv) = (u.max(0.0), v.max(0.0));
-            *o = (mu * mu + mv * mv).sqrt() + u.max(v).min(0.0) - r;
+            let (mu, mv) = (fmax(u, 0.0), fmax(v, 0.0));
+            *o = (mu * mu + mv * mv).sqrt() + fmin(fmax(u, v), 0.0) - r;
         }
     }
 }
@@ -406,7 +425,7 @@ impl Shape for Band {
             let dt = (top - v) / (1.0 + st * st).sqrt();
             let db = (v - bot) / (1.0 + sb * sb).sqrt();
             let de = u.abs() - self.w;
-            *o = dt.max(db).max(de);
+            *o = fmax(fmax(dt, db), de);
         }
     }
 }
@@ -458,13 +477,13 @@ impl Shape for Stroke {
             let dx = base + fi;
             let u = dx * c + dy * s;
             let v = dy * c - dx * s;
-            let t = (u * iw).clamp(-1.0, 1.0);
+            let t = fmin(fmax(u * iw, -1.0), 1.0);
             let vc = a0 + a1 * t + a2 * t * t;
             let sl = (a1 + 2.0 * a2 * t) * iw;
             let dist = (v - vc).abs() / (1.0 + sl * sl).sqrt();
             let tp = if t < 0.0 { self.taper_l } else { self.taper_r };
-            let h = self.half * (1.0 - tp * t * t).max(0.05);
-            *o = (dist - h).max(u.abs() - self.w);
+            let h = self.half * fmax(1.0 - tp * t * t, 0.05);
+            *o = fmax(dist - h, u.abs() - self.w);
         }
     }
 }
@@ -517,6 +536,23 @@ impl<S: Shape> Shape for Grow<S> {
     }
 }
 
+/// Evaluates `a` into `out` and `b` into a small scratch chunk by chunk, then merges with `f`
+/// (small chunks keep the zeroed scratch cheap).
+#[inline(always)]
+fn combine<A: Shape, B: Shape>(a: &A, b: &B, y: f32, x0: f32, out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+    const CHUNK: usize = 64;
+    let mut tmp = [0f32; CHUNK];
+    for (k, o) in out.chunks_mut(CHUNK).enumerate() {
+        let xs = x0 + (k * CHUNK) as f32;
+        let t = &mut tmp[..o.len()];
+        a.sdf_row(y, xs, o);
+        b.sdf_row(y, xs, t);
+        for (v, w) in o.iter_mut().zip(t.iter()) {
+            *v = f(*v, *w);
+        }
+    }
+}
+
 /// Both shapes.
 #[derive(Debug, Clone, Copy)]
 pub struct And<A, B>(pub A, pub B);
@@ -533,13 +569,7 @@ impl<A: Shape, B: Shape> Shape for And<A, B> {
         Span { x0: a.x0.max(b.x0), x1: a.x1.min(b.x1), in0: a.in0.max(b.in0), in1: a.in1.min(b.in1) }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
-        let mut tmp = [0f32; MAX_W];
-        let tmp = &mut tmp[..out.len()];
-        self.0.sdf_row(y, x0, out);
-        self.1.sdf_row(y, x0, tmp);
-        for (o, t) in out.iter_mut().zip(tmp.iter()) {
-            *o = o.max(*t);
-        }
+        combine(&self.0, &self.1, y, x0, out, fmax);
     }
 }
 
@@ -569,13 +599,7 @@ impl<A: Shape, B: Shape> Shape for Or<A, B> {
         Span { x0: a.x0.min(b.x0), x1: a.x1.max(b.x1), in0, in1 }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
-        let mut tmp = [0f32; MAX_W];
-        let tmp = &mut tmp[..out.len()];
-        self.0.sdf_row(y, x0, out);
-        self.1.sdf_row(y, x0, tmp);
-        for (o, t) in out.iter_mut().zip(tmp.iter()) {
-            *o = o.min(*t);
-        }
+        combine(&self.0, &self.1, y, x0, out, fmin);
     }
 }
 
@@ -603,13 +627,7 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
         Span { in0, in1, ..a }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
-        let mut tmp = [0f32; MAX_W];
-        let tmp = &mut tmp[..out.len()];
-        self.0.sdf_row(y, x0, out);
-        self.1.sdf_row(y, x0, tmp);
-        for (o, t) in out.iter_mut().zip(tmp.iter()) {
-            *o = o.max(-*t);
-        }
+        combine(&self.0, &self.1, y, x0, out, |a, b| fmax(a, -b));
     }
 }
 
@@ -655,7 +673,7 @@ impl Shape for Side {
             let t = u * iw;
             let vc = a0 + a1 * t + a2 * t * t;
             let sl = (a1 + 2.0 * a2 * t) * iw;
-            *o = (sign * (v - vc) / (1.0 + sl * sl).sqrt()).max(u.abs() - 1.5 * self.w);
+            *o = fmax(sign * (v - vc) / (1.0 + sl * sl).sqrt(), u.abs() - 1.5 * self.w);
         }
     }
     fn span(&self, y: f32, m: f32) -> Span {
@@ -877,9 +895,9 @@ impl Paint for Ellipsoid {
             let dx = base + IOTA[i];
             let nu = (dx * c + dy * s) * ia;
             let nv = (dy * c - dx * s) * ib;
-            let k = (nu * nu + nv * nv).min(1.0);
+            let k = fmin(nu * nu + nv * nv, 1.0);
             let nz = (1.0 - k).sqrt();
-            let ndl = (nu * lu + nv * lv + nz * lz).max(0.0);
+            let ndl = fmax(nu * lu + nv * lv + nz * lz, 0.0);
             let sh = self.ambient + self.diffuse * ndl;
             let a = cov[i];
             r[i] += a * (cr * sh - r[i]);
@@ -1000,17 +1018,17 @@ impl Canvas {
             }
             // (No running max here: a NaN-aware f32 reduction would keep these loops scalar.)
             for c in cov[..i0].iter_mut() {
-                *c = (0.5 - *c * k).max(0.0).min(1.0) * op;
+                *c = clamp01(0.5 - *c * k) * op;
             }
             cov[i0..i1].fill(op);
             for c in cov[i1..].iter_mut() {
-                *c = (0.5 - *c * k).max(0.0).min(1.0) * op;
+                *c = clamp01(0.5 - *c * k) * op;
             }
             if let Some(clip) = style.clip {
                 let cr = &mut clip_row[..n];
                 clip.sdf_row(fy, rx0 as f32, cr);
                 for (c, d) in cov.iter_mut().zip(cr.iter()) {
-                    *c *= (-0.25 - *d).max(0.0).min(1.0);
+                    *c *= clamp01(-0.25 - *d);
                 }
             }
             let o = y * self.w + rx0;
@@ -1031,7 +1049,7 @@ impl Canvas {
         // Round to nearest via the float mantissa (adding 1.5 · 2^23 leaves the integer in the low
         // bits): a saturating `as` cast would not vectorise. Pack each pixel into a u32, then store
         // overlapping 4-byte words (each next pixel overwrites the spare byte).
-        let q8 = |v: f32| ((v * 255.0).max(0.0).min(255.0) + 12_582_912.0).to_bits() & 0xFF;
+        let q8 = |v: f32| (fmin(fmax(v * 255.0, 0.0), 255.0) + 12_582_912.0).to_bits() & 0xFF;
         let mut q = [0u32; MAX_W];
         for (y, row) in out.chunks_exact_mut(w * 3).enumerate() {
             let o = y * w;
@@ -1039,10 +1057,17 @@ impl Canvas {
             for (((d, r), g), b) in q[..w].iter_mut().zip(pr).zip(pg).zip(pb) {
                 *d = q8(*r) | (q8(*g) << 8) | (q8(*b) << 16);
             }
-            for x in 0..w - 1 {
-                row[3 * x..3 * x + 4].copy_from_slice(&q[x].to_le_bytes());
+            // Four pixels (12 bytes) as three little-endian words.
+            let full = w / 4;
+            for (k, dst) in row[..full * 12].chunks_exact_mut(12).enumerate() {
+                let (a, b, c, d) = (q[4 * k], q[4 * k + 1], q[4 * k + 2], q[4 * k + 3]);
+                dst[0..4].copy_from_slice(&(a | (b << 24)).to_le_bytes());
+                dst[4..8].copy_from_slice(&((b >> 8) | (c << 16)).to_le_bytes());
+                dst[8..12].copy_from_slice(&((c >> 16) | (d << 8)).to_le_bytes());
             }
-            row[3 * (w - 1)..3 * w].copy_from_slice(&q[w - 1].to_le_bytes()[..3]);
+            for x in full * 4..w {
+                row[3 * x..3 * x + 3].copy_from_slice(&q[x].to_le_bytes()[..3]);
+            }
         }
     }
 }

@@ -211,6 +211,7 @@ pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
     jewellery(cv, &ctx);
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn background(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let g = c.spec.jitter.light_gain;
@@ -226,6 +227,7 @@ fn background(cv: &mut Canvas, c: &Ctx<'_>) {
     });
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn long_hair_back(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if c.spec.drawn.male {
@@ -241,6 +243,7 @@ fn long_hair_back(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&shape, Style::CRISP, &c.hair_paint(c.hair.scale(0.78), 0.22));
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let male = c.spec.drawn.male;
@@ -256,7 +259,7 @@ fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     );
     // Shadow the jaw casts on the neck (the head covers its upper half).
     let shadow = c.ell(0.0, id.em + id.chin - 3.0, id.head_a * 0.55, 12.0);
-    cv.draw(&shadow, Style::soft(10.0, 0.55), &Multiply(Rgb::new(0.62, 0.58, 0.58)));
+    cv.draw(&shadow, Style::soft(8.0, 0.55), &Multiply(Rgb::new(0.62, 0.58, 0.58)));
     // Clothes with a neckline.
     let sh_y = id.em + id.chin + 58.0;
     let shoulders = c.ell(0.0, sh_y, id.head_a * 2.3, 46.0);
@@ -276,11 +279,12 @@ fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn ears(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let yaw = c.spec.jitter.yaw;
     for side in [-1.0f32, 1.0] {
-        let x = side * (id.head_a - 2.0) - yaw * 2.5 + side * yaw * side * -1.0;
+        let x = side * (id.head_a - 2.0) - yaw * 3.5;
         let ear = c.ell(x, 9.0, 6.5, 12.0);
         cv.draw(&ear, Style::CRISP, &Ellipsoid { color: c.skin.scale(0.95), shape: ear, light: c.light, ambient: 0.6, diffuse: 0.4 });
         let inner = c.ell(x + side * 1.2, 9.5, 3.2, 7.5);
@@ -303,6 +307,7 @@ fn hairline(c: &Ctx<'_>) -> Quad {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -319,6 +324,7 @@ fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
 }
 
 /// Hair over the temples and above the ears, straddling the skull edge (bald men keep this).
+#[inline(never)] // one call per face; keeps profiles readable
 fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
     let id = &c.spec.identity;
     let top_cut = c.side(-0.5 * id.iod, Quad(0.0, 0.0, 0.0), true, id.head_a);
@@ -328,6 +334,7 @@ fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
     cv.draw(&shape, Style::soft(2.5, opacity), &c.hair_paint(c.hair.scale(0.95), 0.2));
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     let shape = Or(c.skull, c.jaw);
     cv.draw(&shape, Style::CRISP, &Ellipsoid { color: c.skin, shape: c.skull, light: c.light, ambient: 0.66, diffuse: 0.42 });
@@ -341,16 +348,17 @@ fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn face_shading(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
     let iod = id.iod;
-    let head = Or(c.skull, c.jaw);
     // Cheekbone highlights.
     if id.cheekbones {
+        // Well inside the face: no need to intersect with its outline.
         for side in [-1.0f32, 1.0] {
             let e = c.ell(side * 0.62 * iod, 0.5 * iod, 7.0, 4.5);
-            cv.draw(&And(e, head), Style::soft(8.0, 0.35), &Solid(c.skin.scale(1.12).clamp01()));
+            cv.draw(&e, Style::soft(8.0, 0.35), &Solid(c.skin.scale(1.12).clamp01()));
         }
     }
     if id.blush && !d.male {
@@ -359,13 +367,14 @@ fn face_shading(cv: &mut Canvas, c: &Ctx<'_>) {
             cv.draw(&e, Style::soft(9.0, 0.45), &Multiply(Rgb::new(1.0, 0.8, 0.8)));
         }
     }
-    // Temple shading.
+    // Temple shading (the temples lie on the skull ellipse).
     for side in [-1.0f32, 1.0] {
         let e = c.ell(side * (id.head_a - 4.0), -0.3 * iod, 6.0, 16.0);
-        cv.draw(&And(e, head), Style::soft(10.0, 0.5), &Multiply(Rgb::new(0.85, 0.8, 0.8)));
+        cv.draw(&And(e, c.skull), Style::soft(8.0, 0.5), &Multiply(Rgb::new(0.85, 0.8, 0.8)));
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn age_marks(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -411,6 +420,7 @@ fn mouth_hole(c: &Ctx<'_>) -> Ellipse {
     Ellipse::new(mx + dx, my + dy, (id.mouth_w * 0.5 + 2.0) * c.s, 10.0 * c.s, mr)
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if !c.spec.drawn.male {
@@ -442,6 +452,7 @@ fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -469,7 +480,7 @@ fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     }
     // Eye opening.
     let sclera = Band { cx: p.0, cy: p.1, rot, w: ew, top: Quad(-eh, 0.0, eh), bot: Quad(0.7 * eh, 0.0, -0.7 * eh) };
-    cv.draw(&sclera, Style::CRISP, &Solid(Rgb::new(0.93, 0.91, 0.88).scale(c.spec.jitter.light_gain).mul(Rgb::new(1.0, 0.98, 0.97))));
+    cv.draw(&sclera, Style::CRISP, &Solid(Rgb::new(0.93, 0.91, 0.88).scale(c.spec.jitter.light_gain).times(Rgb::new(1.0, 0.98, 0.97))));
     let ir = 0.43 * ew;
     let (gx, gy) = (c.spec.jitter.gaze.0 * ew * 0.15, c.spec.jitter.gaze.1 * eh * 0.2);
     let (ix, iy) = off(gx / s, gy / s - 0.1 * id.eye_h);
@@ -501,6 +512,7 @@ fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     cv.draw(&brow, Style::soft(1.4, 0.92), &c.grain_paint(bcol, 0.25));
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn nose(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let s = c.s;
@@ -547,11 +559,12 @@ fn mouth_shape(spec: &FaceSpec) -> (f32, f32) {
 fn lip_color(c: &Ctx<'_>) -> Rgb {
     let id = &c.spec.identity;
     match (c.spec.drawn.male, id.lipstick) {
-        (false, Some(tint)) => c.skin.mul(tint),
-        _ => c.skin.mul(id.lip_tint),
+        (false, Some(tint)) => c.skin.times(tint),
+        _ => c.skin.times(id.lip_tint),
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let s = c.s;
@@ -582,7 +595,7 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&hl, st(2.0, 0.35), &Solid(lip.scale(1.25).clamp01()));
     if op > 0.0 {
         let cavity = band(ui, li);
-        cv.draw(&cavity, st(1.0, 1.0), &Solid(c.skin.mul(Rgb::new(0.13, 0.045, 0.045))));
+        cv.draw(&cavity, st(1.0, 1.0), &Solid(c.skin.times(Rgb::new(0.13, 0.045, 0.045))));
         if c.spec.drawn.smiling {
             let teeth = Band { w: w * 0.82, ..band(ui, ui + 0.45 * op) };
             cv.draw(&And(teeth, cavity), st(1.0, 1.0), &Solid(Rgb::new(0.9, 0.88, 0.82).scale(light)));
@@ -608,6 +621,7 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if !c.spec.drawn.male || !matches!(id.beard, Beard::Mustache | Beard::Goatee | Beard::Full) {
@@ -623,6 +637,7 @@ fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&m, Style::soft(1.8, 0.95), &c.grain_paint(c.hair.scale(0.8), 0.3));
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -637,8 +652,8 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     let paint = c.hair_paint(c.hair, 0.2);
     cv.draw(&And(cap, above), Style::soft(1.6, 1.0), &paint);
     // Highlight on the crown.
-    let hlight = c.ell(c.light[0] * 12.0, -id.head_top + 10.0, id.head_a * 0.5, 8.0);
-    cv.draw(&And(And(hlight, cap), above), Style::soft(12.0, 0.3), &Solid(c.hair.mix(Rgb::new(1.0, 0.97, 0.9), 0.35)));
+    let hlight = c.ell(c.light[0] * 12.0, -id.head_top + 9.0, id.head_a * 0.5, 6.0);
+    cv.draw(&And(hlight, cap), Style::soft(8.0, 0.3), &Solid(c.hair.mix(Rgb::new(1.0, 0.97, 0.9), 0.35)));
     if !d.male {
         // Side locks framing the face, over the ears.
         for side in [-1.0f32, 1.0] {
@@ -650,6 +665,7 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let g = &id.glasses;
@@ -689,6 +705,7 @@ fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&bridge, st(1.0, 1.0), &frame);
 }
 
+#[inline(never)] // one call per face; keeps profiles readable
 fn jewellery(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if c.spec.drawn.male {

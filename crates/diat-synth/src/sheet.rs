@@ -22,9 +22,10 @@ pub fn grid(tiles: &[Img], cols: usize, pad: usize, bg: [u8; 3]) -> Img {
     out
 }
 
-/// The default sample sheet: 4 rows of 6 tiles. The first two rows are 12 plain faces of the layout;
-/// the last two rows are three counterfactual pairs each (original, then its twin with one attribute
-/// flipped: Eyeglasses, Mouth_Slightly_Open, Smiling, Male, Young, Eyeglasses), at half size if `half`.
+/// The default sample sheet: 4 rows of 6 tiles. The first two rows are 12 faces of 12 different
+/// identities; the last two rows are six counterfactual pairs (original, then its twin with one
+/// attribute flipped): glasses added, mouth opened, smile added, female → male, young → old, glasses
+/// removed. Tiles are at half size if `half`.
 pub fn sample_sheet(layout: &Layout, half: bool) -> Img {
     let mut r = Renderer::new();
     let mut buf = vec![0u8; WIDTH * HEIGHT * 3];
@@ -33,19 +34,31 @@ pub fn sample_sheet(layout: &Layout, half: bool) -> Img {
         let img = Img::new(WIDTH, HEIGHT, buf.clone());
         if half { downscale2(&img) } else { img }
     };
-    let n = layout.count.max(1);
-    let pick = |k: u32| (k * 7 + k / 3) % n;
+    let per = layout.per_identity.max(1);
+    let ids = layout.identities().max(1);
+    let image_of = |id: u32| ((id % ids) * per + id % per).min(layout.count - 1);
     let mut tiles = Vec::new();
-    for k in 0..12 {
-        tiles.push(tile(&FaceSpec::for_image(layout, pick(k))));
+    for id in 0..12 {
+        tiles.push(tile(&FaceSpec::for_image(layout, image_of(id))));
     }
-    let flips = [Attr::Eyeglasses, Attr::MouthSlightlyOpen, Attr::Smiling, Attr::Male, Attr::Young, Attr::Eyeglasses];
-    for (k, a) in flips.iter().enumerate() {
-        let spec = FaceSpec::for_image(layout, pick(20 + k as u32 * 5));
+    let flips = [
+        (Attr::Eyeglasses, false),
+        (Attr::MouthSlightlyOpen, false),
+        (Attr::Smiling, false),
+        (Attr::Male, false),
+        (Attr::Young, true),
+        (Attr::Eyeglasses, true),
+    ];
+    let mut next = 12;
+    for (a, from) in flips {
+        // The next identity whose image shows the attribute's source value (else any).
+        let spec = (next..next + 64)
+            .map(|id| FaceSpec::for_image(layout, image_of(id)))
+            .find(|s| s.drawn.get(a) == Some(from))
+            .unwrap_or_else(|| FaceSpec::for_image(layout, image_of(next)));
+        next = spec.identity.id + 1;
         tiles.push(tile(&spec));
-        if let Ok(twin) = spec.flipped(*a) {
-            tiles.push(tile(&twin));
-        }
+        tiles.push(tile(&spec.flipped(a).expect("flippable")));
     }
     grid(&tiles, 6, 4, [255, 255, 255])
 }

@@ -769,7 +769,54 @@ impl Fetcher {
         self.stream_body(url, file, resp, p, progress, transferred)
     }
 
+    /// Appends the body to the partial. The sha256 runs on a second thread, fed in 1 MiB
+    /// batches, so hashing overlaps the transfer; whatever happens, the hasher has seen exactly
+    /// the bytes written to the file when this returns.
     fn stream_body(
+        &self,
+        url: &Url,
+        file: &FileEntry,
+        resp: Response,
+        p: &mut Partial,
+        progress: &Progress,
+        transferred: &mut u64,
+    ) -> std::result::Result<(), Failure> {
+        const BATCH: usize = 1 << 20;
+        let mut hasher = std::mem::take(&mut p.hasher);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                for batch in rx {
+                    hasher.update(&batch);
+                }
+                hasher
+            });
+            let mut pending = Vec::with_capacity(BATCH);
+            let result = self.stream_into(
+                url,
+                file,
+                resp,
+                p,
+                progress,
+                transferred,
+                &mut |bytes: &[u8]| {
+                    pending.extend_from_slice(bytes);
+                    if pending.len() >= BATCH {
+                        let full = std::mem::replace(&mut pending, Vec::with_capacity(BATCH));
+                        let _ = tx.send(full);
+                    }
+                },
+            );
+            if !pending.is_empty() {
+                let _ = tx.send(pending);
+            }
+            drop(tx);
+            p.hasher = worker.join().expect("the hashing thread does not panic");
+            result
+        })
+    }
+
+    fn stream_into(
         &self,
         url: &Url,
         file: &FileEntry,
@@ -777,6 +824,7 @@ impl Fetcher {
         p: &mut Partial,
         progress: &Progress,
         transferred: &mut u64,
+        hash: &mut dyn FnMut(&[u8]),
     ) -> std::result::Result<(), Failure> {
         let mut buf = vec![0u8; 256 << 10];
         let mut window_start = Instant::now();
@@ -815,7 +863,7 @@ impl Fetcher {
             p.file
                 .write_all(&buf[..n])
                 .map_err(|e| Failure::Fatal(ZooError::io(&p.path, e)))?;
-            p.hasher.update(&buf[..n]);
+            hash(&buf[..n]);
             p.len += n as u64;
             *transferred += n as u64;
             progress.inc(n as u64);

@@ -4,8 +4,11 @@
 //! A run folder holds (training writes it; only the first item is required):
 //!
 //! ```text
-//! checkpoints/*.safetensors        transform (required), enhance, discriminator, optimizer, ...
-//! config.toml | resolved_config.toml
+//! final/*.safetensors              transform (required), enhance, discriminator (`diat train`)
+//! final/pipeline.toml               the resolved pipeline, published beside the weights
+//! checkpoints/*.safetensors         used when there is no final/transform.safetensors
+//! resolved.toml | resolved_config.toml | config.toml
+//! loss_curve.png
 //! run.json                          task, variant, data manifest hash, metrics, ... (optional)
 //! metrics.jsonl
 //! samples/*.png                     sample sheets
@@ -16,16 +19,23 @@
 //!
 //! ```text
 //! OUT/<name>/<version>/<role>.safetensors   one per checkpoint role (latest step of each)
-//! OUT/<name>/<version>/run.zip              config, run.json, metrics.jsonl, samples/ (reproducible zip)
+//! OUT/<name>/<version>/pipeline.toml        final/pipeline.toml, when the run has it
+//! OUT/<name>/<version>/run.zip              config, run.json, metrics.jsonl, loss curve, samples/
 //! OUT/<name>/<version>/registry-stanza.toml the [[model]] entry
 //! ```
 //!
-//! Fields come from the command line first, then `run.json`, then the config: `task`,
-//! `variant`, `data_manifest_sha256` (or `data.manifest_sha256`); `architecture` is the config's
-//! `[architecture]` (or `[model]`, `[arch]`) table or run.json's `architecture`; `preprocessing`
-//! the config's `[preprocessing]` table, else the CelebA default (rows 20..198 of the 178×218
-//! aligned image, 128×128, values in [-1, 1]); `metrics` the numeric fields of run.json's
-//! `metrics` and of the last line of `metrics.jsonl` (without step counters and timings).
+//! The zip is reproducible (same files, same bytes). Once pulled, a model's folder holds
+//! `transform.safetensors`, `enhance.safetensors`, `pipeline.toml`, ... side by side, as in the
+//! run's `final/`, so what loads a run's `final/` loads a pulled model too.
+//!
+//! Fields come from the command line first, then `run.json`, then the config (`resolved.toml`):
+//! `task` (or `[task].name`), `variant` (or `[task].variant`), `data_manifest_sha256` (or
+//! `data.manifest_sha256` in run.json); `architecture` is the config's `[architecture]` (or
+//! `[model]`, `[arch]`) table, plus `[task].enhancement`, or run.json's `architecture`;
+//! `preprocessing` the config's `[preprocessing]` table, else the CelebA default (rows 20..198
+//! of the 178×218 aligned image, resized to `[model].image_size` or 128, values in [-1, 1]);
+//! `metrics` the numeric fields of run.json's `metrics` and of the last line of `metrics.jsonl`
+//! (without step counters and timings).
 
 use crate::error::{IoContext, Result, ZooError};
 use crate::hash::sha256_file;
@@ -38,6 +48,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Configuration files of a run, in order of preference.
+const CONFIG_NAMES: [&str; 3] = ["resolved.toml", "resolved_config.toml", "config.toml"];
 
 /// What to publish and how.
 #[derive(Debug, Clone)]
@@ -142,9 +155,20 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     if !run.is_dir() {
         return Err(perr("not a folder".into()));
     }
-    let ck_dir = run.join("checkpoints");
+    // `final/` (what `diat train` writes for the zoo), else a flat `checkpoints/`.
+    let final_dir = run.join("final");
+    let ck_dir =
+        if final_dir.join("transform.safetensors").is_file() || !run.join("checkpoints").is_dir() {
+            final_dir
+        } else {
+            run.join("checkpoints")
+        };
     if !ck_dir.is_dir() {
-        return Err(perr("no checkpoints/ folder: publish needs a training run with checkpoints/transform*.safetensors".into()));
+        return Err(perr(
+            "neither final/ nor checkpoints/: publish needs a training run with final/transform.safetensors \
+             (or checkpoints/transform*.safetensors)"
+                .into(),
+        ));
     }
     let checkpoints = checkpoints_by_role(&ck_dir)?;
     if !checkpoints.contains_key("transform") {
@@ -158,13 +182,16 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             }
         )));
     }
+    // The resolved pipeline beside the weights (the inference loader reads the blur sigma there).
+    let pipeline = ck_dir.join("pipeline.toml");
+    let pipeline = pipeline.is_file().then_some(pipeline);
 
     // Run metadata.
     let run_json: Option<serde_json::Value> = match fs::read(run.join("run.json")) {
         Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| perr(format!("run.json: {e}")))?),
         Err(_) => None,
     };
-    let config_path = ["resolved_config.toml", "config.toml"]
+    let config_path = CONFIG_NAMES
         .iter()
         .map(|n| run.join(n))
         .find(|p| p.is_file());
@@ -177,11 +204,13 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     };
     let rj = |k: &str| run_json.as_ref().and_then(|v| v.get(k));
     let rj_str = |k: &str| rj(k).and_then(|v| v.as_str()).map(str::to_string);
+    // `key` at the top level of the config, else `[task].key` (`name` for the task).
     let cfg_str = |k: &str| {
-        config
-            .as_ref()
-            .and_then(|c| c.get(k))
+        let c = config.as_ref()?;
+        let sub = if k == "task" { "name" } else { k };
+        c.get(k)
             .and_then(|v| v.as_str())
+            .or_else(|| c.get("task")?.get(sub)?.as_str())
             .map(str::to_string)
     };
     let task = opts
@@ -214,7 +243,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     })?;
     check_sha256("data manifest sha256", &data_sha).map_err(perr)?;
 
-    let architecture: toml::Table = config
+    let mut architecture: toml::Table = config
         .as_ref()
         .and_then(|c| {
             ["architecture", "model", "arch"]
@@ -232,6 +261,17 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             );
             toml::Table::new()
         });
+    if let Some(e) = config
+        .as_ref()
+        .and_then(|c| c.get("task")?.get("enhancement"))
+        .cloned()
+    {
+        architecture.entry("enhancement").or_insert(e);
+    }
+    let image_size = config
+        .as_ref()
+        .and_then(|c| c.get("model")?.get("image_size")?.as_integer())
+        .and_then(|v| u32::try_from(v).ok());
     let preprocessing = match config.as_ref().and_then(|c| c.get("preprocessing")) {
         Some(v) => v
             .clone()
@@ -244,7 +284,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
                 width: 178,
                 height: 178,
             },
-            size: 128,
+            size: image_size.unwrap_or(128),
             value_range: [-1.0, 1.0],
         },
     };
@@ -262,12 +302,10 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
 
     // The run zip: everything but the checkpoints.
     let mut zip_entries: Vec<(String, PathBuf)> = Vec::new();
-    for name in [
-        "resolved_config.toml",
-        "config.toml",
-        "run.json",
-        "metrics.jsonl",
-    ] {
+    for name in CONFIG_NAMES
+        .iter()
+        .chain(&["run.json", "metrics.jsonl", "loss_curve.png"])
+    {
         let p = run.join(name);
         if p.is_file() {
             zip_entries.push((name.to_string(), p));
@@ -360,6 +398,11 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         let target = staged.path().join(format!("{role}.safetensors"));
         fs::copy(&checkpoints[role], &target).at(&target)?;
         add(role, "safetensors", &target)?;
+    }
+    if let Some(p) = &pipeline {
+        let target = staged.path().join("pipeline.toml");
+        fs::copy(p, &target).at(&target)?;
+        add("pipeline", "toml", &target)?;
     }
     if !zip_entries.is_empty() {
         let z = staged.path().join("run.zip");

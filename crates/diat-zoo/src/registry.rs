@@ -675,6 +675,20 @@ format = "safetensors"
     }
 
     #[test]
+    fn readme_example_parses() {
+        let readme = include_str!("../../../zoo/README.md");
+        let start = readme
+            .find("### A full entry")
+            .expect("README has the example");
+        let block = &readme[start..];
+        let body = &block[block.find("```toml\n").expect("toml block") + 8..];
+        let body = &body[..body.find("```").expect("closed block")];
+        let r = Registry::from_toml_str(body, "zoo/README.md").unwrap();
+        assert_eq!(r.models.len(), 1);
+        assert_eq!(r.models[0].files.len(), 3);
+    }
+
+    #[test]
     fn round_trips_and_embedded_parses() {
         let r = reg(&[("1.0.0", false), ("1.1.0", true)]);
         let again = Registry::from_toml_str(&r.to_toml(), "again").unwrap();

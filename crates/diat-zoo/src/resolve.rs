@@ -7,8 +7,9 @@
 //!
 //! - a `.safetensors` file: one file, its role read from its name (else `transform`);
 //! - a folder with `ref.json` (a model folder of the cache);
-//! - a training run folder (with `checkpoints/`) or any folder of `*.safetensors`: roles from the
-//!   file names (see [`role_of_file`]);
+//! - a training run folder (its `final/`, else its `checkpoints/`) or any folder of
+//!   `*.safetensors`: roles from the file names (see [`role_of_file`]), plus `pipeline.toml`
+//!   (role `pipeline`) when it lies beside them;
 //! - a `.zip` (as written by `publish` or holding checkpoints): extracted safely into the cache
 //!   under `local/<sha256>/`, then read as a folder.
 //!
@@ -102,7 +103,10 @@ pub struct Resolved {
     pub id: String,
     /// The registry entry (none for a local checkpoint outside the cache).
     pub entry: Option<ModelEntry>,
-    /// The model's folder (the cache's `refs/<name>/<version>`, or the local folder).
+    /// The folder holding the files: the cache's `refs/<name>/<version>` or, for local paths, the
+    /// run's `final/` (or `checkpoints/`), the folder given, or the file's folder. For a pulled
+    /// model and a run it looks like a run's `final/`: `transform.safetensors`,
+    /// `enhance.safetensors`, `pipeline.toml`, ... side by side.
     pub dir: PathBuf,
     /// Role → file (zip files: their extracted folder).
     pub files: BTreeMap<String, PathBuf>,
@@ -120,6 +124,17 @@ impl Resolved {
     pub fn transform(&self) -> &Path {
         self.file("transform")
             .expect("resolution guarantees a transform")
+    }
+
+    /// What a loader that takes "a `final/`-like folder or a transform file" should open: the
+    /// folder when it holds `transform.safetensors` under that name (zoo models, run folders),
+    /// else the transform file itself (e.g. `weights_000500.safetensors`).
+    pub fn model_path(&self) -> &Path {
+        if self.transform() == self.dir.join("transform.safetensors") {
+            &self.dir
+        } else {
+            self.transform()
+        }
     }
 }
 
@@ -373,9 +388,20 @@ fn resolve_local(path: &Path, cache: &Cache) -> Result<Resolved> {
         r.id = id;
         return Ok(r);
     }
+    // A run folder: `final/` (what `diat train` leaves), else `checkpoints/`.
+    let fin = path.join("final");
     let ck = path.join("checkpoints");
-    let dir = if ck.is_dir() { ck } else { path.to_path_buf() };
+    let dir = if fin.join("transform.safetensors").is_file() {
+        fin
+    } else if ck.is_dir() {
+        ck
+    } else {
+        path.to_path_buf()
+    };
     let mut files = checkpoints_by_role(&dir)?;
+    if dir.join("pipeline.toml").is_file() {
+        files.insert("pipeline".into(), dir.join("pipeline.toml"));
+    }
     // Extracted publish zips and run folders keep their config etc. beside the checkpoints.
     if path.join("run").is_dir() {
         files.insert("run".into(), path.join("run"));
@@ -386,7 +412,7 @@ fn resolve_local(path: &Path, cache: &Cache) -> Result<Resolved> {
     Ok(Resolved {
         id,
         entry: None,
-        dir: path.to_path_buf(),
+        dir,
         files,
         fetched: Vec::new(),
     })

@@ -251,6 +251,7 @@ fn local_paths_work_in_place_of_zoo_names() {
     let r = resolve_and_fetch_with(one.to_str().unwrap(), &opts).unwrap();
     assert_eq!(r.files.len(), 1);
     assert_eq!(r.transform(), one);
+    assert_eq!(r.model_path(), one);
     let other = t.path().join("weights.safetensors");
     fs::write(&other, b"w").unwrap();
     assert_eq!(
@@ -327,7 +328,10 @@ fn publish_refuses_runs_without_a_transform_or_metadata() {
         &registry,
     ))
     .unwrap_err();
-    assert!(e.to_string().contains("no checkpoints/"), "{e}");
+    assert!(
+        e.to_string().contains("neither final/ nor checkpoints/"),
+        "{e}"
+    );
     // Without a data manifest hash anywhere: a clear error.
     let run = make_run(&t.path().join("second"));
     let mut o = publish_opts(
@@ -347,4 +351,120 @@ fn publish_refuses_runs_without_a_transform_or_metadata() {
         p.entry.data_manifest_sha256,
         diat_zoo::hash::sha256_bytes(b"{}")
     );
+}
+
+/// The layout `diat train` writes (crates/diat-train/src/run.rs).
+fn make_train_run(root: &Path) -> PathBuf {
+    let run = root.join("eyeglasses_remove-diat-a");
+    for d in [
+        "final",
+        "samples",
+        "checkpoints/adversarial/step-000500",
+        "stages/adversarial",
+    ] {
+        fs::create_dir_all(run.join(d)).unwrap();
+    }
+    fs::write(run.join("final/transform.safetensors"), b"final T").unwrap();
+    fs::write(run.join("final/discriminator.safetensors"), b"final D").unwrap();
+    fs::write(run.join("final/enhance.safetensors"), b"final E").unwrap();
+    fs::write(
+        run.join("final/pipeline.toml"),
+        "[task]\nname = \"eyeglasses_remove\"\n",
+    )
+    .unwrap();
+    fs::write(
+        run.join("checkpoints/adversarial/step-000500/transform.safetensors"),
+        b"mid",
+    )
+    .unwrap();
+    fs::write(
+        run.join("resolved.toml"),
+        "[task]\nname = \"eyeglasses_remove\"\ndata = \"celeba\"\nvariant = \"diat-a\"\nenhancement = \"local\"\n\n[model]\nwidth = 1.0\nres_blocks = 5\nimage_size = 96\n",
+    )
+    .unwrap();
+    fs::write(
+        run.join("run.json"),
+        r#"{"git_commit": "abc", "seed": 0, "threads": 2}"#,
+    )
+    .unwrap();
+    fs::write(
+        run.join("metrics.jsonl"),
+        "{\"stage\": \"adversarial\", \"step\": 500, \"loss_t\": 0.25}\n",
+    )
+    .unwrap();
+    fs::write(run.join("loss_curve.png"), b"\x89PNG curve").unwrap();
+    fs::write(
+        run.join("samples/adversarial-step-000500.png"),
+        b"\x89PNG grid",
+    )
+    .unwrap();
+    run
+}
+
+#[test]
+fn a_diat_train_run_publishes_and_pulls_like_its_final_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_train_run(t.path());
+    let out = t.path().join("out");
+    let registry = t.path().join("registry.toml");
+    let mut o = publish_opts(&run, &out, &format!("file://{}", out.display()), &registry);
+    o.name = "eyeglasses-remove".into();
+    let p = diat_zoo::publish(&o).unwrap();
+    let e = &p.entry;
+    assert_eq!(
+        (e.task.as_str(), e.variant.as_str()),
+        ("eyeglasses_remove", "diat-a")
+    );
+    assert_eq!(e.preprocessing.size, 96);
+    assert_eq!(
+        e.architecture
+            .get("res_blocks")
+            .and_then(|v| v.as_integer()),
+        Some(5)
+    );
+    assert_eq!(
+        e.architecture.get("enhancement").and_then(|v| v.as_str()),
+        Some("local")
+    );
+    assert_eq!(e.metrics.get("loss_t"), Some(&0.25));
+    let roles: Vec<&str> = e.files.iter().map(|f| f.role.as_str()).collect();
+    assert_eq!(
+        roles,
+        ["transform", "discriminator", "enhance", "pipeline", "run"]
+    );
+    let zip = diat_zoo::archive::list_zip(&p.dir.join("run.zip")).unwrap();
+    assert_eq!(
+        zip,
+        [
+            "resolved.toml",
+            "run.json",
+            "metrics.jsonl",
+            "loss_curve.png",
+            "samples/adversarial-step-000500.png"
+        ]
+    );
+    // Pulled, the model folder looks like final/: what loads one loads the other.
+    let opts = ResolveOptions {
+        registry: RegistrySource::File(registry),
+        cache: Cache::new(t.path().join("cache")),
+        fetch: fetch_opts(),
+    };
+    let r = resolve_and_fetch_with("eyeglasses-remove", &opts).unwrap();
+    for (name, bytes) in [
+        ("transform.safetensors", &b"final T"[..]),
+        ("enhance.safetensors", b"final E"),
+    ] {
+        assert_eq!(fs::read(r.dir.join(name)).unwrap(), bytes);
+    }
+    assert!(r.dir.join("pipeline.toml").is_file());
+    assert_eq!(r.file("pipeline").unwrap(), r.dir.join("pipeline.toml"));
+    // The run folder itself resolves to final/.
+    let local = resolve_and_fetch_with(run.to_str().unwrap(), &opts).unwrap();
+    assert_eq!(local.transform(), run.join("final/transform.safetensors"));
+    assert_eq!(
+        local.file("pipeline").unwrap(),
+        run.join("final/pipeline.toml")
+    );
+    assert_eq!(local.model_path(), run.join("final"));
+    assert_eq!(r.model_path(), r.dir);
 }

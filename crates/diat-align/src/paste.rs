@@ -1,0 +1,229 @@
+//! Paste-back: the edited 128×128 crop goes back into the original photo through the inverse of
+//! the alignment, blended with a feathered mask, so the output is the whole photo with the face
+//! edited (the paper shows edited crops only; a photo tool needs the whole picture).
+//!
+//! Each photo pixel inside the crop window's footprint is mapped photo → aligned → crop and the
+//! edited crop is sampled there (bilinear; averaged over k×k sub-pixel samples where the photo's
+//! face is smaller than the crop). The mask is 1 inside the window and falls smoothly
+//! (smoothstep) to 0 over its outer `feather` crop pixels; pixels outside the footprint are not
+//! touched, so they stay bit-identical.
+
+use crate::error::{AlignError, Result};
+use crate::face::AlignedFace;
+use crate::similarity::Similarity;
+use crate::template::CropWindow;
+use crate::warp::{sample_bilinear, supersampling, to_u8};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+/// How the edited crop enters the photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasteMode {
+    /// The photo takes the (resampled) edited crop.
+    #[default]
+    Replace,
+    /// The photo takes its own pixels plus the (resampled) edit `edited − original crop`: keeps
+    /// the photo's full resolution where the model changed nothing.
+    Residual,
+}
+
+/// Paste-back settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PasteOptions {
+    /// Width of the soft edge of the mask, in crop pixels (0: a hard edge).
+    pub feather: f64,
+    pub mode: PasteMode,
+}
+
+impl Default for PasteOptions {
+    fn default() -> Self {
+        Self {
+            feather: 8.0,
+            mode: PasteMode::Replace,
+        }
+    }
+}
+
+/// `photo` with `edited` (the face's crop after editing) pasted back, default options.
+pub fn paste_back(photo: &RgbImage, face: &AlignedFace, edited: &RgbImage) -> Result<RgbImage> {
+    paste_back_with(photo, face, edited, &PasteOptions::default())
+}
+
+/// `photo` with `edited` pasted back.
+pub fn paste_back_with(
+    photo: &RgbImage,
+    face: &AlignedFace,
+    edited: &RgbImage,
+    opts: &PasteOptions,
+) -> Result<RgbImage> {
+    let mut out = photo.clone();
+    paste_into(
+        &mut out,
+        &face.transform,
+        face.window,
+        edited,
+        Some(&face.crop),
+        opts,
+    )?;
+    Ok(out)
+}
+
+/// The mask weight at crop point `c`.
+pub fn mask_weight(c: [f64; 2], size: u32, feather: f64) -> f64 {
+    let s = size as f64;
+    let d = (c[0] + 0.5)
+        .min(c[1] + 0.5)
+        .min(s - 0.5 - c[0])
+        .min(s - 0.5 - c[1]);
+    if d <= 0.0 {
+        0.0
+    } else if feather <= 0.0 || d >= feather {
+        1.0
+    } else {
+        let t = d / feather;
+        t * t * (3.0 - 2.0 * t)
+    }
+}
+
+/// Pastes `edited` into `photo` in place. `transform` maps the photo into the aligned frame,
+/// `window` is the crop's window there; `original` (the unedited crop) is needed for
+/// [`PasteMode::Residual`].
+pub fn paste_into(
+    photo: &mut RgbImage,
+    transform: &Similarity,
+    window: CropWindow,
+    edited: &RgbImage,
+    original: Option<&RgbImage>,
+    opts: &PasteOptions,
+) -> Result<()> {
+    window.validate().map_err(AlignError::Invalid)?;
+    let size = window.size;
+    for (what, img) in [("edited", Some(edited)), ("original", original)] {
+        if let Some(img) = img
+            && (img.width(), img.height()) != (size, size)
+        {
+            return Err(AlignError::Invalid(format!(
+                "{what} crop is {}x{}, expected {size}x{size}",
+                img.width(),
+                img.height()
+            )));
+        }
+    }
+    let original = match (opts.mode, original) {
+        (PasteMode::Residual, None) => {
+            return Err(AlignError::Invalid(
+                "residual paste-back needs the original crop".into(),
+            ));
+        }
+        (PasteMode::Residual, Some(o)) => Some(o),
+        (PasteMode::Replace, _) => None,
+    };
+    if photo.width() == 0 || photo.height() == 0 {
+        return Ok(());
+    }
+    let to_photo = transform.inverse();
+    // The footprint of the window in the photo.
+    let corners = [
+        [-0.5, -0.5],
+        [size as f64 - 0.5, -0.5],
+        [-0.5, size as f64 - 0.5],
+        [size as f64 - 0.5, size as f64 - 0.5],
+    ]
+    .map(|c| to_photo.apply(window.to_aligned(c)));
+    let lo = |k: usize| corners.iter().map(|p| p[k]).fold(f64::INFINITY, f64::min);
+    let hi = |k: usize| {
+        corners
+            .iter()
+            .map(|p| p[k])
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let x0 = lo(0).floor().max(0.0) as u32;
+    let y0 = lo(1).floor().max(0.0) as u32;
+    let x1 = (hi(0).ceil() + 1.0).min(photo.width() as f64).max(0.0) as u32;
+    let y1 = (hi(1).ceil() + 1.0).min(photo.height() as f64).max(0.0) as u32;
+    // Crop pixels per photo pixel.
+    let crop_scale = transform.scale() * size as f64 / window.width.max(window.height) as f64;
+    let k = supersampling(1.0 / crop_scale);
+    let to_crop = |p: [f64; 2]| window.to_crop(transform.apply(p));
+    let sample = |img: &RgbImage, x: f64, y: f64| -> [f32; 3] {
+        if k == 1 {
+            let c = to_crop([x, y]);
+            return sample_bilinear(img, c[0], c[1]);
+        }
+        let mut acc = [0f32; 3];
+        for j in 0..k {
+            for i in 0..k {
+                let dx = (i as f64 + 0.5) / k as f64 - 0.5;
+                let dy = (j as f64 + 0.5) / k as f64 - 0.5;
+                let c = to_crop([x + dx, y + dy]);
+                let s = sample_bilinear(img, c[0], c[1]);
+                for ch in 0..3 {
+                    acc[ch] += s[ch];
+                }
+            }
+        }
+        acc.map(|a| a / (k * k) as f32)
+    };
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (px, py) = (x as f64, y as f64);
+            let w = mask_weight(to_crop([px, py]), size, opts.feather) as f32;
+            if w <= 0.0 {
+                continue;
+            }
+            let e = sample(edited, px, py);
+            let pixel = photo.get_pixel_mut(x, y);
+            let old = pixel.0.map(|v| v as f32);
+            let new = match original {
+                None => e,
+                Some(o) => {
+                    let o = sample(o, px, py);
+                    [
+                        old[0] + e[0] - o[0],
+                        old[1] + e[1] - o[1],
+                        old[2] + e[2] - o[2],
+                    ]
+                }
+            };
+            pixel.0 = to_u8([
+                old[0] + w * (new[0] - old[0]),
+                old[1] + w * (new[1] - old[1]),
+                old[2] + w * (new[2] - old[2]),
+            ]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_profile() {
+        assert_eq!(mask_weight([64.0, 64.0], 128, 8.0), 1.0);
+        assert_eq!(mask_weight([-0.6, 64.0], 128, 8.0), 0.0);
+        assert_eq!(mask_weight([200.0, 64.0], 128, 8.0), 0.0);
+        let edge = mask_weight([3.5, 64.0], 128, 8.0);
+        assert!((edge - 0.5).abs() < 1e-12, "{edge}");
+        assert_eq!(mask_weight([0.0, 64.0], 128, 0.0), 1.0);
+    }
+
+    #[test]
+    fn wrong_sizes_are_errors() {
+        let mut photo = RgbImage::new(50, 50);
+        let small = RgbImage::new(64, 64);
+        let opts = PasteOptions::default();
+        let t = Similarity::IDENTITY;
+        let w = CropWindow::default();
+        assert!(paste_into(&mut photo, &t, w, &small, None, &opts).is_err());
+        let crop = RgbImage::new(128, 128);
+        let residual = PasteOptions {
+            mode: PasteMode::Residual,
+            ..opts
+        };
+        assert!(paste_into(&mut photo, &t, w, &crop, None, &residual).is_err());
+        assert!(paste_into(&mut photo, &t, w, &crop, Some(&crop), &residual).is_ok());
+    }
+}
