@@ -122,6 +122,10 @@ struct SetsOpts {
     /// Use every image when no clustering was run.
     #[arg(long)]
     no_cluster_filter: bool,
+    /// 68-point landmarks (CSV: image_id,x0,y0,…,x67,y67 in aligned-image coordinates) for the
+    /// paper's finer mask hulls; images not listed fall back to the 5-point hulls.
+    #[arg(long, value_name = "CSV")]
+    landmarks68: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -177,14 +181,20 @@ fn tasks_of(o: &SetsOpts) -> Result<Vec<TaskSpec>> {
     Ok(tasks)
 }
 
-fn sets_options(o: &SetsOpts) -> SetsOptions {
-    SetsOptions {
+fn sets_options(o: &SetsOpts) -> Result<SetsOptions> {
+    let landmarks68 = o.landmarks68.as_deref().map(diat_celeba::masks::read_landmarks_68).transpose()?.map(std::sync::Arc::new);
+    Ok(SetsOptions {
         select: SelectConfig { input_size: o.input_size, test_size: o.test_size, seed: o.seed, balance: !o.no_balance },
-        build: BuildConfig { crop: CropSpec::default().with_size(o.size), max_reject_fraction: o.max_rejects, ..Default::default() },
+        build: BuildConfig {
+            crop: CropSpec::default().with_size(o.size),
+            max_reject_fraction: o.max_rejects,
+            landmarks68,
+            ..Default::default()
+        },
         pretrain: o.pretrain,
         pretrain_limit: o.pretrain_limit,
         allow_unclustered: o.no_cluster_filter,
-    }
+    })
 }
 
 fn print_cluster_summary(s: &workflow::ClusterSummary, out: &Path) {
@@ -223,7 +233,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             print_cluster_summary(&s, &a.opts.out);
         }
         Cmd::Sets(a) => {
-            let outs = workflow::sets(&a.out, a.root.as_deref(), &tasks_of(&a.opts)?, &sets_options(&a.opts))?;
+            let outs = workflow::sets(&a.out, a.root.as_deref(), &tasks_of(&a.opts)?, &sets_options(&a.opts)?)?;
             for o in outs {
                 println!("{}: guided {} · input {} · test {} → {}", o.task, o.report.guided, o.report.input, o.report.test, o.dir.display());
             }
@@ -234,7 +244,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             println!("indexed {} images ({} layout)", s.images, s.layout);
             let c = workflow::cluster(&out, &load_exclusions(&cluster)?, cluster.sheet_size)?;
             print_cluster_summary(&c, &out);
-            let mut opts = sets_options(&sets);
+            let mut opts = sets_options(&sets)?;
             opts.pretrain = true;
             let outs = workflow::sets(&out, Some(&root), &tasks_of(&sets)?, &opts)?;
             for o in outs {

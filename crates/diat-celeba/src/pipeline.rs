@@ -23,11 +23,14 @@ pub struct BuildConfig {
     pub overwrite: bool,
     /// Images decoded per parallel chunk (bounds memory).
     pub chunk: usize,
+    /// 68-point landmarks (iBUG order, aligned-image coordinates) by image id: masks use the
+    /// paper's own hulls for the images listed (`masks::read_landmarks_68`).
+    pub landmarks68: Option<std::sync::Arc<std::collections::HashMap<String, Vec<f32>>>>,
 }
 
 impl Default for BuildConfig {
     fn default() -> Self {
-        Self { crop: CropSpec::default(), mask: MaskSpec::default(), max_reject_fraction: 0.01, overwrite: true, chunk: 512 }
+        Self { crop: CropSpec::default(), mask: MaskSpec::default(), max_reject_fraction: 0.01, overwrite: true, chunk: 512, landmarks68: None }
     }
 }
 
@@ -165,8 +168,23 @@ fn decode_one(
     let mut img = vec![0u8; cfg.crop.image_bytes()];
     cropper.process(buf, &mut img)?;
     let lm = ann.landmarks.as_ref().and_then(|l| l[i]).map(|l| cfg.crop.map_landmarks(&l));
+    let lm68 = cfg.landmarks68.as_ref().and_then(|m| m.get(id));
     let mask = match (region, &lm) {
         (None, _) => None,
+        (Some(r), _) if lm68.is_some() => {
+            let pts = lm68.expect("checked");
+            let mapped: Vec<f32> = pts
+                .chunks_exact(2)
+                .flat_map(|p| {
+                    let (x, y) = cfg.crop.map_point(p[0], p[1]);
+                    [x, y]
+                })
+                .collect();
+            let (hull, margin) = crate::masks::region_points_68(&mapped, r, &cfg.mask);
+            let mut m = vec![0u8; (side * side) as usize];
+            crate::masks::rasterize(&hull, margin, side, &mut m);
+            Some(m)
+        }
         (Some(r), Some(lm)) => {
             let mut m = vec![0u8; (side * side) as usize];
             mask_5(lm, r, &cfg.mask, side, &mut m);

@@ -222,3 +222,45 @@ fn md5_verification_detects_modified_files() {
     let e = diat_celeba::verify::verify_file(&p).unwrap_err();
     assert!(e.to_string().contains("checksum mismatch"), "{e}");
 }
+
+#[test]
+fn masks_follow_a_68_point_landmark_file_when_given() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = official_subset(tmp.path());
+    // 68 points for image 1 whose mouth (48..68) is a small ring around (40, 170), far from the
+    // real mouth (≈ (90, 153)); other points at the eyes.
+    let mut pts = vec![0f32; 136];
+    for i in 0..68 {
+        let (x, y) = if (48..68).contains(&i) {
+            let a = i as f32 / 20.0 * std::f32::consts::TAU;
+            (40.0 + 6.0 * a.cos(), 170.0 + 4.0 * a.sin())
+        } else {
+            (70.0 + (i % 10) as f32 * 4.0, 110.0)
+        };
+        pts[2 * i] = x;
+        pts[2 * i + 1] = y;
+    }
+    let csv = tmp.path().join("lm68.csv");
+    let row: Vec<String> = pts.iter().map(|v| v.to_string()).collect();
+    std::fs::write(&csv, format!("000001.jpg,{}\n", row.join(","))).unwrap();
+    let lm68 = diat_celeba::masks::read_landmarks_68(&csv).unwrap();
+    let layout = Layout::detect(&root).unwrap();
+    let ann = Annotations::load(&layout).unwrap();
+    let reader = ImageReader::open(layout.images.as_ref().unwrap()).unwrap();
+    let cfg = BuildConfig { landmarks68: Some(std::sync::Arc::new(lm68)), ..Default::default() };
+    let out = tmp.path().join("m");
+    build_store(&reader, &ann, &[0, 1], &out, "input", Some("mouth_open"), Some(diat_celeba::masks::Region::Mouth), 0, serde_json::json!({}), &cfg).unwrap();
+    let s = Store::open(&out).unwrap();
+    let crop = CropSpec::default();
+    let at = |m: &[u8], x: f32, y: f32| {
+        let (cx, cy) = crop.map_point(x, y);
+        m[cy.round() as usize * 128 + cx.round() as usize]
+    };
+    let m0 = s.mask(0).unwrap();
+    assert_eq!(at(m0, 40.0, 170.0), 255, "68-point mouth hull");
+    assert_eq!(at(m0, 90.0, 153.0), 0, "not the 5-point mouth");
+    let m1 = s.mask(1).unwrap();
+    assert_eq!(at(m1, 89.0, 152.0), 255, "image 2 falls back to its 5 landmarks");
+    let e = diat_celeba::masks::read_landmarks_68(&root.join("Anno/list_attr_celeba.txt")).unwrap_err();
+    assert!(e.to_string().contains(":1:") || e.to_string().contains(":3:"), "{e}");
+}
