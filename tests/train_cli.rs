@@ -190,6 +190,34 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let face = image::open(applied.join("face0.png")).unwrap().into_rgb8();
     assert_eq!(face.dimensions(), (SIZE, SIZE));
 
+    // `--align` on real photos: a CelebA face placed in a larger photo is edited in place; a
+    // photo without a face is reported and skipped.
+    let samples = std::env::var("DIAT_CELEBA_SAMPLES").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/celeba"));
+    let celeb = image::open(samples.join("Img/img_align_celeba/000001.jpg")).unwrap().into_rgb8();
+    let mut photo = image::RgbImage::from_pixel(360, 300, image::Rgb([90, 120, 150]));
+    image::imageops::overlay(&mut photo, &celeb, 100, 40);
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    photo.save(photos.join("photo.png")).unwrap();
+    image::RgbImage::from_pixel(120, 90, image::Rgb([200, 200, 200])).save(photos.join("blank.png")).unwrap();
+    let edited = tmp.path().join("edited");
+    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["apply", "--align", "--cpu", "--model"])
+        .arg(run.join("final"))
+        .arg(&photos)
+        .arg("--out")
+        .arg(&edited)
+        .env("DIAT_PROGRESS", "none")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 photo(s) with 1 edited face(s)"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("blank.png: no face found"));
+    let result = image::open(edited.join("photo.png")).unwrap().into_rgb8();
+    assert_eq!(result.dimensions(), photo.dimensions());
+    assert_eq!(result.get_pixel(5, 5), photo.get_pixel(5, 5), "far from the face the photo is untouched");
+    assert_ne!(result.get_pixel(189, 150), photo.get_pixel(189, 150), "the face was edited");
+
     // A diverging learning rate: the run stops naming stage and step, keeping good checkpoints.
     let bad = tmp.path().join("bad");
     let out = train_cmd(&data, &bad, &["--set", "stages.pretrain_t.lr=1e30"]).output().unwrap();

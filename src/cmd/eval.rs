@@ -98,7 +98,9 @@ fn parse_crop(s: &str) -> Result<Frame> {
         .map(|p| p.trim().parse::<usize>())
         .collect::<Result<_, _>>()
         .with_context(|| format!("--crop {s:?}: expected x0,y0,side"))?;
-    let [x0, y0, side] = v[..] else { bail!("--crop {s:?}: expected three numbers x0,y0,side") };
+    let [x0, y0, side] = v[..] else {
+        bail!("--crop {s:?}: expected three numbers x0,y0,side")
+    };
     if side == 0 || x0 + side > diat_synth::WIDTH || y0 + side > diat_synth::HEIGHT {
         bail!("--crop {s:?}: the square must lie inside the 178×218 image");
     }
@@ -106,14 +108,23 @@ fn parse_crop(s: &str) -> Result<Frame> {
 }
 
 fn synth(a: SynthArgs) -> Result<ExitCode> {
-    let attr = Attr::from_name(&a.attr)
-        .with_context(|| format!("unknown attribute {:?} (expected a CelebA column name such as Eyeglasses)", a.attr))?;
+    let attr = Attr::from_name(&a.attr).with_context(|| {
+        format!(
+            "unknown attribute {:?} (expected a CelebA column name such as Eyeglasses)",
+            a.attr
+        )
+    })?;
     if !attr.is_flippable() {
         bail!("{}", diat_synth::face::NotFlippable(attr));
     }
     let synth = match &a.data {
         Some(dir) => {
-            let m = Manifest::read(dir).with_context(|| format!("{} is not a dataset written by `diat data synth`", dir.display()))?;
+            let m = Manifest::read(dir).with_context(|| {
+                format!(
+                    "{} is not a dataset written by `diat data synth`",
+                    dir.display()
+                )
+            })?;
             if m.render_version != diat_synth::dataset::RENDER_VERSION {
                 eprintln!(
                     "warning: {} was rendered by renderer version {}, this is version {}; images may differ",
@@ -122,9 +133,15 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
                     diat_synth::dataset::RENDER_VERSION
                 );
             }
-            SynthConfig { counterfactual: None, ..m.config }
+            SynthConfig {
+                counterfactual: None,
+                ..m.config
+            }
         }
-        None => SynthConfig { quality: a.quality, ..SynthConfig::new(Layout::new(a.seed, a.count, a.per_identity)) },
+        None => SynthConfig {
+            quality: a.quality,
+            ..SynthConfig::new(Layout::new(a.seed, a.count, a.per_identity))
+        },
     };
     let frame_128 = parse_crop(&a.crop)?;
     let baseline_frame = match a.size.as_str() {
@@ -175,7 +192,8 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
         }
         Some(p) => {
             print!("{text}");
-            diat_common::write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+            diat_common::write_atomic(p, json.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
             println!("\nreport: {}", p.display());
         }
         None => print!("{text}"),

@@ -47,13 +47,6 @@ pub enum Command {
     Bench(bench::Args),
 }
 
-/// Arguments of a subcommand that is not implemented yet.
-#[derive(Debug, clap::Args)]
-pub struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
-}
-
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args),
@@ -66,11 +59,4 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Nets(args) => nets::run(args),
         Command::Bench(args) => bench::run(args),
     }
-}
-
-/// No fake success: a subcommand whose issue is not done says so and fails.
-#[allow(dead_code)] // every subcommand is implemented now; kept for the next one
-pub fn pending(name: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("diat {name}: not implemented yet");
-    Ok(ExitCode::from(2))
 }

@@ -71,7 +71,9 @@ pub struct BenchArgs {
 }
 
 fn parse_attr(name: &str) -> Result<Attr> {
-    let a = Attr::from_name(name).with_context(|| format!("unknown attribute {name:?} (expected a CelebA column name such as Eyeglasses)"))?;
+    let a = Attr::from_name(name).with_context(|| {
+        format!("unknown attribute {name:?} (expected a CelebA column name such as Eyeglasses)")
+    })?;
     if !a.is_flippable() {
         bail!("{}", diat_synth::face::NotFlippable(a));
     }
@@ -86,8 +88,12 @@ fn parse_list(s: &str, count: u32) -> Result<Vec<u32>> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let a: u32 = a.parse().with_context(|| format!("bad image number {a:?} in --images"))?;
-        let b: u32 = b.parse().with_context(|| format!("bad image number {b:?} in --images"))?;
+        let a: u32 = a
+            .parse()
+            .with_context(|| format!("bad image number {a:?} in --images"))?;
+        let b: u32 = b
+            .parse()
+            .with_context(|| format!("bad image number {b:?} in --images"))?;
         if a == 0 || b < a {
             bail!("bad range {part:?} in --images (numbers start at 1, as in 000001.jpg)");
         }
@@ -111,12 +117,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(sheet) = &args.sheet {
         let img = diat_synth::sheet::sample_sheet(&layout, true);
         diat_synth::image_io::write_png(sheet, &img)?;
-        println!("wrote sample sheet {} ({}×{})", sheet.display(), img.w, img.h);
+        println!(
+            "wrote sample sheet {} ({}×{})",
+            sheet.display(),
+            img.w,
+            img.h
+        );
         if args.sheet_only {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let out = args.out.unwrap_or_else(|| diat_common::Dirs::from_env().data.join("celeba-synth"));
+    let out = args
+        .out
+        .unwrap_or_else(|| diat_common::Dirs::from_env().data.join("celeba-synth"));
     if let Some(list) = &args.images {
         let idx = parse_list(list, args.count)?;
         let (paths, _) = diat_synth::with_threads(args.threads, || write_images(&cfg, &idx, &out))?;
@@ -125,8 +138,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let progress = Progress::new("synth", Some(args.count as u64));
-    let (summary, threads) = diat_synth::with_threads(args.threads, || write_dataset(&cfg, &out, args.overwrite, &progress))?;
-    let summary = summary.with_context(|| format!("writing the synthetic dataset to {}", out.display()))?;
+    let (summary, threads) = diat_synth::with_threads(args.threads, || {
+        write_dataset(&cfg, &out, args.overwrite, &progress)
+    })?;
+    let summary =
+        summary.with_context(|| format!("writing the synthetic dataset to {}", out.display()))?;
     let m = &summary.manifest;
     println!(
         "wrote {} images of {} identities to {} ({:.1} MB zip) in {:.1}s ({:.0} faces/s on {} threads)",
@@ -138,11 +154,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         summary.faces_per_s,
         threads
     );
-    println!("splits: train {} / val {} / test {}", m.partitions[0], m.partitions[1], m.partitions[2]);
-    let pos = |a: Attr| m.positives.iter().find(|(n, _)| n == a.name()).map(|p| p.1).unwrap_or(0);
+    println!(
+        "splits: train {} / val {} / test {}",
+        m.partitions[0], m.partitions[1], m.partitions[2]
+    );
+    let pos = |a: Attr| {
+        m.positives
+            .iter()
+            .find(|(n, _)| n == a.name())
+            .map(|p| p.1)
+            .unwrap_or(0)
+    };
     println!(
         "positives: {}",
-        diat_synth::FLIPPABLE.iter().map(|a| format!("{} {}", a.name(), pos(*a))).collect::<Vec<_>>().join(", ")
+        diat_synth::FLIPPABLE
+            .iter()
+            .map(|a| format!("{} {}", a.name(), pos(*a)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if let Some(a) = cfg.counterfactual {
         println!("every image is the counterfactual twin with {a} flipped");
@@ -151,14 +180,44 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn print_bench(r: &BenchReport) {
-    println!("diat bench synth: {} faces per measurement, 178×218, JPEG q{} (4:2:0)", r.render_1t.faces, r.jpeg_quality);
+    println!(
+        "diat bench synth: {} faces per measurement, 178×218, JPEG q{} (4:2:0)",
+        r.render_1t.faces, r.jpeg_quality
+    );
     println!("cpu: {} ({} rayon threads)", r.cpu, r.threads);
-    println!("{:<24} {:>12} {:>12}", "", "1 thread", format!("{} threads", r.threads));
-    println!("{:<24} {:>10.0}/s {:>10.0}/s", "render (RGB8)", r.render_1t.faces_per_s, r.render_all.faces_per_s);
-    println!("{:<24} {:>10.0}/s {:>10.0}/s", "render + JPEG encode", r.render_encode_1t.faces_per_s, r.render_encode_all.faces_per_s);
+    let all = format!("{} threads", r.threads);
+    println!(
+        "{:<22} {:>10} {:>10} {:>14}",
+        "faces/s", "1 thread", all, "per CPU-second"
+    );
+    let cpu = |x: &diat_synth::bench::Rate| {
+        x.faces_per_cpu_s
+            .map(|v| format!("{v:.0}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for (name, one, many) in [
+        ("render (RGB8)", &r.render_1t, &r.render_all),
+        (
+            "render + JPEG encode",
+            &r.render_encode_1t,
+            &r.render_encode_all,
+        ),
+    ] {
+        println!(
+            "{:<22} {:>10.0} {:>10.0} {:>14}",
+            name,
+            one.faces_per_s,
+            many.faces_per_s,
+            cpu(one)
+        );
+    }
     println!(
         "JPEG encode only: {:.3} ms/face with jpeg-encoder (used), {:.3} ms/face with the image crate",
         r.encode_ms_jpeg_encoder, r.encode_ms_image_crate
+    );
+    println!(
+        "(per CPU-second: the 1-thread run divided by the CPU time it got, i.e. one core's rate \
+         when other processes compete for the cores)"
     );
 }
 
@@ -169,14 +228,17 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
     if !(1..=100).contains(&args.quality) {
         bail!("--quality must be in 1..=100");
     }
-    let (r, _) = diat_synth::with_threads(args.threads, || diat_synth::bench::run(args.faces, args.quality))?;
+    let (r, _) = diat_synth::with_threads(args.threads, || {
+        diat_synth::bench::run(args.faces, args.quality)
+    })?;
     print_bench(&r);
     if let Some(p) = &args.json {
         let json = serde_json::to_string_pretty(&r)? + "\n";
         if p.as_os_str() == "-" {
             print!("{json}");
         } else {
-            diat_common::write_atomic(p, json.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+            diat_common::write_atomic(p, json.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
         }
     }
     Ok(ExitCode::SUCCESS)

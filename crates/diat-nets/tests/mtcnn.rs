@@ -217,11 +217,11 @@ fn matches_facenet_pytorch_detect_face() {
         for (i, face) in ours.iter().enumerate() {
             let b: Vec<f32> = serde_json::from_value(boxes[i].clone()).unwrap();
             let p: Vec<[f32; 2]> = serde_json::from_value(points[i].clone()).unwrap();
-            for k in 0..4 {
-                worst = worst.max((face.bbox[k] - b[k]).abs());
+            for (ours, theirs) in face.bbox.iter().zip(&b) {
+                worst = worst.max((ours - theirs).abs());
             }
-            for k in 0..5 {
-                worst = worst.max(dist(face.landmarks[k], p[k]));
+            for (ours, theirs) in face.landmarks.iter().zip(&p) {
+                worst = worst.max(dist(*ours, *theirs));
             }
             assert!(
                 (face.score - b[4]).abs() < 1e-4,

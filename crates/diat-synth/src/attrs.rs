@@ -63,7 +63,13 @@ attrs! {
 
 /// The attributes the renderer draws as independent switches: each can be flipped on its own to
 /// render an exact counterfactual twin, and each has a pixel-space detector in [`crate::judge`].
-pub const FLIPPABLE: [Attr; 5] = [Attr::Eyeglasses, Attr::MouthSlightlyOpen, Attr::Smiling, Attr::Male, Attr::Young];
+pub const FLIPPABLE: [Attr; 5] = [
+    Attr::Eyeglasses,
+    Attr::MouthSlightlyOpen,
+    Attr::Smiling,
+    Attr::Male,
+    Attr::Young,
+];
 
 impl Attr {
     /// The official column name (`Mouth_Slightly_Open`).
@@ -79,7 +85,10 @@ impl Attr {
     /// Parses an official name, case-insensitively; `-` may stand for `_` (`mouth-slightly-open`).
     pub fn from_name(name: &str) -> Option<Attr> {
         let norm = name.trim().replace('-', "_");
-        Self::ALL.iter().copied().find(|a| a.name().eq_ignore_ascii_case(&norm))
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|a| a.name().eq_ignore_ascii_case(&norm))
     }
 
     /// Whether this attribute can be flipped for a counterfactual (see [`FLIPPABLE`]).
@@ -89,7 +98,10 @@ impl Attr {
 
     /// Local attributes change only a landmark-defined region (their [`crate::mask`]).
     pub fn is_local(self) -> bool {
-        matches!(self, Attr::Eyeglasses | Attr::MouthSlightlyOpen | Attr::Smiling)
+        matches!(
+            self,
+            Attr::Eyeglasses | Attr::MouthSlightlyOpen | Attr::Smiling
+        )
     }
 }
 
@@ -131,7 +143,10 @@ mod tests {
             assert_eq!(a.index(), i);
             assert_eq!(Attr::from_name(a.name()), Some(*a));
         }
-        assert_eq!(Attr::from_name("mouth-slightly-open"), Some(Attr::MouthSlightlyOpen));
+        assert_eq!(
+            Attr::from_name("mouth-slightly-open"),
+            Some(Attr::MouthSlightlyOpen)
+        );
         assert_eq!(Attr::from_name("nope"), None);
         assert_eq!(Attr::Eyeglasses.index(), 15);
         assert_eq!(Attr::Male.index(), 20);

@@ -9,18 +9,16 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 
-/// Faces per second of one measurement.
+/// Faces per second of one measurement: per wall-clock second, and per CPU-second of this
+/// process's threads (which stays meaningful when other processes compete for the cores).
 #[derive(Debug, Clone, Serialize)]
 pub struct Rate {
     pub faces: usize,
     pub seconds: f64,
     pub faces_per_s: f64,
-}
-
-impl Rate {
-    fn new(faces: usize, seconds: f64) -> Self {
-        Self { faces, seconds, faces_per_s: faces as f64 / seconds.max(1e-9) }
-    }
+    /// CPU time of all threads of this process during the measurement (None where unavailable).
+    pub cpu_seconds: Option<f64>,
+    pub faces_per_cpu_s: Option<f64>,
 }
 
 /// The benchmark report.
@@ -42,56 +40,91 @@ pub struct BenchReport {
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn specs(n: usize, seed: u64) -> Vec<FaceSpec> {
-    let layout = Layout::new(seed, n.max(1) as u32, 10);
-    (0..n as u32).map(|i| FaceSpec::for_image(&layout, i)).collect()
+/// CPU time (ns) used so far by all threads of this process, from `/proc/self/task/*/schedstat`.
+fn cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for e in std::fs::read_dir("/proc/self/task").ok()? {
+        let p = e.ok()?.path().join("schedstat");
+        let s = std::fs::read_to_string(p).ok()?;
+        total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Measures `f`, which renders `faces` faces.
+fn measure(faces: usize, f: impl FnOnce()) -> Rate {
+    let c0 = cpu_ns();
+    let t = Instant::now();
+    f();
+    let seconds = t.elapsed().as_secs_f64();
+    let cpu_seconds = c0
+        .zip(cpu_ns())
+        .map(|(a, b)| b.saturating_sub(a) as f64 / 1e9);
+    Rate {
+        faces,
+        seconds,
+        faces_per_s: faces as f64 / seconds.max(1e-9),
+        cpu_seconds,
+        faces_per_cpu_s: cpu_seconds.map(|c| faces as f64 / c.max(1e-9)),
+    }
 }
 
 /// Renders `n` faces (specs prepared beforehand) in each configuration.
 pub fn run(n: usize, quality: u8) -> BenchReport {
     let n = n.max(1);
-    let specs = specs(n, 12345);
+    let layout = Layout::new(12345, n as u32, 10);
+    let specs: Vec<FaceSpec> = (0..n as u32)
+        .map(|i| FaceSpec::for_image(&layout, i))
+        .collect();
     let mut r = Renderer::new();
-    let mut buf = vec![0u8; WIDTH * HEIGHT * 3];
+    let mut img = Img::new(WIDTH, HEIGHT, vec![0u8; WIDTH * HEIGHT * 3]);
+    let mut jpg = Vec::new();
     // Warm up.
     for s in specs.iter().take(20) {
-        r.render_rgb8(s, &mut buf);
-    }
-    let t = Instant::now();
-    for s in &specs {
-        r.render_rgb8(s, &mut buf);
-    }
-    let render_1t = Rate::new(n, t.elapsed().as_secs_f64());
-
-    let mut img = Img::new(WIDTH, HEIGHT, buf.clone());
-    let mut jpg = Vec::new();
-    let t = Instant::now();
-    for s in &specs {
         r.render_rgb8(s, &mut img.data);
         encode_jpeg_into(&img, quality, &mut jpg).expect("encode");
     }
-    let render_encode_1t = Rate::new(n, t.elapsed().as_secs_f64());
-
-    let t = Instant::now();
-    specs.par_iter().for_each_init(
-        || (Renderer::new(), vec![0u8; WIDTH * HEIGHT * 3]),
-        |(r, b), s| r.render_rgb8(s, b),
-    );
-    let render_all = Rate::new(n, t.elapsed().as_secs_f64());
-
-    let t = Instant::now();
-    specs.par_iter().for_each_init(
-        || (Renderer::new(), Img::new(WIDTH, HEIGHT, vec![0u8; WIDTH * HEIGHT * 3]), Vec::new()),
-        |(r, img, jpg), s| {
+    let render_1t = measure(n, || {
+        for s in &specs {
             r.render_rgb8(s, &mut img.data);
-            encode_jpeg_into(img, quality, jpg).expect("encode");
-        },
-    );
-    let render_encode_all = Rate::new(n, t.elapsed().as_secs_f64());
+        }
+    });
+    let render_encode_1t = measure(n, || {
+        for s in &specs {
+            r.render_rgb8(s, &mut img.data);
+            encode_jpeg_into(&img, quality, &mut jpg).expect("encode");
+        }
+    });
+    let render_all = measure(n, || {
+        specs.par_iter().for_each_init(
+            || (Renderer::new(), vec![0u8; WIDTH * HEIGHT * 3]),
+            |(r, b), s| r.render_rgb8(s, b),
+        )
+    });
+    let render_encode_all = measure(n, || {
+        specs.par_iter().for_each_init(
+            || {
+                (
+                    Renderer::new(),
+                    Img::new(WIDTH, HEIGHT, vec![0u8; WIDTH * HEIGHT * 3]),
+                    Vec::new(),
+                )
+            },
+            |(r, img, jpg), s| {
+                r.render_rgb8(s, &mut img.data);
+                encode_jpeg_into(img, quality, jpg).expect("encode");
+            },
+        )
+    });
 
     // Encoders alone on one rendered face.
     r.render_rgb8(&specs[0], &mut img.data);
@@ -105,8 +138,14 @@ pub fn run(n: usize, quality: u8) -> BenchReport {
     for _ in 0..m {
         jpg.clear();
         let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality);
-        image::ImageEncoder::write_image(enc, &img.data, WIDTH as u32, HEIGHT as u32, image::ExtendedColorType::Rgb8)
-            .expect("encode");
+        image::ImageEncoder::write_image(
+            enc,
+            &img.data,
+            WIDTH as u32,
+            HEIGHT as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .expect("encode");
     }
     let encode_ms_image_crate = t.elapsed().as_secs_f64() * 1e3 / m as f64;
 

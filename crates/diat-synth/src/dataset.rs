@@ -75,20 +75,31 @@ mod opt_attr {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Attr>, D::Error> {
         let v: Option<String> = Option::deserialize(d)?;
-        v.map(|n| Attr::from_name(&n).ok_or_else(|| serde::de::Error::custom(format!("unknown attribute {n}")))).transpose()
+        v.map(|n| {
+            Attr::from_name(&n)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown attribute {n}")))
+        })
+        .transpose()
     }
 }
 
 impl SynthConfig {
     pub fn new(layout: Layout) -> Self {
-        Self { layout, quality: DEFAULT_QUALITY, counterfactual: None }
+        Self {
+            layout,
+            quality: DEFAULT_QUALITY,
+            counterfactual: None,
+        }
     }
 
     /// Checks sizes, quality and the counterfactual attribute.
     pub fn validate(&self) -> Result<()> {
         self.layout.validate()?;
         if !(1..=100).contains(&self.quality) {
-            return Err(Error::Invalid(format!("JPEG quality {} is not in 1..=100", self.quality)));
+            return Err(Error::Invalid(format!(
+                "JPEG quality {} is not in 1..=100",
+                self.quality
+            )));
         }
         if let Some(a) = self.counterfactual.filter(|a| !a.is_flippable()) {
             return Err(crate::face::NotFlippable(a).into());
@@ -152,7 +163,11 @@ fn render_one(cfg: &SynthConfig, index: u32, r: &mut Renderer, img: &mut Img) ->
     r.render_rgb8(&spec, &mut img.data);
     let mut jpeg = Vec::with_capacity(12 * 1024);
     encode_jpeg_into(img, cfg.quality, &mut jpeg)?;
-    Ok(Rendered { jpeg, attrs: spec.attributes(), landmarks: spec.landmarks() })
+    Ok(Rendered {
+        jpeg,
+        attrs: spec.attributes(),
+        landmarks: spec.landmarks(),
+    })
 }
 
 /// `list_attr_celeba.txt` header: count, then the 40 names each followed by a space.
@@ -194,7 +209,12 @@ pub fn landmark_line(index: u32, lm: &Landmarks) -> String {
 
 /// Writes the dataset to `out` (which must not exist unless `overwrite`), rendering on the current
 /// rayon pool and reporting progress.
-pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &Progress) -> Result<Summary> {
+pub fn write_dataset(
+    cfg: &SynthConfig,
+    out: &Path,
+    overwrite: bool,
+    progress: &Progress,
+) -> Result<Summary> {
     cfg.validate()?;
     let start = std::time::Instant::now();
     let staged = StagedDir::new(out, overwrite).map_err(|e| Error::io(out, e))?;
@@ -208,12 +228,14 @@ pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &
     let zip_path = img_dir.join("img_align_celeba.zip");
     let file = fs::File::create(&zip_path).map_err(|e| Error::io(&zip_path, e))?;
     let mut zip = zip::ZipWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let time = zip::DateTime::from_date_and_time(2015, 9, 28, 0, 0, 0).map_err(|e| Error::Zip(e.to_string()))?;
+    let time = zip::DateTime::from_date_and_time(2015, 9, 28, 0, 0, 0)
+        .map_err(|e| Error::Zip(e.to_string()))?;
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .last_modified_time(time)
         .unix_permissions(0o644);
-    zip.add_directory(format!("{ZIP_FOLDER}/"), opts.unix_permissions(0o755)).map_err(|e| Error::Zip(e.to_string()))?;
+    zip.add_directory(format!("{ZIP_FOLDER}/"), opts.unix_permissions(0o755))
+        .map_err(|e| Error::Zip(e.to_string()))?;
 
     let mut attr_txt = String::with_capacity(count as usize * 132 + 600);
     attr_txt.push_str(&attr_header(count));
@@ -231,7 +253,12 @@ pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &
         let batch: Vec<Result<Rendered>> = (next..end)
             .into_par_iter()
             .map_init(
-                || (Renderer::new(), Img::new(WIDTH, HEIGHT, vec![0; WIDTH * HEIGHT * 3])),
+                || {
+                    (
+                        Renderer::new(),
+                        Img::new(WIDTH, HEIGHT, vec![0; WIDTH * HEIGHT * 3]),
+                    )
+                },
                 |(r, img), i| render_one(cfg, i, r, img),
             )
             .collect();
@@ -239,8 +266,10 @@ pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &
             let i = next + k as u32;
             let item = item?;
             let name = file_name(i);
-            zip.start_file(format!("{ZIP_FOLDER}/{name}"), opts).map_err(|e| Error::Zip(e.to_string()))?;
-            zip.write_all(&item.jpeg).map_err(|e| Error::io(&zip_path, e))?;
+            zip.start_file(format!("{ZIP_FOLDER}/{name}"), opts)
+                .map_err(|e| Error::Zip(e.to_string()))?;
+            zip.write_all(&item.jpeg)
+                .map_err(|e| Error::io(&zip_path, e))?;
             attr_txt.push_str(&attr_line(i, &item.attrs));
             lm_txt.push_str(&landmark_line(i, &item.landmarks));
             let _ = write!(id_txt, "{name} {}\r\n", layout.identity_of(i) + 1);
@@ -257,11 +286,14 @@ pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &
         next = end;
     }
     let w = zip.finish().map_err(|e| Error::Zip(e.to_string()))?;
-    let f = w.into_inner().map_err(|e| Error::io(&zip_path, e.into_error()))?;
+    let f = w
+        .into_inner()
+        .map_err(|e| Error::io(&zip_path, e.into_error()))?;
     f.sync_all().map_err(|e| Error::io(&zip_path, e))?;
     let zip_bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
 
-    let write = |p: PathBuf, text: &str| fs::write(&p, text.as_bytes()).map_err(|e| Error::io(&p, e));
+    let write =
+        |p: PathBuf, text: &str| fs::write(&p, text.as_bytes()).map_err(|e| Error::io(&p, e));
     write(anno_dir.join("list_attr_celeba.txt"), &attr_txt)?;
     write(anno_dir.join("list_landmarks_align_celeba.txt"), &lm_txt)?;
     write(anno_dir.join("identity_CelebA.txt"), &id_txt)?;
@@ -272,16 +304,26 @@ pub fn write_dataset(cfg: &SynthConfig, out: &Path, overwrite: bool, progress: &
         config: cfg.clone(),
         identities: layout.identities(),
         partitions,
-        positives: Attr::ALL.iter().map(|a| (a.name().to_string(), positives[a.index()])).collect(),
+        positives: Attr::ALL
+            .iter()
+            .map(|a| (a.name().to_string(), positives[a.index()]))
+            .collect(),
         width: WIDTH,
         height: HEIGHT,
     };
-    let json = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     write(root.join(MANIFEST), &(json + "\n"))?;
     let root = staged.commit().map_err(|e| Error::io(out, e))?;
     progress.finish();
     let seconds = start.elapsed().as_secs_f64();
-    Ok(Summary { root, manifest, seconds, faces_per_s: count as f64 / seconds.max(1e-9), zip_bytes })
+    Ok(Summary {
+        root,
+        manifest,
+        seconds,
+        faces_per_s: count as f64 / seconds.max(1e-9),
+        zip_bytes,
+    })
 }
 
 /// Images of one split, for callers that need the list.
@@ -297,10 +339,19 @@ pub fn write_images(cfg: &SynthConfig, indices: &[u32], dir: &Path) -> Result<Ve
     indices
         .par_iter()
         .map_init(
-            || (Renderer::new(), Img::new(WIDTH, HEIGHT, vec![0; WIDTH * HEIGHT * 3])),
+            || {
+                (
+                    Renderer::new(),
+                    Img::new(WIDTH, HEIGHT, vec![0; WIDTH * HEIGHT * 3]),
+                )
+            },
             |(r, img), &i| {
                 if i >= cfg.layout.count {
-                    return Err(Error::Invalid(format!("image {} is outside the dataset (count {})", i + 1, cfg.layout.count)));
+                    return Err(Error::Invalid(format!(
+                        "image {} is outside the dataset (count {})",
+                        i + 1,
+                        cfg.layout.count
+                    )));
                 }
                 let item = render_one(cfg, i, r, img)?;
                 let p = dir.join(file_name(i));
@@ -324,9 +375,15 @@ mod tests {
         assert!(line.ends_with(" -1\r\n"));
         assert_eq!(line.len(), 10 + 40 * 3 + 2);
         let lm = Landmarks::from_row([69, 109, 106, 113, 77, 142, 73, 152, 108, 154]);
-        assert_eq!(landmark_line(0, &lm), "000001.jpg    69  109  106  113   77  142   73  152  108  154\r\n");
+        assert_eq!(
+            landmark_line(0, &lm),
+            "000001.jpg    69  109  106  113   77  142   73  152  108  154\r\n"
+        );
         assert!(attr_header(3).starts_with("3\r\n5_o_Clock_Shadow Arched_Eyebrows "));
         assert!(attr_header(3).ends_with("Young \r\n"));
-        assert_eq!(landmark_header(2), format!("2\r\n{}\r\n", LANDMARK_NAMES.join(" ")));
+        assert_eq!(
+            landmark_header(2),
+            format!("2\r\n{}\r\n", LANDMARK_NAMES.join(" "))
+        );
     }
 }

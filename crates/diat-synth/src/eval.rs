@@ -106,7 +106,9 @@ impl EvalConfig {
     fn validate(&self) -> Result<()> {
         self.synth.validate()?;
         if self.synth.counterfactual.is_some() {
-            return Err(Error::Invalid("evaluation inputs come from the original dataset, not a counterfactual one".into()));
+            return Err(Error::Invalid(
+                "evaluation inputs come from the original dataset, not a counterfactual one".into(),
+            ));
         }
         if !self.attr.is_flippable() {
             return Err(crate::face::NotFlippable(self.attr).into());
@@ -180,7 +182,10 @@ fn frame_name(f: &Frame) -> String {
 /// Finds `dir/000123.{png,jpg,jpeg,PNG,JPG}`.
 fn find_output(dir: &Path, index: u32) -> Option<PathBuf> {
     let stem = format!("{:06}", index + 1);
-    ["png", "jpg", "jpeg", "PNG", "JPG", "JPEG"].iter().map(|e| dir.join(format!("{stem}.{e}"))).find(|p| p.is_file())
+    ["png", "jpg", "jpeg", "PNG", "JPG", "JPEG"]
+        .iter()
+        .map(|e| dir.join(format!("{stem}.{e}")))
+        .find(|p| p.is_file())
 }
 
 /// The frame of an output image by its size.
@@ -190,7 +195,10 @@ fn frame_of(img: &Img, path: &Path, frame_128: Frame) -> Result<Frame> {
         (w, h) if w == frame_128.w && h == frame_128.h => Ok(frame_128),
         (w, h) => Err(Error::Image {
             path: path.to_path_buf(),
-            msg: format!("{w}×{h}: outputs must be 178×218 (aligned) or {}×{} (training crop)", frame_128.w, frame_128.h),
+            msg: format!(
+                "{w}×{h}: outputs must be 178×218 (aligned) or {}×{} (training crop)",
+                frame_128.w, frame_128.h
+            ),
         }),
     }
 }
@@ -211,7 +219,9 @@ pub fn write_inputs(cfg: &EvalConfig, dir: &Path) -> Result<usize> {
 pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Result<EvalReport> {
     cfg.validate()?;
     if transforms.is_empty() {
-        return Err(Error::Invalid("nothing to evaluate: give a transform or an outputs folder".into()));
+        return Err(Error::Invalid(
+            "nothing to evaluate: give a transform or an outputs folder".into(),
+        ));
     }
     let inputs = cfg.inputs();
     if inputs.is_empty() {
@@ -233,7 +243,10 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
         let f = match t {
             Transform::Outputs(dir) => {
                 if !dir.is_dir() {
-                    return Err(Error::Invalid(format!("outputs folder {} does not exist", dir.display())));
+                    return Err(Error::Invalid(format!(
+                        "outputs folder {} does not exist",
+                        dir.display()
+                    )));
                 }
                 let first = inputs.iter().find_map(|(i, _)| find_output(dir, *i)).ok_or_else(|| {
                     Error::Invalid(format!(
@@ -253,8 +266,19 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
     let mut judges: Vec<Judge> = Vec::new();
     for f in frames.iter().chain(std::iter::once(&Frame::FULL)) {
         if !judges.iter().any(|j| j.frame == *f) {
-            tracing::info!("calibrating the {} judge at {}x{} on {} counterfactual pairs", cfg.attr, f.w, f.h, cfg.calibration_pairs);
-            judges.push(Judge::calibrate_only(*f, cfg.synth.quality, cfg.calibration_pairs, &[cfg.attr]));
+            tracing::info!(
+                "calibrating the {} judge at {}x{} on {} counterfactual pairs",
+                cfg.attr,
+                f.w,
+                f.h,
+                cfg.calibration_pairs
+            );
+            judges.push(Judge::calibrate_only(
+                *f,
+                cfg.synth.quality,
+                cfg.calibration_pairs,
+                &[cfg.attr],
+            ));
         }
     }
     let progress = Progress::with_mode("eval synth", Some(inputs.len() as u64), mode);
@@ -291,7 +315,12 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
                             if g != *f {
                                 return Err(Error::Image {
                                     path: p,
-                                    msg: format!("{}×{}, but other outputs in this folder are {}", img.w, img.h, frame_name(f)),
+                                    msg: format!(
+                                        "{}×{}, but other outputs in this folder are {}",
+                                        img.w,
+                                        img.h,
+                                        frame_name(f)
+                                    ),
                                 });
                             }
                             img
@@ -299,7 +328,8 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
                     },
                 };
                 let reference = f.apply(&reference_full);
-                let mask = attribute_mask(attr, &lm).map(|m| m.map(f.x0, f.y0, f.scale).bitmap(f.w, f.h));
+                let mask =
+                    attribute_mask(attr, &lm).map(|m| m.map(f.x0, f.y0, f.scale).bitmap(f.w, f.h));
                 let quality = compare(&out, &reference, mask.as_deref());
                 let success = judge_for(f).detect(attr, &out, &lm) == Some(target);
                 scored.push(Some(Scored { quality, success }));
@@ -309,7 +339,8 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
         })
         .collect();
     progress.finish();
-    let per_input: Vec<(bool, Vec<Option<Scored>>)> = per_input.into_iter().collect::<Result<_>>()?;
+    let per_input: Vec<(bool, Vec<Option<Scored>>)> =
+        per_input.into_iter().collect::<Result<_>>()?;
 
     let n = per_input.len();
     let agree = per_input.iter().filter(|(a, _)| *a).count() as f64 / n as f64;
@@ -317,7 +348,10 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
         .iter()
         .enumerate()
         .map(|(k, t)| {
-            let got: Vec<&Scored> = per_input.iter().filter_map(|(_, s)| s[k].as_ref()).collect();
+            let got: Vec<&Scored> = per_input
+                .iter()
+                .filter_map(|(_, s)| s[k].as_ref())
+                .collect();
             let m = got.len().max(1) as f64;
             let mean = |f: &dyn Fn(&ImageQuality) -> Option<(f64, f64)>| -> Option<Summary> {
                 let vals: Vec<(f64, f64)> = got.iter().filter_map(|s| f(&s.quality)).collect();
@@ -355,10 +389,12 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
 fn mask_description(attr: Attr) -> Option<String> {
     use crate::mask::{EYE_MARGIN, MOUTH_MARGIN};
     match attr {
-        Attr::Eyeglasses => Some(format!("eyes: segment between the eye centres expanded by {EYE_MARGIN} x eye-to-mouth distance")),
-        Attr::MouthSlightlyOpen | Attr::Smiling => {
-            Some(format!("mouth: segment between the mouth corners expanded by {MOUTH_MARGIN} x eye-to-mouth distance"))
-        }
+        Attr::Eyeglasses => Some(format!(
+            "eyes: segment between the eye centres expanded by {EYE_MARGIN} x eye-to-mouth distance"
+        )),
+        Attr::MouthSlightlyOpen | Attr::Smiling => Some(format!(
+            "mouth: segment between the mouth corners expanded by {MOUTH_MARGIN} x eye-to-mouth distance"
+        )),
         _ => None,
     }
 }
@@ -371,8 +407,18 @@ pub fn table(r: &EvalReport) -> String {
         Direction::Remove => "remove (inputs with it)",
         Direction::Flip => "flip (all inputs)",
     };
-    let _ = writeln!(s, "{}: {dir}; {} held-out test images (seed {}, {} images, JPEG q{})", r.attr, r.inputs, r.seed, r.dataset_images, r.jpeg_quality);
-    let _ = writeln!(s, "mask: {}", r.mask.as_deref().unwrap_or("none (global attribute): whole image only"));
+    let _ = writeln!(
+        s,
+        "{}: {dir}; {} held-out test images (seed {}, {} images, JPEG q{})",
+        r.attr, r.inputs, r.seed, r.dataset_images, r.jpeg_quality
+    );
+    let _ = writeln!(
+        s,
+        "mask: {}",
+        r.mask
+            .as_deref()
+            .unwrap_or("none (global attribute): whole image only")
+    );
     for j in &r.judges {
         if let Some(t) = j.threshold(Attr::from_name(&r.attr).expect("known")) {
             let _ = writeln!(
@@ -386,12 +432,25 @@ pub fn table(r: &EvalReport) -> String {
             );
         }
     }
-    let _ = writeln!(s, "judge agrees with the inputs' own value: {:.1}%", 100.0 * r.judge_agrees_on_inputs);
+    let _ = writeln!(
+        s,
+        "judge agrees with the inputs' own value: {:.1}%",
+        100.0 * r.judge_agrees_on_inputs
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,
         "{:<16} {:>8} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "transform", "frame", "n", "success", "PSNR", "SSIM", "PSNR in", "SSIM in", "PSNR out", "SSIM out"
+        "transform",
+        "frame",
+        "n",
+        "success",
+        "PSNR",
+        "SSIM",
+        "PSNR in",
+        "SSIM in",
+        "PSNR out",
+        "SSIM out"
     );
     let f = |x: Option<&Summary>, psnr: bool| match x {
         Some(v) if psnr => format!("{:.2}", v.psnr),
@@ -400,7 +459,17 @@ pub fn table(r: &EvalReport) -> String {
     };
     for t in &r.results {
         let name = if t.transform.chars().count() > 16 {
-            format!("…{}", t.transform.chars().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<String>())
+            format!(
+                "…{}",
+                t.transform
+                    .chars()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<String>()
+            )
         } else {
             t.transform.clone()
         };

@@ -202,7 +202,13 @@ pub struct Landmarks {
 impl Landmarks {
     /// The ten integers of a `list_landmarks_align_celeba.txt` row.
     pub fn to_row(&self) -> [i32; 10] {
-        let p = [self.left_eye, self.right_eye, self.nose, self.left_mouth, self.right_mouth];
+        let p = [
+            self.left_eye,
+            self.right_eye,
+            self.nose,
+            self.left_mouth,
+            self.right_mouth,
+        ];
         let mut out = [0; 10];
         for (i, (x, y)) in p.iter().enumerate() {
             out[2 * i] = x.round() as i32;
@@ -214,7 +220,13 @@ impl Landmarks {
     /// From a landmark file row.
     pub fn from_row(r: [i32; 10]) -> Self {
         let p = |i: usize| (r[2 * i] as f32, r[2 * i + 1] as f32);
-        Self { left_eye: p(0), right_eye: p(1), nose: p(2), left_mouth: p(3), right_mouth: p(4) }
+        Self {
+            left_eye: p(0),
+            right_eye: p(1),
+            nose: p(2),
+            left_mouth: p(3),
+            right_mouth: p(4),
+        }
     }
 
     pub fn eye_mid(&self) -> (f32, f32) {
@@ -355,7 +367,12 @@ impl Identity {
         let skin = skin_at(skin_t).mix(Rgb::new(0.9, 0.7, 0.6), u(r, -0.08, 0.08));
         let hair_class = pick(
             r,
-            &[(HairClass::Black, 0.30), (HairClass::Brown, 0.45), (HairClass::Blond, 0.19), (HairClass::Red, 0.06)],
+            &[
+                (HairClass::Black, 0.30),
+                (HairClass::Brown, 0.45),
+                (HairClass::Blond, 0.19),
+                (HairClass::Red, 0.06),
+            ],
         );
         let shade = u(r, 0.0, 1.0);
         let hair = match hair_class {
@@ -382,7 +399,10 @@ impl Identity {
         // (32 draws are always made, so the stream stays aligned whichever is accepted.)
         let mut background = None;
         let contrast = |c: Rgb| {
-            [hair, hair.scale(0.75), hair_grey, hair_grey.scale(0.75)].iter().all(|h| c.dist(*h) > 0.3) && c.dist(skin) > 0.2
+            [hair, hair.scale(0.75), hair_grey, hair_grey.scale(0.75)]
+                .iter()
+                .all(|h| c.dist(*h) > 0.3)
+                && c.dist(skin) > 0.2
         };
         for _ in 0..32 {
             let c = hsv(u(r, 0.0, 1.0), u(r, 0.08, 0.5), u(r, 0.3, 0.95));
@@ -393,7 +413,11 @@ impl Identity {
         let fallback_hue = u(r, 0.0, 1.0);
         let background = background.unwrap_or_else(|| {
             // Opposite brightness to the (young) hair.
-            hsv(fallback_hue, 0.3, if hair.luma() > 0.4 { 0.22 } else { 0.92 })
+            hsv(
+                fallback_hue,
+                0.3,
+                if hair.luma() > 0.4 { 0.22 } else { 0.92 },
+            )
         });
         let background_top = background.scale(u(r, 1.0, 1.15)).clamp01();
         let clothes = hsv(u(r, 0.0, 1.0), u(r, 0.1, 0.7), u(r, 0.15, 0.8));
@@ -443,7 +467,13 @@ impl Identity {
         let bags_old = p(r, 0.5);
         let beard = pick(
             r,
-            &[(Beard::None, 0.38), (Beard::Stubble, 0.22), (Beard::Mustache, 0.08), (Beard::Goatee, 0.14), (Beard::Full, 0.18)],
+            &[
+                (Beard::None, 0.38),
+                (Beard::Stubble, 0.22),
+                (Beard::Mustache, 0.08),
+                (Beard::Goatee, 0.14),
+                (Beard::Full, 0.18),
+            ],
         );
         let sideburns = p(r, 0.3);
         let earrings = p(r, 0.25);
@@ -462,7 +492,14 @@ impl Identity {
         );
         // The frame must stand out against the skin: light metal frames on dark skin.
         let frame = if (frame.luma() - skin.luma()).abs() < 0.3 {
-            pick(r, &[(Rgb::new(0.85, 0.72, 0.38), 1.0), (Rgb::new(0.82, 0.82, 0.85), 1.0), (Rgb::new(0.95, 0.93, 0.9), 0.5)])
+            pick(
+                r,
+                &[
+                    (Rgb::new(0.85, 0.72, 0.38), 1.0),
+                    (Rgb::new(0.82, 0.82, 0.85), 1.0),
+                    (Rgb::new(0.95, 0.93, 0.9), 0.5),
+                ],
+            )
         } else {
             let _ = r.random::<f32>();
             frame
@@ -586,7 +623,12 @@ impl FaceSpec {
             male: id.male,
             young: id.young,
         };
-        FaceSpec { index, identity: id, jitter, drawn }
+        FaceSpec {
+            index,
+            identity: id,
+            jitter,
+            drawn,
+        }
     }
 
     /// Image `index` of a layout.
@@ -643,17 +685,30 @@ impl FaceSpec {
     /// Whether the drawn face has bangs.
     pub fn bangs(&self) -> bool {
         let id = &self.identity;
-        !self.bald() && if self.drawn.male { id.bangs_m } else { id.bangs_f }
+        !self.bald()
+            && if self.drawn.male {
+                id.bangs_m
+            } else {
+                id.bangs_f
+            }
     }
 
     /// Eyebrow (half thickness px, arch) as drawn.
     pub fn brows(&self) -> (f32, f32) {
-        if self.drawn.male { self.identity.brow_m } else { self.identity.brow_f }
+        if self.drawn.male {
+            self.identity.brow_m
+        } else {
+            self.identity.brow_f
+        }
     }
 
     /// Hair colour as drawn (greyed when old).
     pub fn hair_color(&self) -> Rgb {
-        if self.drawn.young { self.identity.hair } else { self.identity.hair_grey }
+        if self.drawn.young {
+            self.identity.hair
+        } else {
+            self.identity.hair_grey
+        }
     }
 
     /// The 40 attribute columns, consistent with what is drawn.
@@ -668,7 +723,10 @@ impl FaceSpec {
         let bags = id.bags || (!young && id.bags_old);
         a.set(Attr::FiveOClockShadow, beard == Beard::Stubble);
         a.set(Attr::ArchedEyebrows, brow_arch > 0.6);
-        a.set(Attr::Attractive, young && id.attractive > 0.4 && !bags && !id.chubby);
+        a.set(
+            Attr::Attractive,
+            young && id.attractive > 0.4 && !bags && !id.chubby,
+        );
         a.set(Attr::BagsUnderEyes, bags);
         a.set(Attr::Bald, bald);
         a.set(Attr::Bangs, self.bangs());
@@ -687,15 +745,27 @@ impl FaceSpec {
         a.set(Attr::HighCheekbones, id.cheekbones);
         a.set(Attr::Male, male);
         a.set(Attr::MouthSlightlyOpen, d.mouth_open);
-        a.set(Attr::Mustache, matches!(beard, Beard::Mustache | Beard::Goatee | Beard::Full));
+        a.set(
+            Attr::Mustache,
+            matches!(beard, Beard::Mustache | Beard::Goatee | Beard::Full),
+        );
         a.set(Attr::NarrowEyes, id.eye_h < 0.083 * id.iod);
         a.set(Attr::NoBeard, !matches!(beard, Beard::Goatee | Beard::Full));
-        a.set(Attr::OvalFace, (id.head_top + id.em + id.chin) / (2.0 * id.head_a) > 1.58);
+        a.set(
+            Attr::OvalFace,
+            (id.head_top + id.em + id.chin) / (2.0 * id.head_a) > 1.58,
+        );
         a.set(Attr::PaleSkin, id.skin_t < 0.06);
         a.set(Attr::PointyNose, id.pointy_nose);
-        a.set(Attr::RecedingHairline, male && !young && id.receding_if_old && !bald);
+        a.set(
+            Attr::RecedingHairline,
+            male && !young && id.receding_if_old && !bald,
+        );
         a.set(Attr::RosyCheeks, !male && id.blush);
-        a.set(Attr::Sideburns, male && (beard == Beard::Full || id.sideburns));
+        a.set(
+            Attr::Sideburns,
+            male && (beard == Beard::Full || id.sideburns),
+        );
         a.set(Attr::Smiling, d.smiling);
         a.set(Attr::StraightHair, !male && !id.wavy);
         a.set(Attr::WavyHair, !male && id.wavy);
@@ -723,7 +793,12 @@ mod tests {
             assert_eq!(f.flipped(a).unwrap().drawn, s.drawn);
         }
         assert!(s.flipped(Attr::Bangs).is_err());
-        assert!(s.flipped(Attr::Bangs).unwrap_err().to_string().contains("Eyeglasses"));
+        assert!(
+            s.flipped(Attr::Bangs)
+                .unwrap_err()
+                .to_string()
+                .contains("Eyeglasses")
+        );
     }
 
     #[test]
@@ -736,9 +811,16 @@ mod tests {
                 sum[k] += row[k] as f64 / n as f64;
             }
         }
-        let celeba = [69.2, 111.5, 107.9, 111.1, 89.0, 134.8, 71.1, 151.9, 105.3, 152.0];
+        let celeba = [
+            69.2, 111.5, 107.9, 111.1, 89.0, 134.8, 71.1, 151.9, 105.3, 152.0,
+        ];
         for k in 0..10 {
-            assert!((sum[k] - celeba[k]).abs() < 2.5, "coordinate {k}: {} vs {}", sum[k], celeba[k]);
+            assert!(
+                (sum[k] - celeba[k]).abs() < 2.5,
+                "coordinate {k}: {} vs {}",
+                sum[k],
+                celeba[k]
+            );
         }
     }
 }

@@ -21,13 +21,21 @@ impl Img {
 
     /// A single-colour image.
     pub fn filled(w: usize, h: usize, rgb: [u8; 3]) -> Self {
-        Self { w, h, data: rgb.iter().copied().cycle().take(w * h * 3).collect() }
+        Self {
+            w,
+            h,
+            data: rgb.iter().copied().cycle().take(w * h * 3).collect(),
+        }
     }
 
     /// Pixel as 0..1 floats.
     pub fn get(&self, x: usize, y: usize) -> [f32; 3] {
         let i = (y * self.w + x) * 3;
-        [self.data[i] as f32 / 255.0, self.data[i + 1] as f32 / 255.0, self.data[i + 2] as f32 / 255.0]
+        [
+            self.data[i] as f32 / 255.0,
+            self.data[i + 1] as f32 / 255.0,
+            self.data[i + 2] as f32 / 255.0,
+        ]
     }
 
     /// Bilinear sample at continuous pixel coordinates (clamped to the border).
@@ -38,7 +46,12 @@ impl Img {
         let (x0, y0) = (x.floor() as usize, y.floor() as usize);
         let (x1, y1) = ((x0 + 1).min(self.w - 1), (y0 + 1).min(self.h - 1));
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let (a, b, c, d) = (self.get(x0, y0), self.get(x1, y0), self.get(x0, y1), self.get(x1, y1));
+        let (a, b, c, d) = (
+            self.get(x0, y0),
+            self.get(x1, y0),
+            self.get(x0, y1),
+            self.get(x1, y1),
+        );
         std::array::from_fn(|k| {
             let top = a[k] + (b[k] - a[k]) * fx;
             let bot = c[k] + (d[k] - c[k]) * fx;
@@ -60,39 +73,87 @@ impl Img {
         }
     }
 
-    /// Crops the square `(x0, y0, size)` and resizes it to `out × out` with an area (box) filter
-    /// (exact for integer and fractional ratios; used for the 128×128 training frame).
+    /// Crops the square `(x0, y0, size)` and resizes it to `out × out` with a triangle ("bilinear
+    /// convolution") filter whose support scales with the reduction, like the ingestion's crop
+    /// (`diat_celeba::crop`, the 128×128 training frame).
     pub fn crop_resize(&self, x0: usize, y0: usize, size: usize, out: usize) -> Img {
-        let scale = size as f32 / out as f32;
-        let mut data = Vec::with_capacity(out * out * 3);
-        for oy in 0..out {
-            let (ya, yb) = (y0 as f32 + oy as f32 * scale, y0 as f32 + (oy + 1) as f32 * scale);
-            for ox in 0..out {
-                let (xa, xb) = (x0 as f32 + ox as f32 * scale, x0 as f32 + (ox + 1) as f32 * scale);
+        let horiz = triangle_weights(x0, size, out, self.w);
+        let vert = triangle_weights(y0, size, out, self.h);
+        // Horizontal pass over the rows the vertical pass needs.
+        let (ylo, yhi) = vert.iter().fold((usize::MAX, 0), |(lo, hi), (s, w)| {
+            (lo.min(*s), hi.max(s + w.len()))
+        });
+        let mut tmp = vec![0f32; (yhi - ylo) * out * 3];
+        for y in ylo..yhi {
+            let row = &self.data[y * self.w * 3..(y + 1) * self.w * 3];
+            for (ox, (start, ws)) in horiz.iter().enumerate() {
                 let mut acc = [0f32; 3];
-                let mut wsum = 0f32;
-                let mut yy = ya.floor() as usize;
-                while (yy as f32) < yb && yy < self.h {
-                    let wy = (yb.min(yy as f32 + 1.0) - ya.max(yy as f32)).max(0.0);
-                    let mut xx = xa.floor() as usize;
-                    while (xx as f32) < xb && xx < self.w {
-                        let wx = (xb.min(xx as f32 + 1.0) - xa.max(xx as f32)).max(0.0);
-                        let wgt = wx * wy;
-                        let i = (yy * self.w + xx) * 3;
-                        for (a, v) in acc.iter_mut().zip(&self.data[i..i + 3]) {
-                            *a += *v as f32 * wgt;
-                        }
-                        wsum += wgt;
-                        xx += 1;
+                for (k, w) in ws.iter().enumerate() {
+                    let i = (start + k) * 3;
+                    for (a, v) in acc.iter_mut().zip(&row[i..i + 3]) {
+                        *a += *v as f32 * w;
                     }
-                    yy += 1;
                 }
-                for a in acc {
-                    data.push((a / wsum.max(1e-9) + 0.5).clamp(0.0, 255.0) as u8);
-                }
+                tmp[((y - ylo) * out + ox) * 3..][..3].copy_from_slice(&acc);
             }
         }
-        Img { w: out, h: out, data }
+        let mut data = Vec::with_capacity(out * out * 3);
+        for (start, ws) in &vert {
+            for ox in 0..out {
+                let mut acc = [0f32; 3];
+                for (k, w) in ws.iter().enumerate() {
+                    let i = ((start + k - ylo) * out + ox) * 3;
+                    for (a, v) in acc.iter_mut().zip(&tmp[i..i + 3]) {
+                        *a += v * w;
+                    }
+                }
+                data.extend(acc.iter().map(|a| (a + 0.5).clamp(0.0, 255.0) as u8));
+            }
+        }
+        Img {
+            w: out,
+            h: out,
+            data,
+        }
+    }
+}
+
+/// For each output pixel: the first source index and normalised triangle weights (support
+/// `max(scale, 1)` source pixels either side of the output pixel's centre).
+fn triangle_weights(
+    origin: usize,
+    size: usize,
+    out: usize,
+    limit: usize,
+) -> Vec<(usize, Vec<f32>)> {
+    let scale = size as f32 / out as f32;
+    let support = scale.max(1.0);
+    (0..out)
+        .map(|o| {
+            let centre = origin as f32 + (o as f32 + 0.5) * scale;
+            let lo = ((centre - support).floor().max(origin as f32) as usize).min(limit - 1);
+            let hi = ((centre + support).ceil() as usize)
+                .min(origin + size)
+                .min(limit);
+            let mut ws: Vec<f32> = (lo..hi.max(lo + 1))
+                .map(|i| (1.0 - ((i as f32 + 0.5) - centre).abs() / support).max(0.0))
+                .collect();
+            let sum: f32 = ws.iter().sum();
+            if sum > 0.0 {
+                ws.iter_mut().for_each(|w| *w /= sum);
+            } else {
+                let n = ws.len() as f32;
+                ws.iter_mut().for_each(|w| *w = 1.0 / n);
+            }
+            (lo, ws)
+        })
+        .collect()
+}
+
+impl Img {
+    /// Whether the image has the given size.
+    pub fn is(&self, w: usize, h: usize) -> bool {
+        self.w == w && self.h == h
     }
 }
 
@@ -111,17 +172,29 @@ pub fn encode_jpeg_into(img: &Img, quality: u8, out: &mut Vec<u8>) -> Result<()>
     }
     let mut enc = jpeg_encoder::Encoder::new(&mut *out, quality.clamp(1, 100));
     enc.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-    enc.encode(&img.data, img.w as u16, img.h as u16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| Error::Jpeg(e.to_string()))
+    enc.encode(
+        &img.data,
+        img.w as u16,
+        img.h as u16,
+        jpeg_encoder::ColorType::Rgb,
+    )
+    .map_err(|e| Error::Jpeg(e.to_string()))
 }
 
 /// Decodes a JPEG or PNG (any colour type) to RGB.
 pub fn decode(bytes: &[u8], what: &Path) -> Result<Img> {
     let img = image::load_from_memory(bytes)
-        .map_err(|e| Error::Image { path: what.to_path_buf(), msg: e.to_string() })?
+        .map_err(|e| Error::Image {
+            path: what.to_path_buf(),
+            msg: e.to_string(),
+        })?
         .to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    Ok(Img { w, h, data: img.into_raw() })
+    Ok(Img {
+        w,
+        h,
+        data: img.into_raw(),
+    })
 }
 
 /// Reads and decodes an image file.
@@ -135,8 +208,16 @@ pub fn encode_png(img: &Img) -> Result<Vec<u8>> {
     use image::ImageEncoder;
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(&img.data, img.w as u32, img.h as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| Error::Image { path: "<png>".into(), msg: e.to_string() })?;
+        .write_image(
+            &img.data,
+            img.w as u32,
+            img.h as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| Error::Image {
+            path: "<png>".into(),
+            msg: e.to_string(),
+        })?;
     Ok(out)
 }
 
@@ -162,7 +243,12 @@ mod tests {
         let jpg = encode_jpeg(&img, 92).unwrap();
         let back = decode(&jpg, Path::new("x.jpg")).unwrap();
         assert_eq!((back.w, back.h), (178, 218));
-        let err: f64 = img.data.iter().zip(&back.data).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>()
+        let err: f64 = img
+            .data
+            .iter()
+            .zip(&back.data)
+            .map(|(a, b)| (*a as f64 - *b as f64).abs())
+            .sum::<f64>()
             / img.data.len() as f64;
         assert!(err < 2.0, "{err}");
         let small = img.crop_resize(0, 20, 178, 128);

@@ -44,11 +44,23 @@ pub struct Frame {
 
 impl Frame {
     /// The aligned frame itself.
-    pub const FULL: Frame = Frame { x0: 0.0, y0: 0.0, scale: 1.0, w: WIDTH, h: HEIGHT };
+    pub const FULL: Frame = Frame {
+        x0: 0.0,
+        y0: 0.0,
+        scale: 1.0,
+        w: WIDTH,
+        h: HEIGHT,
+    };
 
     /// A square crop of the aligned frame resized to `out × out`.
     pub fn crop(x0: usize, y0: usize, size: usize, out: usize) -> Frame {
-        Frame { x0: x0 as f32, y0: y0 as f32, scale: out as f32 / size as f32, w: out, h: out }
+        Frame {
+            x0: x0 as f32,
+            y0: y0 as f32,
+            scale: out as f32 / size as f32,
+            w: out,
+            h: out,
+        }
     }
 
     /// The 128×128 training frame: the central 178×178 square (rows 20..198) resized to 128.
@@ -110,13 +122,25 @@ struct Axes {
 impl Axes {
     fn new(lm: &Landmarks) -> Self {
         let iod = lm.iod().max(1.0);
-        let ax = ((lm.right_eye.0 - lm.left_eye.0) / iod, (lm.right_eye.1 - lm.left_eye.1) / iod);
-        Axes { o: lm.eye_mid(), ax, ay: (-ax.1, ax.0), iod, k: lm.eye_mouth() / 41.0 }
+        let ax = (
+            (lm.right_eye.0 - lm.left_eye.0) / iod,
+            (lm.right_eye.1 - lm.left_eye.1) / iod,
+        );
+        Axes {
+            o: lm.eye_mid(),
+            ax,
+            ay: (-ax.1, ax.0),
+            iod,
+            k: lm.eye_mouth() / 41.0,
+        }
     }
     /// Face-frame point (`u` along the eyes, `v` down) in units of the inter-ocular distance.
     fn at(&self, u: f32, v: f32) -> (f32, f32) {
         let (u, v) = (u * self.iod, v * self.iod);
-        (self.o.0 + u * self.ax.0 + v * self.ay.0, self.o.1 + u * self.ax.1 + v * self.ay.1)
+        (
+            self.o.0 + u * self.ax.0 + v * self.ay.0,
+            self.o.1 + u * self.ax.1 + v * self.ay.1,
+        )
     }
 }
 
@@ -163,7 +187,10 @@ fn glasses_score(view: &View<'_>, a: &Axes) -> f32 {
 /// Mouth frame: centre, axis, half width.
 fn mouth_axes(lm: &Landmarks) -> ((f32, f32), (f32, f32), f32) {
     let w = dist(lm.left_mouth, lm.right_mouth).max(2.0) * 0.5;
-    let ax = ((lm.right_mouth.0 - lm.left_mouth.0) / (2.0 * w), (lm.right_mouth.1 - lm.left_mouth.1) / (2.0 * w));
+    let ax = (
+        (lm.right_mouth.0 - lm.left_mouth.0) / (2.0 * w),
+        (lm.right_mouth.1 - lm.left_mouth.1) / (2.0 * w),
+    );
     (mid(lm.left_mouth, lm.right_mouth), ax, w)
 }
 
@@ -233,7 +260,10 @@ fn background_at(view: &View<'_>, y: f32, left: bool) -> [f32; 3] {
         view.at(p)
     } else {
         // Cropped frames lose the borders: clamp to the visible border of the frame.
-        let (lo, hi) = (view.frame.x0 + 1.0 / view.frame.scale, view.frame.x0 + (view.img.w as f32 - 2.0) / view.frame.scale);
+        let (lo, hi) = (
+            view.frame.x0 + 1.0 / view.frame.scale,
+            view.frame.x0 + (view.img.w as f32 - 2.0) / view.frame.scale,
+        );
         view.at((if left { lo } else { hi }, y))
     }
 }
@@ -389,10 +419,19 @@ impl Judge {
                     .flatten()
                     .collect();
                 let (threshold, acc) = best_threshold(&scores);
-                Threshold { attr, threshold, calibration_accuracy: acc, calibration_pairs: layout.count as usize }
+                Threshold {
+                    attr,
+                    threshold,
+                    calibration_accuracy: acc,
+                    calibration_pairs: layout.count as usize,
+                }
             })
             .collect();
-        Judge { frame, jpeg_quality: quality, thresholds }
+        Judge {
+            frame,
+            jpeg_quality: quality,
+            thresholds,
+        }
     }
 
     /// The threshold of an attribute.
@@ -409,7 +448,11 @@ impl Judge {
 
 /// The threshold (midpoint of a gap) with the best accuracy for "score > threshold ⇔ positive".
 pub fn best_threshold(scores: &[(f32, bool)]) -> (f32, f32) {
-    let mut s: Vec<(f32, bool)> = scores.iter().copied().filter(|(v, _)| v.is_finite()).collect();
+    let mut s: Vec<(f32, bool)> = scores
+        .iter()
+        .copied()
+        .filter(|(v, _)| v.is_finite())
+        .collect();
     if s.is_empty() {
         return (0.0, 0.0);
     }
@@ -421,11 +464,19 @@ pub fn best_threshold(scores: &[(f32, bool)]) -> (f32, f32) {
     let mut correct = pos_total;
     for i in 0..n {
         // Moving s[i] to the negative side.
-        if s[i].1 { correct -= 1 } else { correct += 1 }
+        if s[i].1 {
+            correct -= 1
+        } else {
+            correct += 1
+        }
         if i + 1 < n && s[i + 1].0 == s[i].0 {
             continue;
         }
-        let thr = if i + 1 < n { 0.5 * (s[i].0 + s[i + 1].0) } else { s[i].0 + 1e-3 };
+        let thr = if i + 1 < n {
+            0.5 * (s[i].0 + s[i + 1].0)
+        } else {
+            s[i].0 + 1e-3
+        };
         if correct > best.1 {
             best = (thr, correct);
         }

@@ -12,7 +12,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// CelebA's official split sizes: 162,770 / 19,867 / 19,962 of 202,599.
-pub const CELEBA_SPLIT: [f64; 3] = [162_770.0 / 202_599.0, 19_867.0 / 202_599.0, 19_962.0 / 202_599.0];
+pub const CELEBA_SPLIT: [f64; 3] = [
+    162_770.0 / 202_599.0,
+    19_867.0 / 202_599.0,
+    19_962.0 / 202_599.0,
+];
 
 /// The evaluation partition of `Eval/list_eval_partition.txt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,16 +41,24 @@ pub struct Layout {
 impl Layout {
     /// A layout; `count` and `per_identity` must be at least 1 (see [`Layout::validate`]).
     pub fn new(seed: u64, count: u32, per_identity: u32) -> Self {
-        Self { seed, count, per_identity }
+        Self {
+            seed,
+            count,
+            per_identity,
+        }
     }
 
     /// Checks the sizes.
     pub fn validate(&self) -> Result<(), crate::Error> {
         if self.count == 0 {
-            return Err(crate::Error::Invalid("image count must be at least 1".into()));
+            return Err(crate::Error::Invalid(
+                "image count must be at least 1".into(),
+            ));
         }
         if self.per_identity == 0 {
-            return Err(crate::Error::Invalid("images per identity must be at least 1".into()));
+            return Err(crate::Error::Invalid(
+                "images per identity must be at least 1".into(),
+            ));
         }
         if self.count > 999_999 {
             return Err(crate::Error::Invalid(format!(
@@ -77,7 +89,11 @@ impl Layout {
         let test = ((n as f64 * CELEBA_SPLIT[2]).round() as u32).max(1);
         let val = ((n as f64 * CELEBA_SPLIT[1]).round() as u32).max(1);
         let train = n - test - val;
-        let (train, val) = if train == 0 { (1, val - 1) } else { (train, val) };
+        let (train, val) = if train == 0 {
+            (1, val - 1)
+        } else {
+            (train, val)
+        };
         (train, train + val)
     }
 
@@ -141,7 +157,8 @@ fn splitmix(mut z: u64) -> u64 {
 
 /// The generator of one stream item: a pure function of `(seed, stream, index)`.
 pub(crate) fn rng(seed: u64, stream: Stream, index: u32) -> ChaCha8Rng {
-    let k = splitmix(splitmix(seed ^ 0x6469_6174_7379_6e74) ^ ((stream as u64) << 40) ^ index as u64);
+    let k =
+        splitmix(splitmix(seed ^ 0x6469_6174_7379_6e74) ^ ((stream as u64) << 40) ^ index as u64);
     ChaCha8Rng::seed_from_u64(k)
 }
 
@@ -158,8 +175,14 @@ mod tests {
             assert_eq!(l.partition_of(i), l.partition_of_identity(l.identity_of(i)));
         }
         assert_eq!(counts.iter().sum::<u32>(), 10_000);
-        assert!((counts[0] as f64 / 10_000.0 - 0.803).abs() < 0.01, "{counts:?}");
-        assert!((counts[2] as f64 / 10_000.0 - 0.0985).abs() < 0.01, "{counts:?}");
+        assert!(
+            (counts[0] as f64 / 10_000.0 - 0.803).abs() < 0.01,
+            "{counts:?}"
+        );
+        assert!(
+            (counts[2] as f64 / 10_000.0 - 0.0985).abs() < 0.01,
+            "{counts:?}"
+        );
         let test: Vec<u32> = l.indices_in(Partition::Test).collect();
         assert_eq!(test.len() as u32, counts[2]);
         assert!(test.iter().all(|&i| l.partition_of(i) == Partition::Test));

@@ -48,7 +48,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("{path}: {msg}")]
-    Image { path: std::path::PathBuf, msg: String },
+    Image {
+        path: std::path::PathBuf,
+        msg: String,
+    },
     #[error("zip: {0}")]
     Zip(String),
     #[error("jpeg encoding: {0}")]
@@ -57,7 +60,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -66,7 +72,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Runs `f` on a rayon pool of `threads` threads (all cores when `None`); rendering, dataset writing,
 /// calibration and evaluation inside `f` use that pool. Returns `f`'s result and the thread count.
-pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Send) -> Result<(R, usize)> {
+pub fn with_threads<R: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<(R, usize)> {
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(t) = threads {
         if t == 0 {
@@ -74,7 +83,9 @@ pub fn with_threads<R: Send>(threads: Option<usize>, f: impl FnOnce() -> R + Sen
         }
         b = b.num_threads(t);
     }
-    let pool = b.build().map_err(|e| Error::Invalid(format!("starting {threads:?} threads: {e}")))?;
+    let pool = b
+        .build()
+        .map_err(|e| Error::Invalid(format!("starting {threads:?} threads: {e}")))?;
     let n = pool.current_num_threads();
     Ok((pool.install(f), n))
 }

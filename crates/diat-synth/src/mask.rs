@@ -66,12 +66,20 @@ impl Stadium {
 
 /// The mouth mask.
 pub fn mouth_mask(lm: &Landmarks) -> Stadium {
-    Stadium { a: lm.left_mouth, b: lm.right_mouth, r: MOUTH_MARGIN * lm.eye_mouth() }
+    Stadium {
+        a: lm.left_mouth,
+        b: lm.right_mouth,
+        r: MOUTH_MARGIN * lm.eye_mouth(),
+    }
 }
 
 /// The eye-region mask.
 pub fn eye_mask(lm: &Landmarks) -> Stadium {
-    Stadium { a: lm.left_eye, b: lm.right_eye, r: EYE_MARGIN * lm.eye_mouth() }
+    Stadium {
+        a: lm.left_eye,
+        b: lm.right_eye,
+        r: EYE_MARGIN * lm.eye_mouth(),
+    }
 }
 
 /// The mask of a local attribute; `None` for global ones (no unchanged region is defined).

@@ -33,7 +33,11 @@ fn psnr_from(sq: f64, n: usize) -> f64 {
         return f64::NAN;
     }
     let mse = sq / (n * 3) as f64;
-    if mse <= 0.0 { PSNR_CAP } else { (10.0 * (255.0f64 * 255.0 / mse).log10()).min(PSNR_CAP) }
+    if mse <= 0.0 {
+        PSNR_CAP
+    } else {
+        (10.0 * (255.0f64 * 255.0 / mse).log10()).min(PSNR_CAP)
+    }
 }
 
 fn gaussian_kernel() -> [f32; 11] {
@@ -88,19 +92,36 @@ pub fn ssim_map(a: &Img, b: &Img) -> Vec<f32> {
     let (c1, c2) = ((0.01f32 * 255.0).powi(2), (0.03f32 * 255.0).powi(2));
     let mut map = vec![0f32; w * h];
     for ch in 0..3 {
-        let x: Vec<f32> = a.data.iter().skip(ch).step_by(3).map(|&v| v as f32).collect();
-        let y: Vec<f32> = b.data.iter().skip(ch).step_by(3).map(|&v| v as f32).collect();
+        let x: Vec<f32> = a
+            .data
+            .iter()
+            .skip(ch)
+            .step_by(3)
+            .map(|&v| v as f32)
+            .collect();
+        let y: Vec<f32> = b
+            .data
+            .iter()
+            .skip(ch)
+            .step_by(3)
+            .map(|&v| v as f32)
+            .collect();
         let xx: Vec<f32> = x.iter().map(|v| v * v).collect();
         let yy: Vec<f32> = y.iter().map(|v| v * v).collect();
         let xy: Vec<f32> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
         let (mx, my) = (blur(&x, w, h, &k), blur(&y, w, h, &k));
-        let (sxx, syy, sxy) = (blur(&xx, w, h, &k), blur(&yy, w, h, &k), blur(&xy, w, h, &k));
+        let (sxx, syy, sxy) = (
+            blur(&xx, w, h, &k),
+            blur(&yy, w, h, &k),
+            blur(&xy, w, h, &k),
+        );
         for i in 0..w * h {
             let (ux, uy) = (mx[i], my[i]);
             let vx = sxx[i] - ux * ux;
             let vy = syy[i] - uy * uy;
             let cxy = sxy[i] - ux * uy;
-            let s = ((2.0 * ux * uy + c1) * (2.0 * cxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
+            let s = ((2.0 * ux * uy + c1) * (2.0 * cxy + c2))
+                / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
             map[i] += s / 3.0;
         }
     }
@@ -109,7 +130,11 @@ pub fn ssim_map(a: &Img, b: &Img) -> Vec<f32> {
 
 /// PSNR and SSIM of `out` against `reference`, split by `mask` (row-major, true = inside).
 pub fn compare(out: &Img, reference: &Img, mask: Option<&[bool]>) -> ImageQuality {
-    assert_eq!((out.w, out.h), (reference.w, reference.h), "compare: different sizes");
+    assert_eq!(
+        (out.w, out.h),
+        (reference.w, reference.h),
+        "compare: different sizes"
+    );
     let n = out.w * out.h;
     if let Some(m) = mask {
         assert_eq!(m.len(), n, "mask size");
@@ -139,7 +164,11 @@ pub fn compare(out: &Img, reference: &Img, mask: Option<&[bool]>) -> ImageQualit
             cnt[region] += 1;
         }
     }
-    let q = |r: usize| Quality { psnr: psnr_from(sq[r], cnt[r]), ssim: ss[r] / cnt[r].max(1) as f64, pixels: cnt[r] };
+    let q = |r: usize| Quality {
+        psnr: psnr_from(sq[r], cnt[r]),
+        ssim: ss[r] / cnt[r].max(1) as f64,
+        pixels: cnt[r],
+    };
     ImageQuality {
         whole: q(0),
         inside: mask.map(|_| q(1)),
@@ -152,7 +181,13 @@ mod tests {
     use super::*;
 
     fn noise_img(seed: u32, w: usize, h: usize) -> Img {
-        let data = (0..w * h * 3).map(|i| ((i as u32) ^ seed.wrapping_mul(0x9E37_79B9)).wrapping_mul(2654435761).wrapping_shr(13) as u8).collect();
+        let data = (0..w * h * 3)
+            .map(|i| {
+                ((i as u32) ^ seed.wrapping_mul(0x9E37_79B9))
+                    .wrapping_mul(2654435761)
+                    .wrapping_shr(13) as u8
+            })
+            .collect();
         Img::new(w, h, data)
     }
 

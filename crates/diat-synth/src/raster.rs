@@ -71,7 +71,9 @@ impl Rgb {
     }
     /// Largest absolute channel difference.
     pub fn dist(self, o: Rgb) -> f32 {
-        (0..3).map(|i| (self.0[i] - o.0[i]).abs()).fold(0.0, f32::max)
+        (0..3)
+            .map(|i| (self.0[i] - o.0[i]).abs())
+            .fold(0.0, f32::max)
     }
 }
 
@@ -86,16 +88,36 @@ pub struct Bounds {
 
 impl Bounds {
     pub fn around(cx: f32, cy: f32, hx: f32, hy: f32) -> Self {
-        Self { x0: cx - hx, y0: cy - hy, x1: cx + hx, y1: cy + hy }
+        Self {
+            x0: cx - hx,
+            y0: cy - hy,
+            x1: cx + hx,
+            y1: cy + hy,
+        }
     }
     pub fn grow(self, m: f32) -> Self {
-        Self { x0: self.x0 - m, y0: self.y0 - m, x1: self.x1 + m, y1: self.y1 + m }
+        Self {
+            x0: self.x0 - m,
+            y0: self.y0 - m,
+            x1: self.x1 + m,
+            y1: self.y1 + m,
+        }
     }
     pub fn intersect(self, o: Bounds) -> Self {
-        Self { x0: self.x0.max(o.x0), y0: self.y0.max(o.y0), x1: self.x1.min(o.x1), y1: self.y1.min(o.y1) }
+        Self {
+            x0: self.x0.max(o.x0),
+            y0: self.y0.max(o.y0),
+            x1: self.x1.min(o.x1),
+            y1: self.y1.min(o.y1),
+        }
     }
     pub fn union(self, o: Bounds) -> Self {
-        Self { x0: self.x0.min(o.x0), y0: self.y0.min(o.y0), x1: self.x1.max(o.x1), y1: self.y1.max(o.y1) }
+        Self {
+            x0: self.x0.min(o.x0),
+            y0: self.y0.min(o.y0),
+            x1: self.x1.max(o.x1),
+            y1: self.y1.max(o.y1),
+        }
     }
 }
 
@@ -110,9 +132,19 @@ pub struct Span {
 }
 
 impl Span {
-    pub const EMPTY: Span = Span { x0: 1.0, x1: -1.0, in0: 1.0, in1: -1.0 };
+    pub const EMPTY: Span = Span {
+        x0: 1.0,
+        x1: -1.0,
+        in0: 1.0,
+        in1: -1.0,
+    };
     fn outer_only(x0: f32, x1: f32) -> Self {
-        Span { x0, x1, in0: 1.0, in1: -1.0 }
+        Span {
+            x0,
+            x1,
+            in0: 1.0,
+            in1: -1.0,
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.x0 > self.x1
@@ -131,7 +163,11 @@ pub trait Shape {
     /// The row's extent for margin `m` (see [`Span`]); the default is the bounding box, no interior.
     fn span(&self, y: f32, m: f32) -> Span {
         let b = self.bounds();
-        if y < b.y0 - m || y > b.y1 + m { Span::EMPTY } else { Span::outer_only(b.x0 - m, b.x1 + m) }
+        if y < b.y0 - m || y > b.y1 + m {
+            Span::EMPTY
+        } else {
+            Span::outer_only(b.x0 - m, b.x1 + m)
+        }
     }
 }
 
@@ -164,11 +200,17 @@ pub struct Rot {
 impl Rot {
     pub const ID: Rot = Rot { c: 1.0, s: 0.0 };
     pub fn angle(a: f32) -> Self {
-        Rot { c: a.cos(), s: a.sin() }
+        Rot {
+            c: a.cos(),
+            s: a.sin(),
+        }
     }
     pub fn from_vec(dx: f32, dy: f32) -> Self {
         let n = (dx * dx + dy * dy).sqrt().max(1e-6);
-        Rot { c: dx / n, s: dy / n }
+        Rot {
+            c: dx / n,
+            s: dy / n,
+        }
     }
     /// Local `(u, v)` → world offset.
     pub fn apply(self, u: f32, v: f32) -> (f32, f32) {
@@ -188,7 +230,13 @@ pub struct Ellipse {
 
 impl Ellipse {
     pub fn new(cx: f32, cy: f32, a: f32, b: f32, rot: Rot) -> Self {
-        Self { cx, cy, a: a.max(0.05), b: b.max(0.05), rot }
+        Self {
+            cx,
+            cy,
+            a: a.max(0.05),
+            b: b.max(0.05),
+            rot,
+        }
     }
     pub fn circle(cx: f32, cy: f32, r: f32) -> Self {
         Self::new(cx, cy, r, r, Rot::ID)
@@ -235,13 +283,31 @@ impl Shape for Ellipse {
             let (a, b) = (self.a + grow, self.b + grow);
             return local_span(self.cx, self.cy, self.rot, (-a, a), (-b, b), 0.0, 0.0, y);
         }
-        let Some((x0, x1)) = ellipse_row(self.cx, self.cy, self.a + grow, self.b + grow, self.rot, y) else {
+        let Some((x0, x1)) =
+            ellipse_row(self.cx, self.cy, self.a + grow, self.b + grow, self.rot, y)
+        else {
             return Span::EMPTY;
         };
         let shrink = 2.0 * mo + 1.0;
-        let inner = if lo * lo / hi > 4.0 * shrink { ellipse_row(self.cx, self.cy, self.a - shrink, self.b - shrink, self.rot, y) } else { None };
+        let inner = if lo * lo / hi > 4.0 * shrink {
+            ellipse_row(
+                self.cx,
+                self.cy,
+                self.a - shrink,
+                self.b - shrink,
+                self.rot,
+                y,
+            )
+        } else {
+            None
+        };
         match inner {
-            Some((in0, in1)) => Span { x0, x1, in0: in0.ceil(), in1: in1.floor() },
+            Some((in0, in1)) => Span {
+                x0,
+                x1,
+                in0: in0.ceil(),
+                in1: in1.floor(),
+            },
             None => Span::outer_only(x0, x1),
         }
     }
@@ -259,7 +325,13 @@ pub struct Capsule {
 
 impl Capsule {
     pub fn new(a: (f32, f32), b: (f32, f32), r: f32) -> Self {
-        Self { ax: a.0, ay: a.1, bx: b.0, by: b.1, r }
+        Self {
+            ax: a.0,
+            ay: a.1,
+            bx: b.0,
+            by: b.1,
+            r,
+        }
     }
     /// Distance from a point to the segment (no radius).
     pub fn seg_dist(&self, x: f32, y: f32) -> f32 {
@@ -309,7 +381,12 @@ pub struct RoundBox {
 impl Shape for RoundBox {
     fn bounds(&self) -> Bounds {
         let (c, s) = (self.rot.c.abs(), self.rot.s.abs());
-        Bounds::around(self.cx, self.cy, self.hw * c + self.hh * s, self.hw * s + self.hh * c)
+        Bounds::around(
+            self.cx,
+            self.cy,
+            self.hw * c + self.hh * s,
+            self.hw * s + self.hh * c,
+        )
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
@@ -363,18 +440,41 @@ fn quad_max(q: Quad) -> f32 {
 
 /// World bounds of the local rectangle `[u0, u1] × [v0, v1]` of a rotated frame at `(cx, cy)`.
 fn local_box(cx: f32, cy: f32, rot: Rot, u0: f32, u1: f32, v0: f32, v1: f32) -> Bounds {
-    let mut b = Bounds { x0: f32::MAX, y0: f32::MAX, x1: f32::MIN, y1: f32::MIN };
+    let mut b = Bounds {
+        x0: f32::MAX,
+        y0: f32::MAX,
+        x1: f32::MIN,
+        y1: f32::MIN,
+    };
     for (u, v) in [(u0, v0), (u1, v0), (u0, v1), (u1, v1)] {
         let (x, y) = rot.apply(u, v);
-        b = b.union(Bounds { x0: cx + x, y0: cy + y, x1: cx + x, y1: cy + y });
+        b = b.union(Bounds {
+            x0: cx + x,
+            y0: cy + y,
+            x1: cx + x,
+            y1: cy + y,
+        });
     }
     b
 }
 
 /// A conservative row span from the local box `[u0, u1] × [v0, v1]` grown by `mu` along u and `mv` along v.
-fn local_span(cx: f32, cy: f32, rot: Rot, u: (f32, f32), v: (f32, f32), mu: f32, mv: f32, y: f32) -> Span {
+fn local_span(
+    cx: f32,
+    cy: f32,
+    rot: Rot,
+    u: (f32, f32),
+    v: (f32, f32),
+    mu: f32,
+    mv: f32,
+    y: f32,
+) -> Span {
     let b = local_box(cx, cy, rot, u.0 - mu, u.1 + mu, v.0 - mv, v.1 + mv);
-    if y < b.y0 || y > b.y1 { Span::EMPTY } else { Span::outer_only(b.x0, b.x1) }
+    if y < b.y0 || y > b.y1 {
+        Span::EMPTY
+    } else {
+        Span::outer_only(b.x0, b.x1)
+    }
 }
 
 /// How much the curve-normalised distances of a quadratic curve can shrink: `sqrt(1 + max slope²)`.
@@ -404,7 +504,16 @@ impl Shape for Band {
     fn span(&self, y: f32, m: f32) -> Span {
         let k = slope_factor(self.top, self.w, 1.0).max(slope_factor(self.bot, self.w, 1.0));
         let v = (quad_min(self.top), quad_max(self.bot));
-        local_span(self.cx, self.cy, self.rot, (-self.w, self.w), v, m.max(0.0), m.max(0.0) * k, y)
+        local_span(
+            self.cx,
+            self.cy,
+            self.rot,
+            (-self.w, self.w),
+            v,
+            m.max(0.0),
+            m.max(0.0) * k,
+            y,
+        )
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
@@ -447,7 +556,16 @@ pub struct Stroke {
 impl Stroke {
     /// A stroke through three points' worth of parameters: centre, axis, half length, bend.
     pub fn new(cx: f32, cy: f32, rot: Rot, w: f32, curve: Quad, half: f32) -> Self {
-        Self { cx, cy, rot, w, curve, half, taper_l: 0.0, taper_r: 0.0 }
+        Self {
+            cx,
+            cy,
+            rot,
+            w,
+            curve,
+            half,
+            taper_l: 0.0,
+            taper_r: 0.0,
+        }
     }
     pub fn taper(mut self, l: f32, r: f32) -> Self {
         self.taper_l = l;
@@ -459,13 +577,30 @@ impl Stroke {
 impl Shape for Stroke {
     fn bounds(&self) -> Bounds {
         let h = self.half;
-        local_box(self.cx, self.cy, self.rot, -self.w, self.w, quad_min(self.curve) - h, quad_max(self.curve) + h)
+        local_box(
+            self.cx,
+            self.cy,
+            self.rot,
+            -self.w,
+            self.w,
+            quad_min(self.curve) - h,
+            quad_max(self.curve) + h,
+        )
     }
     fn span(&self, y: f32, m: f32) -> Span {
         let k = slope_factor(self.curve, self.w, 1.0);
         let h = self.half;
         let v = (quad_min(self.curve) - h * k, quad_max(self.curve) + h * k);
-        local_span(self.cx, self.cy, self.rot, (-self.w, self.w), v, m.max(0.0), m.max(0.0) * k, y)
+        local_span(
+            self.cx,
+            self.cy,
+            self.rot,
+            (-self.w, self.w),
+            v,
+            m.max(0.0),
+            m.max(0.0) * k,
+            y,
+        )
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
@@ -521,11 +656,19 @@ impl<S: Shape> Shape for Grow<S> {
         let o = self.0.span(y, m + self.1);
         if self.1 <= m {
             let i = self.0.span(y, m - self.1);
-            Span { in0: i.in0, in1: i.in1, ..o }
+            Span {
+                in0: i.in0,
+                in1: i.in1,
+                ..o
+            }
         } else {
             // The inner condition is looser than the shape itself: the shape's interior at margin 0.
             let i = self.0.span(y, 0.0);
-            Span { in0: i.in0, in1: i.in1, ..o }
+            Span {
+                in0: i.in0,
+                in1: i.in1,
+                ..o
+            }
         }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
@@ -539,7 +682,14 @@ impl<S: Shape> Shape for Grow<S> {
 /// Evaluates `a` into `out` and `b` into a small scratch chunk by chunk, then merges with `f`
 /// (small chunks keep the zeroed scratch cheap).
 #[inline(always)]
-fn combine<A: Shape, B: Shape>(a: &A, b: &B, y: f32, x0: f32, out: &mut [f32], f: impl Fn(f32, f32) -> f32) {
+fn combine<A: Shape, B: Shape>(
+    a: &A,
+    b: &B,
+    y: f32,
+    x0: f32,
+    out: &mut [f32],
+    f: impl Fn(f32, f32) -> f32,
+) {
     const CHUNK: usize = 64;
     let mut tmp = [0f32; CHUNK];
     for (k, o) in out.chunks_mut(CHUNK).enumerate() {
@@ -566,7 +716,12 @@ impl<A: Shape, B: Shape> Shape for And<A, B> {
         if a.is_empty() || b.is_empty() {
             return Span::EMPTY;
         }
-        Span { x0: a.x0.max(b.x0), x1: a.x1.min(b.x1), in0: a.in0.max(b.in0), in1: a.in1.min(b.in1) }
+        Span {
+            x0: a.x0.max(b.x0),
+            x1: a.x1.min(b.x1),
+            in0: a.in0.max(b.in0),
+            in1: a.in1.min(b.in1),
+        }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         combine(&self.0, &self.1, y, x0, out, fmax);
@@ -590,13 +745,20 @@ impl<A: Shape, B: Shape> Shape for Or<A, B> {
             return a;
         }
         let (in0, in1) = match (a.has_inner(), b.has_inner()) {
-            (true, true) if a.in0 <= b.in1 && b.in0 <= a.in1 => (a.in0.min(b.in0), a.in1.max(b.in1)),
+            (true, true) if a.in0 <= b.in1 && b.in0 <= a.in1 => {
+                (a.in0.min(b.in0), a.in1.max(b.in1))
+            }
             (true, true) if a.in1 - a.in0 >= b.in1 - b.in0 => (a.in0, a.in1),
             (true, _) => (a.in0, a.in1),
             (_, true) => (b.in0, b.in1),
             _ => (1.0, -1.0),
         };
-        Span { x0: a.x0.min(b.x0), x1: a.x1.max(b.x1), in0, in1 }
+        Span {
+            x0: a.x0.min(b.x0),
+            x1: a.x1.max(b.x1),
+            in0,
+            in1,
+        }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         combine(&self.0, &self.1, y, x0, out, fmin);
@@ -623,7 +785,11 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
         }
         let left = (a.in0, (b.x0 - 1.0).floor());
         let right = ((b.x1 + 1.0).ceil(), a.in1);
-        let (in0, in1) = if left.1 - left.0 >= right.1 - right.0 { left } else { right };
+        let (in0, in1) = if left.1 - left.0 >= right.1 - right.0 {
+            left
+        } else {
+            right
+        };
         Span { in0, in1, ..a }
     }
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
@@ -648,10 +814,22 @@ impl Side {
     /// The side of `curve` within `|u| <= 1.5 w`, extending `reach` pixels away from the curve.
     pub fn new(cx: f32, cy: f32, rot: Rot, w: f32, curve: Quad, below: bool, reach: f32) -> Self {
         let ext = Quad(curve.0, 1.5 * curve.1, 2.25 * curve.2);
-        let (v0, v1) = if below { (quad_min(ext), quad_max(ext) + reach) } else { (quad_min(ext) - reach, quad_max(ext)) };
+        let (v0, v1) = if below {
+            (quad_min(ext), quad_max(ext) + reach)
+        } else {
+            (quad_min(ext) - reach, quad_max(ext))
+        };
         let k = slope_factor(curve, w, 1.5);
         let bounds = local_box(cx, cy, rot, -1.5 * w, 1.5 * w, v0 - 2.0 * k, v1 + 2.0 * k);
-        Side { cx, cy, rot, w, curve, below, bounds }
+        Side {
+            cx,
+            cy,
+            rot,
+            w,
+            curve,
+            below,
+            bounds,
+        }
     }
 }
 
@@ -673,7 +851,10 @@ impl Shape for Side {
             let t = u * iw;
             let vc = a0 + a1 * t + a2 * t * t;
             let sl = (a1 + 2.0 * a2 * t) * iw;
-            *o = fmax(sign * (v - vc) / (1.0 + sl * sl).sqrt(), u.abs() - 1.5 * self.w);
+            *o = fmax(
+                sign * (v - vc) / (1.0 + sl * sl).sqrt(),
+                u.abs() - 1.5 * self.w,
+            );
         }
     }
     fn span(&self, y: f32, m: f32) -> Span {
@@ -681,8 +862,20 @@ impl Shape for Side {
         let tm = 1.5 + m / self.w.max(1e-3);
         let ext = Quad(self.curve.0, tm * self.curve.1, tm * tm * self.curve.2);
         let k = slope_factor(self.curve, self.w, tm);
-        let (v0, v1) = if self.below { (quad_min(ext), 1e4) } else { (-1e4, quad_max(ext)) };
-        let b = local_box(self.cx, self.cy, self.rot, -1.5 * self.w - m, 1.5 * self.w + m, v0 - m * k, v1 + m * k);
+        let (v0, v1) = if self.below {
+            (quad_min(ext), 1e4)
+        } else {
+            (-1e4, quad_max(ext))
+        };
+        let b = local_box(
+            self.cx,
+            self.cy,
+            self.rot,
+            -1.5 * self.w - m,
+            1.5 * self.w + m,
+            v0 - m * k,
+            v1 + m * k,
+        );
         if y < b.y0 || y > b.y1 {
             return Span::EMPTY;
         }
@@ -741,10 +934,17 @@ impl Side {
                 let r = disc.sqrt();
                 let (r0, r1) = ((-qb - r) / (2.0 * qa), (-qb + r) / (2.0 * qa));
                 let (lo, hi) = (r0.min(r1), r0.max(r1));
-                if qa > 0.0 { [clip(lo, hi), None] } else { [clip(-big, lo), clip(hi, big)] }
+                if qa > 0.0 {
+                    [clip(lo, hi), None]
+                } else {
+                    [clip(-big, lo), clip(hi, big)]
+                }
             }
         };
-        let best = pieces.into_iter().flatten().max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))?;
+        let best = pieces
+            .into_iter()
+            .flatten()
+            .max_by(|a, b| (a.1 - a.0).total_cmp(&(b.1 - b.0)))?;
         // Keep a hair of slack against rounding.
         Some((best.0 + self.cx + 0.01, best.1 + self.cx - 0.01))
     }
@@ -753,7 +953,15 @@ impl Side {
 /// How a covered span changes the canvas.
 pub trait Paint {
     /// Blends coverage `cov` (0..1) into the span of row `y` starting at `x0`.
-    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]);
+    fn blend_row(
+        &self,
+        x0: usize,
+        y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    );
 }
 
 /// One colour.
@@ -761,7 +969,15 @@ pub trait Paint {
 pub struct Solid(pub Rgb);
 
 impl Paint for Solid {
-    fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    fn blend_row(
+        &self,
+        _x0: usize,
+        _y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    ) {
         let [cr, cg, cb] = self.0.0;
         let n = cov.len();
         let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
@@ -779,7 +995,15 @@ impl Paint for Solid {
 pub struct Multiply(pub Rgb);
 
 impl Paint for Multiply {
-    fn blend_row(&self, _x0: usize, _y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    fn blend_row(
+        &self,
+        _x0: usize,
+        _y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    ) {
         let [tr, tg, tb] = self.0.0;
         let n = cov.len();
         let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
@@ -803,10 +1027,19 @@ pub struct Linear {
 }
 
 impl Paint for Linear {
-    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    fn blend_row(
+        &self,
+        x0: usize,
+        y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    ) {
         let fy = y as f32 - self.oy;
         let fx = x0 as f32 - self.ox;
-        let c0: [f32; 3] = std::array::from_fn(|k| self.base.0[k] + self.dy.0[k] * fy + self.dx.0[k] * fx);
+        let c0: [f32; 3] =
+            std::array::from_fn(|k| self.base.0[k] + self.dy.0[k] * fy + self.dx.0[k] * fx);
         let [dr, dg, db] = self.dx.0;
         let n = cov.len();
         let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
@@ -836,11 +1069,23 @@ pub struct Textured<'a> {
 }
 
 impl Paint for Textured<'_> {
-    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    fn blend_row(
+        &self,
+        x0: usize,
+        y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    ) {
         let n = self.size;
         debug_assert!(n.is_power_of_two() && self.tex.len() >= n * n);
         let mask = n - 1;
-        let sh = if self.shift.is_empty() { 0 } else { self.shift[y % self.shift.len()] as usize };
+        let sh = if self.shift.is_empty() {
+            0
+        } else {
+            self.shift[y % self.shift.len()] as usize
+        };
         let row = &self.tex[((y + self.offset.1) & mask) * n..][..n];
         let light = 1.0 + self.gy * (y as f32 - self.oy);
         let [cr, cg, cb] = self.color.scale(light).0;
@@ -879,7 +1124,15 @@ pub struct Ellipsoid {
 }
 
 impl Paint for Ellipsoid {
-    fn blend_row(&self, x0: usize, y: usize, cov: &[f32], r: &mut [f32], g: &mut [f32], b: &mut [f32]) {
+    fn blend_row(
+        &self,
+        x0: usize,
+        y: usize,
+        cov: &[f32],
+        r: &mut [f32],
+        g: &mut [f32],
+        b: &mut [f32],
+    ) {
         let e = &self.shape;
         let (c, s) = (e.rot.c, e.rot.s);
         let (ia, ib) = (1.0 / e.a, 1.0 / e.b);
@@ -930,9 +1183,17 @@ pub struct Style<'a> {
 }
 
 impl Style<'_> {
-    pub const CRISP: Style<'static> = Style { feather: 1.0, opacity: 1.0, clip: None };
+    pub const CRISP: Style<'static> = Style {
+        feather: 1.0,
+        opacity: 1.0,
+        clip: None,
+    };
     pub fn soft(feather: f32, opacity: f32) -> Style<'static> {
-        Style { feather, opacity, clip: None }
+        Style {
+            feather,
+            opacity,
+            clip: None,
+        }
     }
 }
 
@@ -940,7 +1201,13 @@ impl Canvas {
     /// A black canvas; `w` is at most [`MAX_W`].
     pub fn new(w: usize, h: usize) -> Self {
         assert!(w <= MAX_W, "canvas wider than {MAX_W}");
-        Self { w, h, r: vec![0.0; w * h], g: vec![0.0; w * h], b: vec![0.0; w * h] }
+        Self {
+            w,
+            h,
+            r: vec![0.0; w * h],
+            g: vec![0.0; w * h],
+            b: vec![0.0; w * h],
+        }
     }
 
     pub fn width(&self) -> usize {
@@ -957,7 +1224,10 @@ impl Canvas {
         for y in 0..self.h {
             let (c, d) = f(y);
             let o = y * w;
-            for (k, plane) in [&mut self.r, &mut self.g, &mut self.b].into_iter().enumerate() {
+            for (k, plane) in [&mut self.r, &mut self.g, &mut self.b]
+                .into_iter()
+                .enumerate()
+            {
                 let (c0, dk) = (c.0[k], d.0[k]);
                 for (p, &fi) in plane[o..o + w].iter_mut().zip(IOTA.iter()) {
                     *p = c0 + dk * fi;
@@ -967,7 +1237,12 @@ impl Canvas {
     }
 
     /// Draws `shape` with `paint`.
-    pub fn draw<S: Shape + ?Sized, P: Paint + ?Sized>(&mut self, shape: &S, style: Style<'_>, paint: &P) {
+    pub fn draw<S: Shape + ?Sized, P: Paint + ?Sized>(
+        &mut self,
+        shape: &S,
+        style: Style<'_>,
+        paint: &P,
+    ) {
         let margin = 0.5 * style.feather + 1.0;
         let mut bb = shape.bounds().grow(margin);
         if let Some(clip) = style.clip {
@@ -1032,7 +1307,14 @@ impl Canvas {
                 }
             }
             let o = y * self.w + rx0;
-            paint.blend_row(rx0, y, cov, &mut self.r[o..o + n], &mut self.g[o..o + n], &mut self.b[o..o + n]);
+            paint.blend_row(
+                rx0,
+                y,
+                cov,
+                &mut self.r[o..o + n],
+                &mut self.g[o..o + n],
+                &mut self.b[o..o + n],
+            );
         }
     }
 
@@ -1079,22 +1361,47 @@ mod tests {
     fn coverage_sum(shape: &dyn Shape) -> f32 {
         let mut c = Canvas::new(64, 64);
         c.draw(shape, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
-        (0..64).flat_map(|y| (0..64).map(move |x| (x, y))).map(|(x, y)| c.get(x, y).0[0]).sum()
+        (0..64)
+            .flat_map(|y| (0..64).map(move |x| (x, y)))
+            .map(|(x, y)| c.get(x, y).0[0])
+            .sum()
     }
 
     #[test]
     fn areas_are_close_to_analytic() {
         let e = Ellipse::new(32.0, 30.0, 20.0, 10.0, Rot::angle(0.3));
         let area = std::f32::consts::PI * 200.0;
-        assert!((coverage_sum(&e) - area).abs() / area < 0.01, "{}", coverage_sum(&e));
+        assert!(
+            (coverage_sum(&e) - area).abs() / area < 0.01,
+            "{}",
+            coverage_sum(&e)
+        );
         let cap = Capsule::new((20.0, 20.0), (40.0, 40.0), 5.0);
         let area = std::f32::consts::PI * 25.0 + 10.0 * 800f32.sqrt();
         assert!((coverage_sum(&cap) - area).abs() / area < 0.01);
-        let bx = RoundBox { cx: 32.0, cy: 32.0, hw: 10.0, hh: 6.0, r: 0.0, rot: Rot::ID };
+        let bx = RoundBox {
+            cx: 32.0,
+            cy: 32.0,
+            hw: 10.0,
+            hh: 6.0,
+            r: 0.0,
+            rot: Rot::ID,
+        };
         assert!((coverage_sum(&bx) - 240.0).abs() < 2.0);
-        let band = Band { cx: 32.0, cy: 32.0, rot: Rot::ID, w: 10.0, top: Quad::arch(-4.0), bot: Quad::arch(4.0) };
+        let band = Band {
+            cx: 32.0,
+            cy: 32.0,
+            rot: Rot::ID,
+            w: 10.0,
+            top: Quad::arch(-4.0),
+            bot: Quad::arch(4.0),
+        };
         // Area between two parabolas: 2 * (2/3 * 20 * 4).
-        assert!((coverage_sum(&band) - 106.67).abs() < 3.0, "{}", coverage_sum(&band));
+        assert!(
+            (coverage_sum(&band) - 106.67).abs() < 3.0,
+            "{}",
+            coverage_sum(&band)
+        );
     }
 
     /// Spans must agree with the distances they stand for: nothing outside `x0..=x1` is within `m`,
@@ -1108,9 +1415,15 @@ mod tests {
             for (i, d) in row.iter().enumerate() {
                 let x = i as f32 - 40.0;
                 let outside = sp.is_empty() || x < sp.x0 || x > sp.x1;
-                assert!(!(outside && *d < m), "{what} m={m} y={y} x={x}: d={d} but outside span {sp:?}");
+                assert!(
+                    !(outside && *d < m),
+                    "{what} m={m} y={y} x={x}: d={d} but outside span {sp:?}"
+                );
                 if sp.has_inner() && x >= sp.in0 && x <= sp.in1 {
-                    assert!(*d <= -m, "{what} m={m} y={y} x={x}: d={d} but inside interior {sp:?}");
+                    assert!(
+                        *d <= -m,
+                        "{what} m={m} y={y} x={x}: d={d} but inside interior {sp:?}"
+                    );
                 }
             }
         }
@@ -1128,20 +1441,54 @@ mod tests {
             // The distance approximation is meant for aspect ratios up to 3 (all the renderer uses).
             let a = 1.0 + 60.0 * rnd();
             let b = (a * (0.34 + 2.6 * rnd())).max(1.0);
-            let e = Ellipse::new(40.0 + 100.0 * rnd(), 40.0 + 140.0 * rnd(), a, b, Rot::angle(rnd() * 6.3));
+            let e = Ellipse::new(
+                40.0 + 100.0 * rnd(),
+                40.0 + 140.0 * rnd(),
+                a,
+                b,
+                Rot::angle(rnd() * 6.3),
+            );
             let m = 0.5 + 6.0 * rnd();
             check_spans(&format!("ellipse {e:?}"), &e, m);
             check_spans("grow", &Grow(e, 4.0 * rnd() - 1.0), m);
             check_spans("ring", &Ring(e, 2.0 * rnd()), m);
-            let e2 = Ellipse::new(60.0 + 60.0 * rnd(), 60.0 + 100.0 * rnd(), 5.0 + 30.0 * rnd(), 5.0 + 30.0 * rnd(), Rot::angle(rnd()));
+            let e2 = Ellipse::new(
+                60.0 + 60.0 * rnd(),
+                60.0 + 100.0 * rnd(),
+                5.0 + 30.0 * rnd(),
+                5.0 + 30.0 * rnd(),
+                Rot::angle(rnd()),
+            );
             check_spans("or", &Or(e, e2), m);
             check_spans("and", &And(e, e2), m);
             check_spans("minus", &Minus(e, e2), m);
-            let st = Stroke::new(80.0, 100.0, Rot::angle(rnd() * 6.3), 5.0 + 30.0 * rnd(), Quad::arch(10.0 * rnd() - 5.0), 0.5 + 3.0 * rnd());
+            let st = Stroke::new(
+                80.0,
+                100.0,
+                Rot::angle(rnd() * 6.3),
+                5.0 + 30.0 * rnd(),
+                Quad::arch(10.0 * rnd() - 5.0),
+                0.5 + 3.0 * rnd(),
+            );
             check_spans("stroke", &st, m);
-            let band = Band { cx: 80.0, cy: 100.0, rot: Rot::angle(rnd()), w: 5.0 + 20.0 * rnd(), top: Quad::arch(-5.0 * rnd()), bot: Quad::arch(8.0 * rnd()) };
+            let band = Band {
+                cx: 80.0,
+                cy: 100.0,
+                rot: Rot::angle(rnd()),
+                w: 5.0 + 20.0 * rnd(),
+                top: Quad::arch(-5.0 * rnd()),
+                bot: Quad::arch(8.0 * rnd()),
+            };
             check_spans("band", &band, m);
-            let side = Side::new(80.0, 90.0, Rot::angle(rnd() - 0.5), 40.0, Quad(-10.0, 2.0, 40.0 * rnd() - 20.0), rnd() > 0.5, 200.0);
+            let side = Side::new(
+                80.0,
+                90.0,
+                Rot::angle(rnd() - 0.5),
+                40.0,
+                Quad(-10.0, 2.0, 40.0 * rnd() - 20.0),
+                rnd() > 0.5,
+                200.0,
+            );
             check_spans("side", &And(e, side), m);
             check_spans("side alone", &side, m);
         }
@@ -1150,17 +1497,38 @@ mod tests {
     #[test]
     fn edges_are_anti_aliased_and_clips_are_hard() {
         let mut c = Canvas::new(32, 8);
-        let half = RoundBox { cx: 0.0, cy: 4.0, hw: 10.5, hh: 100.0, r: 0.0, rot: Rot::ID };
+        let half = RoundBox {
+            cx: 0.0,
+            cy: 4.0,
+            hw: 10.5,
+            hh: 100.0,
+            r: 0.0,
+            rot: Rot::ID,
+        };
         c.draw(&half, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
         assert_eq!(c.get(10, 4).0[0], 1.0);
         assert!((c.get(11, 4).0[0] - 0.0).abs() < 1e-6);
         let mut c = Canvas::new(32, 8);
-        let half = RoundBox { cx: 0.0, cy: 4.0, hw: 10.0, hh: 100.0, r: 0.0, rot: Rot::ID };
+        let half = RoundBox {
+            cx: 0.0,
+            cy: 4.0,
+            hw: 10.0,
+            hh: 100.0,
+            r: 0.0,
+            rot: Rot::ID,
+        };
         c.draw(&half, Style::CRISP, &Solid(Rgb::new(1.0, 1.0, 1.0)));
         assert!((c.get(10, 4).0[0] - 0.5).abs() < 1e-6);
         let mut c = Canvas::new(32, 8);
         let clip = Capsule::new((0.0, 4.0), (0.0, 4.0), 5.0);
-        c.draw(&Ellipse::circle(4.0, 4.0, 20.0), Style { clip: Some(&clip), ..Style::CRISP }, &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        c.draw(
+            &Ellipse::circle(4.0, 4.0, 20.0),
+            Style {
+                clip: Some(&clip),
+                ..Style::CRISP
+            },
+            &Solid(Rgb::new(1.0, 1.0, 1.0)),
+        );
         for x in 5..32 {
             assert_eq!(c.get(x, 4).0[0], 0.0, "x={x}");
         }

@@ -10,8 +10,8 @@
 use crate::face::{Beard, FaceSpec, Frame, HEIGHT, Landmarks, WIDTH, dist, mid};
 use crate::mask;
 use crate::raster::{
-    And, Band, Canvas, Ellipse, Ellipsoid, Grow, Linear, Minus, Multiply, Or, Quad, Rgb, Ring, Rot, RoundBox,
-    Shape, Side, Solid, Stroke, Style, Textured,
+    And, Band, Canvas, Ellipse, Ellipsoid, Grow, Linear, Minus, Multiply, Or, Quad, Rgb, Ring, Rot,
+    RoundBox, Shape, Side, Solid, Stroke, Style, Textured,
 };
 use std::sync::OnceLock;
 
@@ -61,8 +61,14 @@ fn textures() -> &'static Textures {
                 grain[y * TEX + x] = acc / 3.0;
             }
         }
-        let waves = (0..48).map(|y| ((y as f32 / 48.0 * std::f32::consts::TAU).sin() * 2.5 + 3.0) as u8).collect();
-        Textures { strands, grain, waves }
+        let waves = (0..48)
+            .map(|y| ((y as f32 / 48.0 * std::f32::consts::TAU).sin() * 2.5 + 3.0) as u8)
+            .collect();
+        Textures {
+            strands,
+            grain,
+            waves,
+        }
     })
 }
 
@@ -80,7 +86,9 @@ impl Default for Renderer {
 
 impl Renderer {
     pub fn new() -> Self {
-        Self { canvas: Canvas::new(WIDTH, HEIGHT) }
+        Self {
+            canvas: Canvas::new(WIDTH, HEIGHT),
+        }
     }
 
     /// Renders `spec` into the internal canvas.
@@ -129,7 +137,14 @@ impl Ctx<'_> {
     }
     fn rbox(&self, x: f32, y: f32, hw: f32, hh: f32, r: f32) -> RoundBox {
         let (cx, cy) = self.at(x, y);
-        RoundBox { cx, cy, hw: hw * self.s, hh: hh * self.s, r: r * self.s, rot: self.rot }
+        RoundBox {
+            cx,
+            cy,
+            hw: hw * self.s,
+            hh: hh * self.s,
+            r: r * self.s,
+            rot: self.rot,
+        }
     }
     /// A stroke between two face-frame points, bent by `bend` px (positive: middle lower).
     fn stroke(&self, a: (f32, f32), b: (f32, f32), bend: f32, half: f32) -> Stroke {
@@ -137,7 +152,14 @@ impl Ctx<'_> {
         let pb = self.at(b.0, b.1);
         let (cx, cy) = mid(pa, pb);
         let rot = Rot::from_vec(pb.0 - pa.0, pb.1 - pa.1);
-        Stroke::new(cx, cy, rot, dist(pa, pb) * 0.5, Quad::arch(bend * self.s), half * self.s)
+        Stroke::new(
+            cx,
+            cy,
+            rot,
+            dist(pa, pb) * 0.5,
+            Quad::arch(bend * self.s),
+            half * self.s,
+        )
     }
     fn side(&self, y0: f32, curve: Quad, below: bool, w: f32) -> Side {
         let (cx, cy) = self.at(0.0, y0);
@@ -159,7 +181,16 @@ impl Ctx<'_> {
         }
     }
     fn grain_paint(&self, color: Rgb, amp: f32) -> Textured<'static> {
-        Textured { color, tex: &textures().grain, size: TEX, amp, offset: self.tex_off, oy: 0.0, gy: 0.0, shift: &[] }
+        Textured {
+            color,
+            tex: &textures().grain,
+            size: TEX,
+            amp,
+            offset: self.tex_off,
+            oy: 0.0,
+            gy: 0.0,
+            shift: &[],
+        }
     }
 }
 
@@ -178,16 +209,42 @@ pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
     let gain = j.light_gain;
     let mut skin = id.skin.scale(gain);
     if !d.young {
-        skin = skin.mix(Rgb::new(skin.luma(), skin.luma(), skin.luma()), 0.05).scale(0.97);
+        skin = skin
+            .mix(Rgb::new(skin.luma(), skin.luma(), skin.luma()), 0.05)
+            .scale(0.97);
     }
     let hair = spec.hair_color().scale(gain);
     let yaw_head = -spec.jitter.yaw * 2.5;
     let skull_c = f.at(yaw_head, (id.em + id.chin - id.head_top) * 0.5);
-    let skull = Ellipse::new(skull_c.0, skull_c.1, id.head_a * s, (id.em + id.chin + id.head_top) * 0.5 * s, rot);
+    let skull = Ellipse::new(
+        skull_c.0,
+        skull_c.1,
+        id.head_a * s,
+        (id.em + id.chin + id.head_top) * 0.5 * s,
+        rot,
+    );
     let jaw_k = if d.male { id.jaw_m } else { id.jaw_f };
     let jaw_c = f.at(yaw_head * 0.6 + j.yaw * 1.0, id.em + id.chin * 0.25);
-    let jaw = Ellipse::new(jaw_c.0, jaw_c.1, id.head_a * jaw_k * s, (id.chin * 0.75 - 0.5) * s, rot);
-    let ctx = Ctx { spec, f, lm, rot, s, light, skin, hair, skull, jaw, tex_off: id.tex_offset };
+    let jaw = Ellipse::new(
+        jaw_c.0,
+        jaw_c.1,
+        id.head_a * jaw_k * s,
+        (id.chin * 0.75 - 0.5) * s,
+        rot,
+    );
+    let ctx = Ctx {
+        spec,
+        f,
+        lm,
+        rot,
+        s,
+        light,
+        skin,
+        hair,
+        skull,
+        jaw,
+        tex_off: id.tex_offset,
+    };
 
     background(cv, &ctx);
     long_hair_back(cv, &ctx);
@@ -223,7 +280,10 @@ fn background(cv: &mut Canvas, c: &Ctx<'_>) {
         let t = y as f32 / h;
         let col = top.mix(bot, t);
         let left = col.scale(1.0 - slope * WIDTH as f32 * 0.5);
-        (left, Rgb([col.0[0] * slope, col.0[1] * slope, col.0[2] * slope]))
+        (
+            left,
+            Rgb([col.0[0] * slope, col.0[1] * slope, col.0[2] * slope]),
+        )
     });
 }
 
@@ -236,11 +296,20 @@ fn long_hair_back(cv: &mut Canvas, c: &Ctx<'_>) {
     let r = id.head_a + id.long_volume;
     let top_y = -id.head_top - id.long_volume * 0.45;
     let crown_c = (id.head_top + id.em + id.chin) * 0.5;
-    let crown = c.ell(c.spec.jitter.yaw * -2.0 + id.part * 2.0, top_y + crown_c, r, crown_c + 2.0);
+    let crown = c.ell(
+        c.spec.jitter.yaw * -2.0 + id.part * 2.0,
+        top_y + crown_c,
+        r,
+        crown_c + 2.0,
+    );
     let end = id.em + id.long_len;
     let fall = c.rbox(0.0, end * 0.5, r * 0.98 + 2.0, end * 0.5, 14.0);
     let shape = Or(crown, fall);
-    cv.draw(&shape, Style::CRISP, &c.hair_paint(c.hair.scale(0.78), 0.22));
+    cv.draw(
+        &shape,
+        Style::CRISP,
+        &c.hair_paint(c.hair.scale(0.78), 0.22),
+    );
 }
 
 #[inline(never)] // one call per face; keeps profiles readable
@@ -249,17 +318,33 @@ fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     let male = c.spec.drawn.male;
     let neck_hw = id.head_a * if male { 0.6 } else { 0.52 };
     let neck_top = id.em + id.chin * 0.2;
-    let neck = c.rbox(c.spec.jitter.yaw * -1.5, neck_top + 38.0, neck_hw, 38.0, 6.0);
+    let neck = c.rbox(
+        c.spec.jitter.yaw * -1.5,
+        neck_top + 38.0,
+        neck_hw,
+        38.0,
+        6.0,
+    );
     let (nx, ny) = c.at(0.0, neck_top);
     let neck_skin = c.skin.scale(0.8);
     cv.draw(
         &neck,
         Style::CRISP,
-        &Linear { base: neck_skin, ox: nx, oy: ny, dx: neck_skin.scale(c.light[0] * 0.004), dy: neck_skin.scale(0.002) },
+        &Linear {
+            base: neck_skin,
+            ox: nx,
+            oy: ny,
+            dx: neck_skin.scale(c.light[0] * 0.004),
+            dy: neck_skin.scale(0.002),
+        },
     );
     // Shadow the jaw casts on the neck (the head covers its upper half).
     let shadow = c.ell(0.0, id.em + id.chin - 3.0, id.head_a * 0.55, 12.0);
-    cv.draw(&shadow, Style::soft(8.0, 0.55), &Multiply(Rgb::new(0.62, 0.58, 0.58)));
+    cv.draw(
+        &shadow,
+        Style::soft(8.0, 0.55),
+        &Multiply(Rgb::new(0.62, 0.58, 0.58)),
+    );
     // Clothes with a neckline.
     let sh_y = id.em + id.chin + 58.0;
     let shoulders = c.ell(0.0, sh_y, id.head_a * 2.3, 46.0);
@@ -269,13 +354,23 @@ fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(
         &Minus(shoulders, neckline),
         Style::CRISP,
-        &Linear { base: clothes, ox: sx, oy: sy, dx: clothes.scale(c.light[0] * 0.003), dy: clothes.scale(-0.004) },
+        &Linear {
+            base: clothes,
+            ox: sx,
+            oy: sy,
+            dx: clothes.scale(c.light[0] * 0.003),
+            dy: clothes.scale(-0.004),
+        },
     );
     if male && id.necktie {
         let knot = c.rbox(0.0, id.em + id.chin + 34.0, 4.0, 3.5, 1.5);
         let tie = c.rbox(0.0, id.em + id.chin + 52.0, 5.5, 16.0, 3.0);
         let col = Rgb::new(0.55, 0.12, 0.15).mix(id.clothes, 0.2);
-        cv.draw(&Or(knot, tie), Style::CRISP, &Solid(col.scale(c.spec.jitter.light_gain)));
+        cv.draw(
+            &Or(knot, tie),
+            Style::CRISP,
+            &Solid(col.scale(c.spec.jitter.light_gain)),
+        );
     }
 }
 
@@ -286,9 +381,23 @@ fn ears(cv: &mut Canvas, c: &Ctx<'_>) {
     for side in [-1.0f32, 1.0] {
         let x = side * (id.head_a - 2.0) - yaw * 3.5;
         let ear = c.ell(x, 9.0, 6.5, 12.0);
-        cv.draw(&ear, Style::CRISP, &Ellipsoid { color: c.skin.scale(0.95), shape: ear, light: c.light, ambient: 0.6, diffuse: 0.4 });
+        cv.draw(
+            &ear,
+            Style::CRISP,
+            &Ellipsoid {
+                color: c.skin.scale(0.95),
+                shape: ear,
+                light: c.light,
+                ambient: 0.6,
+                diffuse: 0.4,
+            },
+        );
         let inner = c.ell(x + side * 1.2, 9.5, 3.2, 7.5);
-        cv.draw(&inner, Style::soft(2.5, 0.8), &Multiply(Rgb::new(0.72, 0.62, 0.6)));
+        cv.draw(
+            &inner,
+            Style::soft(2.5, 0.8),
+            &Multiply(Rgb::new(0.72, 0.62, 0.6)),
+        );
     }
 }
 
@@ -320,7 +429,11 @@ fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
     }
     let cap = Grow(c.skull, id.short_thick * c.s);
     let bottom = c.side(11.0, Quad(0.0, 0.0, 0.0), false, id.head_a);
-    cv.draw(&And(cap, bottom), Style::CRISP, &c.hair_paint(c.hair.scale(0.85), 0.2));
+    cv.draw(
+        &And(cap, bottom),
+        Style::CRISP,
+        &c.hair_paint(c.hair.scale(0.85), 0.2),
+    );
 }
 
 /// Hair over the temples and above the ears, straddling the skull edge (bald men keep this).
@@ -331,20 +444,43 @@ fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
     let bottom = c.side(8.0, Quad(0.0, 0.0, 0.0), false, id.head_a);
     let band = Minus(Grow(c.skull, 4.0 * c.s), Grow(c.skull, -12.0 * c.s));
     let shape = And(And(band, bottom), top_cut);
-    cv.draw(&shape, Style::soft(2.5, opacity), &c.hair_paint(c.hair.scale(0.95), 0.2));
+    cv.draw(
+        &shape,
+        Style::soft(2.5, opacity),
+        &c.hair_paint(c.hair.scale(0.95), 0.2),
+    );
 }
 
 #[inline(never)] // one call per face; keeps profiles readable
 fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     let shape = Or(c.skull, c.jaw);
-    cv.draw(&shape, Style::CRISP, &Ellipsoid { color: c.skin, shape: c.skull, light: c.light, ambient: 0.66, diffuse: 0.42 });
+    cv.draw(
+        &shape,
+        Style::CRISP,
+        &Ellipsoid {
+            color: c.skin,
+            shape: c.skull,
+            light: c.light,
+            ambient: 0.66,
+            diffuse: 0.42,
+        },
+    );
     if c.spec.bald() {
         fringe(cv, c, 1.0);
     }
     if c.spec.identity.chubby && !c.spec.drawn.young {
         let id = &c.spec.identity;
-        let chin2 = c.stroke((-id.head_a * 0.3, id.em + id.chin - 4.0), (id.head_a * 0.3, id.em + id.chin - 4.0), 3.0, 0.8);
-        cv.draw(&chin2, Style::soft(2.5, 0.6), &Multiply(Rgb::new(0.8, 0.74, 0.72)));
+        let chin2 = c.stroke(
+            (-id.head_a * 0.3, id.em + id.chin - 4.0),
+            (id.head_a * 0.3, id.em + id.chin - 4.0),
+            3.0,
+            0.8,
+        );
+        cv.draw(
+            &chin2,
+            Style::soft(2.5, 0.6),
+            &Multiply(Rgb::new(0.8, 0.74, 0.72)),
+        );
     }
 }
 
@@ -358,19 +494,31 @@ fn face_shading(cv: &mut Canvas, c: &Ctx<'_>) {
         // Well inside the face: no need to intersect with its outline.
         for side in [-1.0f32, 1.0] {
             let e = c.ell(side * 0.62 * iod, 0.5 * iod, 7.0, 4.5);
-            cv.draw(&e, Style::soft(8.0, 0.35), &Solid(c.skin.scale(1.12).clamp01()));
+            cv.draw(
+                &e,
+                Style::soft(8.0, 0.35),
+                &Solid(c.skin.scale(1.12).clamp01()),
+            );
         }
     }
     if id.blush && !d.male {
         for side in [-1.0f32, 1.0] {
             let e = c.ell(side * 0.58 * iod, 0.66 * iod, 7.5, 5.0);
-            cv.draw(&e, Style::soft(9.0, 0.45), &Multiply(Rgb::new(1.0, 0.8, 0.8)));
+            cv.draw(
+                &e,
+                Style::soft(9.0, 0.45),
+                &Multiply(Rgb::new(1.0, 0.8, 0.8)),
+            );
         }
     }
     // Temple shading (the temples lie on the skull ellipse).
     for side in [-1.0f32, 1.0] {
         let e = c.ell(side * (id.head_a - 4.0), -0.3 * iod, 6.0, 16.0);
-        cv.draw(&And(e, c.skull), Style::soft(8.0, 0.5), &Multiply(Rgb::new(0.85, 0.8, 0.8)));
+        cv.draw(
+            &And(e, c.skull),
+            Style::soft(8.0, 0.5),
+            &Multiply(Rgb::new(0.85, 0.8, 0.8)),
+        );
     }
 }
 
@@ -383,13 +531,17 @@ fn age_marks(cv: &mut Canvas, c: &Ctx<'_>) {
     if !d.young {
         for (k, y) in [-0.62f32, -0.74, -0.86].iter().enumerate() {
             let w = 0.45 * iod - k as f32 * 2.0;
-            let st = c.stroke((-w, y * iod), (w, y * iod), -1.5, 0.45).taper(0.8, 0.8);
+            let st = c
+                .stroke((-w, y * iod), (w, y * iod), -1.5, 0.45)
+                .taper(0.8, 0.8);
             cv.draw(&st, Style::soft(1.6, 0.6), &wrinkle);
         }
         for side in [-1.0f32, 1.0] {
             let x0 = side * (iod * 0.5 + id.eye_w + 1.5);
             for k in [-1.0f32, 0.0, 1.0] {
-                let st = c.stroke((x0, k * 1.8), (x0 + side * 4.5, k * 3.2), 0.0, 0.4).taper(0.0, 0.9);
+                let st = c
+                    .stroke((x0, k * 1.8), (x0 + side * 4.5, k * 3.2), 0.0, 0.4)
+                    .taper(0.0, 0.9);
                 cv.draw(&st, Style::soft(1.4, 0.6), &wrinkle);
             }
         }
@@ -397,8 +549,14 @@ fn age_marks(cv: &mut Canvas, c: &Ctx<'_>) {
     // Nasolabial folds: faint on everyone, marked with age.
     let strength = if d.young { 0.25 } else { 0.7 };
     for side in [-1.0f32, 1.0] {
-        let a = (side * (id.nose_w * 0.5 + 2.0) + c.spec.jitter.yaw * 4.5, id.nose_y - 1.0);
-        let b = (side * (id.mouth_w * 0.5 + 3.5) + c.spec.jitter.yaw * 2.2, id.em + 3.0);
+        let a = (
+            side * (id.nose_w * 0.5 + 2.0) + c.spec.jitter.yaw * 4.5,
+            id.nose_y - 1.0,
+        );
+        let b = (
+            side * (id.mouth_w * 0.5 + 3.5) + c.spec.jitter.yaw * 2.2,
+            id.em + 3.0,
+        );
         let st = c.stroke(a, b, side * -1.5, 0.8).taper(0.5, 0.9);
         cv.draw(&st, Style::soft(2.2, strength), &wrinkle);
     }
@@ -415,9 +573,18 @@ fn beard_region(c: &Ctx<'_>, top: f32) -> impl Shape {
 fn mouth_hole(c: &Ctx<'_>) -> Ellipse {
     let id = &c.spec.identity;
     let (mx, my) = c.lm.mouth_mid();
-    let mr = Rot::from_vec(c.lm.right_mouth.0 - c.lm.left_mouth.0, c.lm.right_mouth.1 - c.lm.left_mouth.1);
+    let mr = Rot::from_vec(
+        c.lm.right_mouth.0 - c.lm.left_mouth.0,
+        c.lm.right_mouth.1 - c.lm.left_mouth.1,
+    );
     let (dx, dy) = mr.apply(0.0, 5.0 * c.s);
-    Ellipse::new(mx + dx, my + dy, (id.mouth_w * 0.5 + 2.0) * c.s, 10.0 * c.s, mr)
+    Ellipse::new(
+        mx + dx,
+        my + dy,
+        (id.mouth_w * 0.5 + 2.0) * c.s,
+        10.0 * c.s,
+        mr,
+    )
 }
 
 #[inline(never)] // one call per face; keeps profiles readable
@@ -432,22 +599,41 @@ fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
     match id.beard {
         Beard::None | Beard::Mustache => {}
         Beard::Stubble => {
-            cv.draw(&beard_region(c, top), Style::soft(5.0, 0.36), &c.grain_paint(col, 0.2));
+            cv.draw(
+                &beard_region(c, top),
+                Style::soft(5.0, 0.36),
+                &c.grain_paint(col, 0.2),
+            );
         }
         Beard::Full => {
             let shape = Minus(beard_region(c, top), mouth_hole(c));
             cv.draw(&shape, Style::soft(3.0, 0.93), &c.grain_paint(col, 0.14));
         }
         Beard::Goatee => {
-            let g = c.ell(c.spec.jitter.yaw * 2.2, id.em + id.chin * 0.55, id.mouth_w * 0.42, id.chin * 0.5);
+            let g = c.ell(
+                c.spec.jitter.yaw * 2.2,
+                id.em + id.chin * 0.55,
+                id.mouth_w * 0.42,
+                id.chin * 0.5,
+            );
             let shape = And(Minus(g, mouth_hole(c)), Or(c.skull, c.jaw));
             cv.draw(&shape, Style::soft(2.5, 0.93), &c.grain_paint(col, 0.14));
         }
     }
     if id.beard == Beard::Full || id.sideburns {
         for side in [-1.0f32, 1.0] {
-            let sb = c.rbox(side * (id.head_a - 2.0) - c.spec.jitter.yaw * 2.5, 12.0, 2.2, 9.0, 2.0);
-            cv.draw(&And(sb, c.skull), Style::soft(2.5, 0.8), &c.grain_paint(col, 0.15));
+            let sb = c.rbox(
+                side * (id.head_a - 2.0) - c.spec.jitter.yaw * 2.5,
+                12.0,
+                2.2,
+                9.0,
+                2.0,
+            );
+            cv.draw(
+                &And(sb, c.skull),
+                Style::soft(2.5, 0.8),
+                &c.grain_paint(col, 0.15),
+            );
         }
     }
 }
@@ -467,44 +653,136 @@ fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     };
     // Socket shadow.
     let (sx, sy) = off(0.0, -1.5);
-    cv.draw(&Ellipse::new(sx, sy, ew + 4.0 * s, eh + 5.5 * s, rot), Style::soft(7.0, 0.55), &Multiply(Rgb::new(0.85, 0.8, 0.8)));
+    cv.draw(
+        &Ellipse::new(sx, sy, ew + 4.0 * s, eh + 5.5 * s, rot),
+        Style::soft(7.0, 0.55),
+        &Multiply(Rgb::new(0.85, 0.8, 0.8)),
+    );
     if d.male {
     } else if id.makeup {
         let (ex, ey) = off(out * 1.0, -id.eye_h - 1.5);
-        cv.draw(&Ellipse::new(ex, ey, ew + 2.0 * s, eh + 2.0 * s, rot), Style::soft(4.0, 0.5), &Solid(id.eyeshadow.mix(c.skin, 0.3)));
+        cv.draw(
+            &Ellipse::new(ex, ey, ew + 2.0 * s, eh + 2.0 * s, rot),
+            Style::soft(4.0, 0.5),
+            &Solid(id.eyeshadow.mix(c.skin, 0.3)),
+        );
     }
     if id.bags || (!d.young && id.bags_old) {
         let (bx, by) = off(0.0, id.eye_h + 3.5);
         let st = Stroke::new(bx, by, rot, ew * 0.9, Quad::arch(1.5 * s), 1.3 * s).taper(0.8, 0.8);
-        cv.draw(&st, Style::soft(3.0, 0.7), &Multiply(Rgb::new(0.8, 0.7, 0.7)));
+        cv.draw(
+            &st,
+            Style::soft(3.0, 0.7),
+            &Multiply(Rgb::new(0.8, 0.7, 0.7)),
+        );
     }
     // Eye opening.
-    let sclera = Band { cx: p.0, cy: p.1, rot, w: ew, top: Quad(-eh, 0.0, eh), bot: Quad(0.7 * eh, 0.0, -0.7 * eh) };
-    cv.draw(&sclera, Style::CRISP, &Solid(Rgb::new(0.93, 0.91, 0.88).scale(c.spec.jitter.light_gain).times(Rgb::new(1.0, 0.98, 0.97))));
+    let sclera = Band {
+        cx: p.0,
+        cy: p.1,
+        rot,
+        w: ew,
+        top: Quad(-eh, 0.0, eh),
+        bot: Quad(0.7 * eh, 0.0, -0.7 * eh),
+    };
+    cv.draw(
+        &sclera,
+        Style::CRISP,
+        &Solid(
+            Rgb::new(0.93, 0.91, 0.88)
+                .scale(c.spec.jitter.light_gain)
+                .times(Rgb::new(1.0, 0.98, 0.97)),
+        ),
+    );
     let ir = 0.43 * ew;
-    let (gx, gy) = (c.spec.jitter.gaze.0 * ew * 0.15, c.spec.jitter.gaze.1 * eh * 0.2);
+    let (gx, gy) = (
+        c.spec.jitter.gaze.0 * ew * 0.15,
+        c.spec.jitter.gaze.1 * eh * 0.2,
+    );
     let (ix, iy) = off(gx / s, gy / s - 0.1 * id.eye_h);
     let iris = Ellipse::circle(ix, iy, ir);
     cv.draw(&And(iris, sclera), Style::CRISP, &Solid(id.eye_color));
-    cv.draw(&And(Ring(iris, 0.6), sclera), Style::soft(1.5, 0.7), &Multiply(Rgb::new(0.45, 0.45, 0.45)));
-    cv.draw(&And(Ellipse::circle(ix, iy, ir * 0.42), sclera), Style::CRISP, &Solid(Rgb::new(0.03, 0.02, 0.02)));
-    cv.draw(&And(Ellipse::circle(ix + ir * 0.35, iy - ir * 0.35, 0.8 * s.max(1.0)), sclera), Style::soft(1.0, 0.9), &Solid(Rgb::new(1.0, 1.0, 1.0)));
+    cv.draw(
+        &And(Ring(iris, 0.6), sclera),
+        Style::soft(1.5, 0.7),
+        &Multiply(Rgb::new(0.45, 0.45, 0.45)),
+    );
+    cv.draw(
+        &And(Ellipse::circle(ix, iy, ir * 0.42), sclera),
+        Style::CRISP,
+        &Solid(Rgb::new(0.03, 0.02, 0.02)),
+    );
+    cv.draw(
+        &And(
+            Ellipse::circle(ix + ir * 0.35, iy - ir * 0.35, 0.8 * s.max(1.0)),
+            sclera,
+        ),
+        Style::soft(1.0, 0.9),
+        &Solid(Rgb::new(1.0, 1.0, 1.0)),
+    );
     // Lid shadow on the eyeball, lid line and lashes, crease, lower lid.
     let lid = Stroke::new(p.0, p.1, rot, ew, Quad(-eh, 0.0, eh), 1.4 * s);
-    cv.draw(&And(lid, sclera), Style::soft(2.0, 0.6), &Multiply(Rgb::new(0.7, 0.66, 0.66)));
+    cv.draw(
+        &And(lid, sclera),
+        Style::soft(2.0, 0.6),
+        &Multiply(Rgb::new(0.7, 0.66, 0.66)),
+    );
     let lash_half = if d.male { 0.7 } else { 0.95 };
-    let lash = Stroke::new(p.0, p.1, rot, ew + 0.8 * s, Quad(-eh - 0.3 * s, 0.0, eh), lash_half * s).taper(0.55, 0.55);
+    let lash = Stroke::new(
+        p.0,
+        p.1,
+        rot,
+        ew + 0.8 * s,
+        Quad(-eh - 0.3 * s, 0.0, eh),
+        lash_half * s,
+    )
+    .taper(0.55, 0.55);
     cv.draw(&lash, Style::CRISP, &Solid(Rgb::new(0.09, 0.06, 0.06)));
-    let crease = Stroke::new(p.0, p.1, rot, ew, Quad(-eh - 3.2 * s, 0.0, eh + 1.2 * s), 0.5 * s).taper(0.7, 0.7);
-    cv.draw(&crease, Style::soft(1.6, 0.8), &Multiply(Rgb::new(0.78, 0.72, 0.72)));
-    let lower = Stroke::new(p.0, p.1, rot, ew * 0.95, Quad(0.7 * eh + 0.2, 0.0, -0.7 * eh), 0.45 * s).taper(0.8, 0.8);
-    cv.draw(&lower, Style::soft(1.3, 0.6), &Multiply(Rgb::new(0.8, 0.74, 0.74)));
+    let crease = Stroke::new(
+        p.0,
+        p.1,
+        rot,
+        ew,
+        Quad(-eh - 3.2 * s, 0.0, eh + 1.2 * s),
+        0.5 * s,
+    )
+    .taper(0.7, 0.7);
+    cv.draw(
+        &crease,
+        Style::soft(1.6, 0.8),
+        &Multiply(Rgb::new(0.78, 0.72, 0.72)),
+    );
+    let lower = Stroke::new(
+        p.0,
+        p.1,
+        rot,
+        ew * 0.95,
+        Quad(0.7 * eh + 0.2, 0.0, -0.7 * eh),
+        0.45 * s,
+    )
+    .taper(0.8, 0.8);
+    cv.draw(
+        &lower,
+        Style::soft(1.3, 0.6),
+        &Multiply(Rgb::new(0.8, 0.74, 0.74)),
+    );
     // Eyebrow.
     let (bt, arch) = c.spec.brows();
     let (bx, by) = off(out * 0.8, -id.brow_gap);
     let tilt = out * 0.8 * s;
-    let brow = Stroke::new(bx, by, rot, ew * 1.22, Quad(-arch * 3.0 * s, tilt, arch * 3.0 * s), bt * s);
-    let brow = if left { brow.taper(0.85, 0.25) } else { brow.taper(0.25, 0.85) };
+    let brow = Stroke::new(
+        bx,
+        by,
+        rot,
+        ew * 1.22,
+        Quad(-arch * 3.0 * s, tilt, arch * 3.0 * s),
+        bt * s,
+    );
+    let brow = if left {
+        brow.taper(0.85, 0.25)
+    } else {
+        brow.taper(0.25, 0.85)
+    };
     let mut bcol = c.hair.mix(Rgb::new(0.08, 0.06, 0.05), 0.35);
     if !d.young {
         bcol = bcol.mix(Rgb::new(0.6, 0.6, 0.6), 0.4);
@@ -531,28 +809,63 @@ fn nose(cv: &mut Canvas, c: &Ctx<'_>) {
         let a = (side * 0.12 * iod + yaw * 0.4, 0.12 * iod);
         let b = (side * nw * 0.4 + yaw, id.nose_y - 4.0);
         let st = c.stroke(a, b, 0.0, 1.6).taper(0.8, 0.2);
-        cv.draw(&st, Style::soft(3.5, op.min(0.9)), &Multiply(Rgb::new(0.86, 0.8, 0.8)));
+        cv.draw(
+            &st,
+            Style::soft(3.5, op.min(0.9)),
+            &Multiply(Rgb::new(0.86, 0.8, 0.8)),
+        );
     }
     let tip_b = if id.pointy_nose { 2.5 } else { 3.8 };
     let (tx, ty) = off(0.0, -2.5);
-    cv.draw(&Ellipse::new(tx, ty, nw * 0.2 * s, tip_b * s, rot), Style::soft(4.0, 0.45), &Solid(c.skin.scale(1.1).clamp01()));
+    cv.draw(
+        &Ellipse::new(tx, ty, nw * 0.2 * s, tip_b * s, rot),
+        Style::soft(4.0, 0.45),
+        &Solid(c.skin.scale(1.1).clamp01()),
+    );
     let (ux, uy) = off(0.0, 2.5);
-    cv.draw(&Ellipse::new(ux, uy, nw * 0.33 * s, 2.0 * s, rot), Style::soft(3.0, 0.6), &Multiply(Rgb::new(0.75, 0.66, 0.63)));
+    cv.draw(
+        &Ellipse::new(ux, uy, nw * 0.33 * s, 2.0 * s, rot),
+        Style::soft(3.0, 0.6),
+        &Multiply(Rgb::new(0.75, 0.66, 0.63)),
+    );
     for side in [-1.0f32, 1.0] {
         let (x, y) = off(side * nw * 0.2, 1.2);
         let nr = Rot::angle(c.spec.jitter.roll + side * 0.35);
-        cv.draw(&Ellipse::new(x, y, 2.1 * s, 1.1 * s, nr), Style::soft(1.3, 0.9), &Multiply(Rgb::new(0.38, 0.3, 0.3)));
+        cv.draw(
+            &Ellipse::new(x, y, 2.1 * s, 1.1 * s, nr),
+            Style::soft(1.3, 0.9),
+            &Multiply(Rgb::new(0.38, 0.3, 0.3)),
+        );
         let (wx, wy) = off(side * nw * 0.4, -0.8);
-        let wing = Stroke::new(wx, wy, Rot::angle(c.spec.jitter.roll + side * 1.2), 3.2 * s, Quad::arch(-1.2 * s), 0.65 * s);
-        cv.draw(&wing, Style::soft(1.6, 0.7), &Multiply(Rgb::new(0.78, 0.7, 0.7)));
+        let wing = Stroke::new(
+            wx,
+            wy,
+            Rot::angle(c.spec.jitter.roll + side * 1.2),
+            3.2 * s,
+            Quad::arch(-1.2 * s),
+            0.65 * s,
+        );
+        cv.draw(
+            &wing,
+            Style::soft(1.6, 0.7),
+            &Multiply(Rgb::new(0.78, 0.7, 0.7)),
+        );
     }
 }
 
 /// Mouth curve parameters (pixels, before scale): smile bend `s` and opening `o`.
 fn mouth_shape(spec: &FaceSpec) -> (f32, f32) {
     let j = &spec.jitter;
-    let smile = if spec.drawn.smiling { 4.5 + 2.0 * j.smile_amt } else { -0.4 + 1.2 * j.smile_amt };
-    let open = if spec.drawn.mouth_open { 4.5 + 3.0 * j.open_amt } else { 0.0 };
+    let smile = if spec.drawn.smiling {
+        4.5 + 2.0 * j.smile_amt
+    } else {
+        -0.4 + 1.2 * j.smile_amt
+    };
+    let open = if spec.drawn.mouth_open {
+        4.5 + 3.0 * j.open_amt
+    } else {
+        0.0
+    };
     (smile, open)
 }
 
@@ -577,30 +890,69 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     let (lu, ll) = (id.lip_u * s, id.lip_l * s);
     let clip_region = mask::mouth_mask(&c.lm).capsule();
     let clip: Option<&dyn Shape> = Some(&clip_region);
-    let st = |feather: f32, opacity: f32| Style { feather, opacity, clip };
-    let band = |top: f32, bot: f32| Band { cx: mx, cy: my, rot, w, top: Quad::arch(top), bot: Quad::arch(bot) };
+    let st = |feather: f32, opacity: f32| Style {
+        feather,
+        opacity,
+        clip,
+    };
+    let band = |top: f32, bot: f32| Band {
+        cx: mx,
+        cy: my,
+        rot,
+        w,
+        top: Quad::arch(top),
+        bot: Quad::arch(bot),
+    };
     let lip = lip_color(c);
     let light = c.spec.jitter.light_gain;
     // Soft shadow below the lower lip.
     let (dx, dy) = rot.apply(0.0, sm + 0.5 * op + ll + 2.5 * s);
-    cv.draw(&Ellipse::new(mx + dx, my + dy, w * 0.55, 2.2 * s, rot), st(3.5, 0.5), &Multiply(Rgb::new(0.88, 0.84, 0.83)));
+    cv.draw(
+        &Ellipse::new(mx + dx, my + dy, w * 0.55, 2.2 * s, rot),
+        st(3.5, 0.5),
+        &Multiply(Rgb::new(0.88, 0.84, 0.83)),
+    );
     let ui = sm - 0.5 * op;
     let li = sm + 0.5 * op;
     // Lips.
-    cv.draw(&band(ui - lu, ui + 0.4), st(1.0, 1.0), &Solid(lip.scale(0.88)));
+    cv.draw(
+        &band(ui - lu, ui + 0.4),
+        st(1.0, 1.0),
+        &Solid(lip.scale(0.88)),
+    );
     cv.draw(&band(li - 0.4, li + ll), st(1.0, 1.0), &Solid(lip));
-    let hl = Stroke::new(mx, my, rot, w * 0.55, Quad::arch(li + ll * 0.45), ll * 0.22).taper(0.9, 0.9);
+    let hl =
+        Stroke::new(mx, my, rot, w * 0.55, Quad::arch(li + ll * 0.45), ll * 0.22).taper(0.9, 0.9);
     let (hx, hy) = rot.apply(0.0, 0.0);
-    let hl = Stroke { cx: hl.cx + hx, cy: hl.cy + hy, ..hl };
+    let hl = Stroke {
+        cx: hl.cx + hx,
+        cy: hl.cy + hy,
+        ..hl
+    };
     cv.draw(&hl, st(2.0, 0.35), &Solid(lip.scale(1.25).clamp01()));
     if op > 0.0 {
         let cavity = band(ui, li);
-        cv.draw(&cavity, st(1.0, 1.0), &Solid(c.skin.times(Rgb::new(0.13, 0.045, 0.045))));
+        cv.draw(
+            &cavity,
+            st(1.0, 1.0),
+            &Solid(c.skin.times(Rgb::new(0.13, 0.045, 0.045))),
+        );
         if c.spec.drawn.smiling {
-            let teeth = Band { w: w * 0.82, ..band(ui, ui + 0.45 * op) };
-            cv.draw(&And(teeth, cavity), st(1.0, 1.0), &Solid(Rgb::new(0.9, 0.88, 0.82).scale(light)));
+            let teeth = Band {
+                w: w * 0.82,
+                ..band(ui, ui + 0.45 * op)
+            };
+            cv.draw(
+                &And(teeth, cavity),
+                st(1.0, 1.0),
+                &Solid(Rgb::new(0.9, 0.88, 0.82).scale(light)),
+            );
             let gum = Stroke::new(mx, my, rot, w * 0.8, Quad::arch(ui + 0.45 * op), 0.35 * s);
-            cv.draw(&And(gum, cavity), st(1.0, 0.5), &Multiply(Rgb::new(0.7, 0.65, 0.6)));
+            cv.draw(
+                &And(gum, cavity),
+                st(1.0, 0.5),
+                &Multiply(Rgb::new(0.7, 0.65, 0.6)),
+            );
         }
     } else {
         let line = Stroke::new(mx, my, rot, w + 0.3, Quad::arch(sm), 0.6 * s).taper(0.3, 0.3);
@@ -608,14 +960,26 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     }
     // Corners and smile creases.
     for (side, p) in [(-1.0f32, l), (1.0, r)] {
-        cv.draw(&Ellipse::circle(p.0, p.1, 1.3 * s), st(1.5, 0.7), &Multiply(Rgb::new(0.7, 0.62, 0.6)));
+        cv.draw(
+            &Ellipse::circle(p.0, p.1, 1.3 * s),
+            st(1.5, 0.7),
+            &Multiply(Rgb::new(0.7, 0.62, 0.6)),
+        );
         if c.spec.drawn.smiling {
             let (ax, ay) = rot.apply(side * 2.0 * s, -5.0 * s);
             let (bx, by) = rot.apply(side * 3.2 * s, 3.5 * s);
             let (a, b) = ((p.0 + ax, p.1 + ay), (p.0 + bx, p.1 + by));
             let (cx, cy) = mid(a, b);
             let cr = Rot::from_vec(b.0 - a.0, b.1 - a.1);
-            let crease = Stroke::new(cx, cy, cr, dist(a, b) * 0.5, Quad::arch(side * 1.2 * s), 0.6 * s).taper(0.8, 0.8);
+            let crease = Stroke::new(
+                cx,
+                cy,
+                cr,
+                dist(a, b) * 0.5,
+                Quad::arch(side * 1.2 * s),
+                0.6 * s,
+            )
+            .taper(0.8, 0.8);
             cv.draw(&crease, st(1.8, 0.7), &Multiply(Rgb::new(0.78, 0.7, 0.68)));
         }
     }
@@ -633,8 +997,19 @@ fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     let rot = Rot::from_vec(r.0 - l.0, r.1 - l.1);
     let w = dist(l, r) * 0.5 + 2.5 * s;
     let base = -id.lip_u * s - 0.7 * s;
-    let m = Band { cx: mx, cy: my, rot, w, top: Quad(base - 5.5 * s, 0.0, 3.5 * s), bot: Quad(base, 0.0, 2.5 * s) };
-    cv.draw(&m, Style::soft(1.8, 0.95), &c.grain_paint(c.hair.scale(0.8), 0.3));
+    let m = Band {
+        cx: mx,
+        cy: my,
+        rot,
+        w,
+        top: Quad(base - 5.5 * s, 0.0, 3.5 * s),
+        bot: Quad(base, 0.0, 2.5 * s),
+    };
+    cv.draw(
+        &m,
+        Style::soft(1.8, 0.95),
+        &c.grain_paint(c.hair.scale(0.8), 0.3),
+    );
 }
 
 #[inline(never)] // one call per face; keeps profiles readable
@@ -653,14 +1028,22 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&And(cap, above), Style::soft(1.6, 1.0), &paint);
     // Highlight on the crown.
     let hlight = c.ell(c.light[0] * 12.0, -id.head_top + 9.0, id.head_a * 0.5, 6.0);
-    cv.draw(&And(hlight, cap), Style::soft(8.0, 0.3), &Solid(c.hair.mix(Rgb::new(1.0, 0.97, 0.9), 0.35)));
+    cv.draw(
+        &And(hlight, cap),
+        Style::soft(8.0, 0.3),
+        &Solid(c.hair.mix(Rgb::new(1.0, 0.97, 0.9), 0.35)),
+    );
     if !d.male {
         // Side locks framing the face, over the ears.
         for side in [-1.0f32, 1.0] {
             let top = (side * (id.head_a - 3.0), -0.7 * iod);
             let bot = (side * (id.head_a + 2.0), id.em + 12.0);
             let lock = c.stroke(top, bot, side * 4.0, 3.6).taper(0.9, 0.7);
-            cv.draw(&lock, Style::soft(1.5, 1.0), &c.hair_paint(c.hair.scale(0.95), 0.24));
+            cv.draw(
+                &lock,
+                Style::soft(1.5, 1.0),
+                &c.hair_paint(c.hair.scale(0.95), 0.24),
+            );
         }
     }
 }
@@ -674,25 +1057,54 @@ fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     let rot = c.rot;
     let clip_region = mask::eye_mask(&c.lm).capsule();
     let clip: Option<&dyn Shape> = Some(&clip_region);
-    let st = |feather: f32, opacity: f32| Style { feather, opacity, clip };
+    let st = |feather: f32, opacity: f32| Style {
+        feather,
+        opacity,
+        clip,
+    };
     let (hw, hh) = (g.half_w * iod * s, g.half_h * iod * s);
     let frame = Solid(g.frame.scale(c.spec.jitter.light_gain));
     for (side, p) in [(-1.0f32, c.lm.left_eye), (1.0, c.lm.right_eye)] {
         let (dx, dy) = rot.apply(side * 0.02 * iod * s, 0.02 * iod * s);
         let (cx, cy) = (p.0 + dx, p.1 + dy);
-        let lens = RoundBox { cx, cy, hw, hh, r: g.round * hh, rot };
+        let lens = RoundBox {
+            cx,
+            cy,
+            hw,
+            hh,
+            r: g.round * hh,
+            rot,
+        };
         if g.sun {
             cv.draw(&lens, st(1.0, 0.88), &Multiply(Rgb::new(0.2, 0.2, 0.24)));
         } else {
             cv.draw(&lens, st(1.0, 1.0), &Multiply(Rgb::new(0.95, 0.97, 1.0)));
         }
         let (rx, ry) = rot.apply(-0.3 * hw, -0.3 * hh);
-        let refl = Stroke::new(cx + rx, cy + ry, Rot::angle(c.spec.jitter.roll - 0.9), hh * 0.6, Quad(0.0, 0.0, 0.0), 1.6 * s);
-        cv.draw(&And(refl, lens), st(2.5, if g.sun { 0.25 } else { 0.18 }), &Solid(Rgb::new(1.0, 1.0, 1.0)));
+        let refl = Stroke::new(
+            cx + rx,
+            cy + ry,
+            Rot::angle(c.spec.jitter.roll - 0.9),
+            hh * 0.6,
+            Quad(0.0, 0.0, 0.0),
+            1.6 * s,
+        );
+        cv.draw(
+            &And(refl, lens),
+            st(2.5, if g.sun { 0.25 } else { 0.18 }),
+            &Solid(Rgb::new(1.0, 1.0, 1.0)),
+        );
         cv.draw(&Ring(lens, g.thick * 0.5 * s), st(1.0, 1.0), &frame);
         // Hinge and the start of the arm.
         let (ax, ay) = rot.apply(side * (hw + 2.0 * s), -0.45 * hh);
-        let arm = Stroke::new(cx + ax, cy + ay, rot, 2.2 * s, Quad(0.0, 0.0, 0.0), g.thick * 0.55 * s);
+        let arm = Stroke::new(
+            cx + ax,
+            cy + ay,
+            rot,
+            2.2 * s,
+            Quad(0.0, 0.0, 0.0),
+            g.thick * 0.55 * s,
+        );
         cv.draw(&arm, st(1.0, 1.0), &frame);
     }
     // Bridge.
@@ -701,7 +1113,14 @@ fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     let (bx, by) = mid((lx, ly), (rx, ry));
     let (ox, oy) = rot.apply(0.0, -0.08 * iod * s);
     let bw = (iod * 0.5 - g.half_w * iod + 1.5) * s;
-    let bridge = Stroke::new(bx + ox, by + oy, rot, bw, Quad::arch(-1.8 * s), g.thick * 0.62 * s);
+    let bridge = Stroke::new(
+        bx + ox,
+        by + oy,
+        rot,
+        bw,
+        Quad::arch(-1.8 * s),
+        g.thick * 0.62 * s,
+    );
     cv.draw(&bridge, st(1.0, 1.0), &frame);
 }
 
@@ -715,7 +1134,17 @@ fn jewellery(cv: &mut Canvas, c: &Ctx<'_>) {
         for side in [-1.0f32, 1.0] {
             let (x, y) = c.at(side * (id.head_a - 1.0) - c.spec.jitter.yaw * 2.5, 22.0);
             let e = Ellipse::circle(x, y, 2.0 * c.s);
-            cv.draw(&e, Style::CRISP, &Ellipsoid { color: Rgb::new(0.95, 0.8, 0.4), shape: e, light: c.light, ambient: 0.5, diffuse: 0.7 });
+            cv.draw(
+                &e,
+                Style::CRISP,
+                &Ellipsoid {
+                    color: Rgb::new(0.95, 0.8, 0.4),
+                    shape: e,
+                    light: c.light,
+                    ambient: 0.5,
+                    diffuse: 0.7,
+                },
+            );
         }
     }
     if id.necklace {

@@ -14,7 +14,11 @@ pub fn grid(tiles: &[Img], cols: usize, pad: usize, bg: [u8; 3]) -> Img {
     let cols = cols.max(1);
     let rows = tiles.len().div_ceil(cols);
     let (tw, th) = (tiles[0].w, tiles[0].h);
-    let mut out = Img::filled(cols * tw + (cols + 1) * pad, rows * th + (rows + 1) * pad, bg);
+    let mut out = Img::filled(
+        cols * tw + (cols + 1) * pad,
+        rows * th + (rows + 1) * pad,
+        bg,
+    );
     for (i, t) in tiles.iter().enumerate() {
         let (c, r) = (i % cols, i / cols);
         out.blit(t, pad + c * (tw + pad), pad + r * (th + pad));
@@ -71,7 +75,10 @@ pub fn downscale2(img: &Img) -> Img {
         for x in 0..w {
             for k in 0..3 {
                 let at = |xx: usize, yy: usize| img.data[(yy * img.w + xx) * 3 + k] as u32;
-                let s = at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1);
+                let s = at(2 * x, 2 * y)
+                    + at(2 * x + 1, 2 * y)
+                    + at(2 * x, 2 * y + 1)
+                    + at(2 * x + 1, 2 * y + 1);
                 data.push(((s + 2) / 4) as u8);
             }
         }
