@@ -150,13 +150,6 @@ fn triangle_weights(
         .collect()
 }
 
-impl Img {
-    /// Whether the image has the given size.
-    pub fn is(&self, w: usize, h: usize) -> bool {
-        self.w == w && self.h == h
-    }
-}
-
 /// Encodes RGB as a baseline JPEG with 4:2:0 chroma subsampling, like CelebA's files.
 pub fn encode_jpeg(img: &Img, quality: u8) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(16 * 1024);
@@ -253,6 +246,15 @@ mod tests {
         assert!(err < 2.0, "{err}");
         let small = img.crop_resize(0, 20, 178, 128);
         assert_eq!((small.w, small.h), (128, 128));
+        // A linear ramp stays a ramp: output pixel x samples source x ≈ (x + 0.5) · 178/128 - 0.5.
+        for x in [10usize, 64, 117] {
+            let src = (x as f32 + 0.5) * 178.0 / 128.0 - 0.5;
+            let expect = src * 255.0 / 178.0;
+            let got = small.data[(60 * 128 + x) * 3] as f32;
+            assert!((got - expect).abs() < 1.5, "x={x}: {got} vs {expect}");
+        }
+        let flat = Img::filled(178, 218, [10, 200, 77]).crop_resize(0, 20, 178, 128);
+        assert!(flat.data.chunks(3).all(|p| p == [10, 200, 77]));
         assert!(decode(b"not an image", Path::new("bad.png")).is_err());
     }
 }

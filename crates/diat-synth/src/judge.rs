@@ -8,7 +8,7 @@
 //!   to the median (frames are drawn in a colour that contrasts with the skin).
 //! * `Mouth_Slightly_Open`: the dark mouth cavity between the lips. Score: the mean thickness (in
 //!   pixels of the 178×218 frame, per unit of mouth width) of pixels darker than 0.22 × the skin
-//!   reference, in the central part of the mouth.
+//!   reference (0.26 × in downscaled frames), in the central part of the mouth.
 //! * `Smiling`: the U-shaped mouth line. Score: how much lower the centroid of the darkest structure
 //!   (lip line or cavity, per-column adaptive threshold) is at the mouth's centre than towards the
 //!   corners, in pixels of the 178×218 frame.
@@ -199,7 +199,8 @@ fn mouth_open_score(view: &View<'_>, lm: &Landmarks, skin: f32) -> f32 {
     let (c, ax, w) = mouth_axes(lm);
     let ay = (-ax.1, ax.0);
     let at = |u: f32, v: f32| (c.0 + u * ax.0 + v * ay.0, c.1 + u * ax.1 + v * ay.1);
-    let thr = 0.22 * skin;
+    // Downscaling lightens the cavity's edges (and the closed mouth line stays lighter still).
+    let thr = if view.frame.scale < 0.9 { 0.26 } else { 0.22 } * skin;
     let dv = 0.5 * a.k;
     let mut dark = 0.0f32;
     let mut cols = 0.0f32;

@@ -161,6 +161,7 @@ pub trait Shape {
     /// Distances of pixels `x0, x0+1, …` of row `y` into `out`.
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]);
     /// The row's extent for margin `m` (see [`Span`]); the default is the bounding box, no interior.
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let b = self.bounds();
         if y < b.y0 - m || y > b.y1 + m {
@@ -250,6 +251,7 @@ impl Shape for Ellipse {
         let hy = ((self.a * s).powi(2) + (self.b * c).powi(2)).sqrt();
         Bounds::around(self.cx, self.cy, hx, hy)
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
         let dy = y - self.cy;
@@ -272,6 +274,7 @@ impl Shape for Ellipse {
             *o = if k0sq > 1.0 { outside } else { inside } / k1;
         }
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         // The distance used is f/|grad f|; generous axes keep the outer span conservative and shrunk
         // axes (only for not-too-thin ellipses) keep the interior conservative (tested below).
@@ -352,6 +355,7 @@ impl Shape for Capsule {
             y1: self.ay.max(self.by) + self.r,
         }
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (bax, bay) = (self.bx - self.ax, self.by - self.ay);
         let il2 = 1.0 / (bax * bax + bay * bay).max(1e-12);
@@ -388,6 +392,7 @@ impl Shape for RoundBox {
             self.hw * s + self.hh * c,
         )
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
         let r = self.r.min(self.hw).min(self.hh);
@@ -501,6 +506,7 @@ impl Shape for Band {
         let hi = quad_max(self.bot);
         local_box(self.cx, self.cy, self.rot, -self.w, self.w, lo, hi)
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let k = slope_factor(self.top, self.w, 1.0).max(slope_factor(self.bot, self.w, 1.0));
         let v = (quad_min(self.top), quad_max(self.bot));
@@ -515,6 +521,7 @@ impl Shape for Band {
             y,
         )
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
         let iw = 1.0 / self.w.max(1e-3);
@@ -587,6 +594,7 @@ impl Shape for Stroke {
             quad_max(self.curve) + h,
         )
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let k = slope_factor(self.curve, self.w, 1.0);
         let h = self.half;
@@ -602,6 +610,7 @@ impl Shape for Stroke {
             y,
         )
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
         let iw = 1.0 / self.w.max(1e-3);
@@ -631,10 +640,12 @@ impl<S: Shape> Shape for Ring<S> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().grow(self.1)
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let s = self.0.span(y, m + self.1);
         Span::outer_only(s.x0, s.x1)
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         self.0.sdf_row(y, x0, out);
         for o in out.iter_mut() {
@@ -651,6 +662,7 @@ impl<S: Shape> Shape for Grow<S> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().grow(self.1.max(0.0))
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         // d - k < m  <=>  d < m + k;   d - k <= -m  <=>  d <= -(m - k).
         let o = self.0.span(y, m + self.1);
@@ -671,6 +683,7 @@ impl<S: Shape> Shape for Grow<S> {
             }
         }
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         self.0.sdf_row(y, x0, out);
         for o in out.iter_mut() {
@@ -711,6 +724,7 @@ impl<A: Shape, B: Shape> Shape for And<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().intersect(self.1.bounds())
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let (a, b) = (self.0.span(y, m), self.1.span(y, m));
         if a.is_empty() || b.is_empty() {
@@ -723,6 +737,7 @@ impl<A: Shape, B: Shape> Shape for And<A, B> {
             in1: a.in1.min(b.in1),
         }
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         combine(&self.0, &self.1, y, x0, out, fmax);
     }
@@ -736,6 +751,7 @@ impl<A: Shape, B: Shape> Shape for Or<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds().union(self.1.bounds())
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let (a, b) = (self.0.span(y, m), self.1.span(y, m));
         if a.is_empty() {
@@ -760,6 +776,7 @@ impl<A: Shape, B: Shape> Shape for Or<A, B> {
             in1,
         }
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         combine(&self.0, &self.1, y, x0, out, fmin);
     }
@@ -773,6 +790,7 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
     fn bounds(&self) -> Bounds {
         self.0.bounds()
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let a = self.0.span(y, m);
         if a.is_empty() || !a.has_inner() {
@@ -792,6 +810,7 @@ impl<A: Shape, B: Shape> Shape for Minus<A, B> {
         };
         Span { in0, in1, ..a }
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         combine(&self.0, &self.1, y, x0, out, |a, b| fmax(a, -b));
     }
@@ -837,6 +856,7 @@ impl Shape for Side {
     fn bounds(&self) -> Bounds {
         self.bounds
     }
+    #[inline(always)]
     fn sdf_row(&self, y: f32, x0: f32, out: &mut [f32]) {
         let (c, s) = (self.rot.c, self.rot.s);
         let iw = 1.0 / self.w.max(1e-3);
@@ -857,6 +877,7 @@ impl Shape for Side {
             );
         }
     }
+    #[inline(always)]
     fn span(&self, y: f32, m: f32) -> Span {
         let m = m.max(0.0);
         let tm = 1.5 + m / self.w.max(1e-3);
@@ -969,6 +990,7 @@ pub trait Paint {
 pub struct Solid(pub Rgb);
 
 impl Paint for Solid {
+    #[inline(always)]
     fn blend_row(
         &self,
         _x0: usize,
@@ -995,6 +1017,7 @@ impl Paint for Solid {
 pub struct Multiply(pub Rgb);
 
 impl Paint for Multiply {
+    #[inline(always)]
     fn blend_row(
         &self,
         _x0: usize,
@@ -1027,6 +1050,7 @@ pub struct Linear {
 }
 
 impl Paint for Linear {
+    #[inline(always)]
     fn blend_row(
         &self,
         x0: usize,
@@ -1069,6 +1093,7 @@ pub struct Textured<'a> {
 }
 
 impl Paint for Textured<'_> {
+    #[inline(always)]
     fn blend_row(
         &self,
         x0: usize,
@@ -1124,6 +1149,7 @@ pub struct Ellipsoid {
 }
 
 impl Paint for Ellipsoid {
+    #[inline(always)]
     fn blend_row(
         &self,
         x0: usize,
@@ -1219,6 +1245,7 @@ impl Canvas {
     }
 
     /// Fills row `y` with one colour per row from `f(y)` plus a horizontal slope per channel.
+    #[inline(always)]
     pub fn fill_rows(&mut self, mut f: impl FnMut(usize) -> (Rgb, Rgb)) {
         let w = self.w;
         for y in 0..self.h {
@@ -1237,6 +1264,7 @@ impl Canvas {
     }
 
     /// Draws `shape` with `paint`.
+    #[inline(always)]
     pub fn draw<S: Shape + ?Sized, P: Paint + ?Sized>(
         &mut self,
         shape: &S,
@@ -1325,6 +1353,7 @@ impl Canvas {
     }
 
     /// Interleaved 8-bit RGB (`out.len() == w * h * 3`), rounded and clamped.
+    #[inline(always)]
     pub fn to_rgb8(&self, out: &mut [u8]) {
         assert_eq!(out.len(), self.w * self.h * 3);
         let w = self.w;

@@ -99,8 +99,7 @@ impl Renderer {
 
     /// Renders `spec` as interleaved 8-bit RGB (`WIDTH * HEIGHT * 3` bytes).
     pub fn render_rgb8(&mut self, spec: &FaceSpec, out: &mut [u8]) {
-        draw_face(&mut self.canvas, spec);
-        self.canvas.to_rgb8(out);
+        dispatch(&mut self.canvas, spec, Some(out));
     }
 }
 
@@ -196,6 +195,45 @@ impl Ctx<'_> {
 
 /// Draws the whole face.
 pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
+    dispatch(cv, spec, None);
+}
+
+/// Draws (and converts to RGB8 into `out`), with 8-wide AVX2 loops where the CPU has them. The
+/// bytes are identical either way: AVX2 only widens the loops (no FMA contraction is enabled, and
+/// every lane is the same IEEE operation as the scalar/SSE code).
+fn dispatch(cv: &mut Canvas, spec: &FaceSpec, out: Option<&mut [u8]>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX and AVX2 (checked just above), the only features
+            // `draw_avx2` is compiled for.
+            #[allow(unsafe_code)]
+            unsafe {
+                draw_avx2(cv, spec, out)
+            };
+            return;
+        }
+    }
+    draw_portable(cv, spec, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,avx2")]
+fn draw_avx2(cv: &mut Canvas, spec: &FaceSpec, out: Option<&mut [u8]>) {
+    draw_portable(cv, spec, out);
+}
+
+#[inline(always)]
+fn draw_portable(cv: &mut Canvas, spec: &FaceSpec, out: Option<&mut [u8]>) {
+    draw_face_generic(cv, spec);
+    if let Some(out) = out {
+        cv.to_rgb8(out);
+    }
+}
+
+/// Draws the whole face (portable code path).
+#[inline(always)]
+fn draw_face_generic(cv: &mut Canvas, spec: &FaceSpec) {
     let id = &spec.identity;
     let d = &spec.drawn;
     let j = &spec.jitter;
@@ -268,7 +306,7 @@ pub fn draw_face(cv: &mut Canvas, spec: &FaceSpec) {
     jewellery(cv, &ctx);
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn background(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let g = c.spec.jitter.light_gain;
@@ -287,7 +325,7 @@ fn background(cv: &mut Canvas, c: &Ctx<'_>) {
     });
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn long_hair_back(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if c.spec.drawn.male {
@@ -312,7 +350,7 @@ fn long_hair_back(cv: &mut Canvas, c: &Ctx<'_>) {
     );
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let male = c.spec.drawn.male;
@@ -374,7 +412,7 @@ fn body(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn ears(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let yaw = c.spec.jitter.yaw;
@@ -416,7 +454,7 @@ fn hairline(c: &Ctx<'_>) -> Quad {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -437,7 +475,7 @@ fn short_hair_cap(cv: &mut Canvas, c: &Ctx<'_>) {
 }
 
 /// Hair over the temples and above the ears, straddling the skull edge (bald men keep this).
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
     let id = &c.spec.identity;
     let top_cut = c.side(-0.5 * id.iod, Quad(0.0, 0.0, 0.0), true, id.head_a);
@@ -451,7 +489,7 @@ fn fringe(cv: &mut Canvas, c: &Ctx<'_>, opacity: f32) {
     );
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     let shape = Or(c.skull, c.jaw);
     cv.draw(
@@ -484,7 +522,7 @@ fn head(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn face_shading(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -522,7 +560,7 @@ fn face_shading(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn age_marks(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -587,7 +625,7 @@ fn mouth_hole(c: &Ctx<'_>) -> Ellipse {
     )
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if !c.spec.drawn.male {
@@ -638,7 +676,7 @@ fn beard(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -790,7 +828,7 @@ fn eye(cv: &mut Canvas, c: &Ctx<'_>, left: bool) {
     cv.draw(&brow, Style::soft(1.4, 0.92), &c.grain_paint(bcol, 0.25));
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn nose(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let s = c.s;
@@ -877,7 +915,7 @@ fn lip_color(c: &Ctx<'_>) -> Rgb {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let s = c.s;
@@ -985,7 +1023,7 @@ fn mouth(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if !c.spec.drawn.male || !matches!(id.beard, Beard::Mustache | Beard::Goatee | Beard::Full) {
@@ -1012,7 +1050,7 @@ fn mustache(cv: &mut Canvas, c: &Ctx<'_>) {
     );
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let d = &c.spec.drawn;
@@ -1048,7 +1086,7 @@ fn front_hair(cv: &mut Canvas, c: &Ctx<'_>) {
     }
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     let g = &id.glasses;
@@ -1124,7 +1162,7 @@ fn glasses(cv: &mut Canvas, c: &Ctx<'_>) {
     cv.draw(&bridge, st(1.0, 1.0), &frame);
 }
 
-#[inline(never)] // one call per face; keeps profiles readable
+#[inline(always)] // into draw_face_avx2
 fn jewellery(cv: &mut Canvas, c: &Ctx<'_>) {
     let id = &c.spec.identity;
     if c.spec.drawn.male {
@@ -1158,6 +1196,20 @@ fn jewellery(cv: &mut Canvas, c: &Ctx<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_avx2_path_gives_the_same_bytes_as_the_portable_one() {
+        let layout = crate::Layout::new(77, 400, 4);
+        let mut a = Canvas::new(WIDTH, HEIGHT);
+        let mut b = Canvas::new(WIDTH, HEIGHT);
+        let (mut oa, mut ob) = (vec![0u8; WIDTH * HEIGHT * 3], vec![0u8; WIDTH * HEIGHT * 3]);
+        for i in (0..400).step_by(7) {
+            let spec = FaceSpec::for_image(&layout, i);
+            dispatch(&mut a, &spec, Some(&mut oa));
+            draw_portable(&mut b, &spec, Some(&mut ob));
+            assert!(oa == ob, "image {i} differs between code paths");
+        }
+    }
 
     #[test]
     fn renders_are_deterministic_and_not_flat() {
