@@ -169,20 +169,7 @@ fn parse_txt(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
     let mut values = Vec::with_capacity(declared.unwrap_or(1024) * k);
     let mut line_nos = Vec::with_capacity(declared.unwrap_or(1024));
     for (ln, line) in it {
-        let mut toks = line.split_ascii_whitespace();
-        let id = toks.next().unwrap_or_default();
-        check_id(path, ln, id)?;
-        let mut n = 0;
-        for tok in toks {
-            if n == k {
-                return Err(Error::parse(path, ln, format!("more than {k} values after the image id")));
-            }
-            values.push(parse_value(path, ln, kind, cols[n], tok)?);
-            n += 1;
-        }
-        if n != k {
-            return Err(Error::parse(path, ln, format!("expected {k} values after the image id, found {n}")));
-        }
+        let id = parse_row(path, ln, kind, line.split_ascii_whitespace(), &mut values)?;
         ids.push(id.to_string());
         line_nos.push(ln as u32);
     }
@@ -210,24 +197,31 @@ fn parse_csv(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
     let mut values = Vec::new();
     let mut line_nos = Vec::new();
     for (ln, line) in it {
-        let mut toks = line.split(',').map(str::trim);
-        let id = toks.next().unwrap_or_default();
-        check_id(path, ln, id)?;
-        let mut n = 0;
-        for tok in toks {
-            if n == k {
-                return Err(Error::parse(path, ln, format!("more than {k} values after the image id")));
-            }
-            values.push(parse_value(path, ln, kind, cols[n], tok)?);
-            n += 1;
-        }
-        if n != k {
-            return Err(Error::parse(path, ln, format!("expected {k} values after the image id, found {n}")));
-        }
+        let id = parse_row(path, ln, kind, line.split(',').map(str::trim), &mut values)?;
         ids.push(id.to_string());
         line_nos.push(ln as u32);
     }
     finish(path, kind, ids, values, line_nos)
+}
+
+/// One data row: the image id, then exactly the kind's columns (appended to `values`).
+fn parse_row<'a>(path: &Path, ln: usize, kind: FileKind, mut toks: impl Iterator<Item = &'a str>, values: &mut Vec<i32>) -> Result<&'a str> {
+    let cols = kind.columns();
+    let k = cols.len();
+    let id = toks.next().unwrap_or_default();
+    check_id(path, ln, id)?;
+    let mut n = 0;
+    for tok in toks {
+        if n == k {
+            return Err(Error::parse(path, ln, format!("more than {k} values after the image id")));
+        }
+        values.push(parse_value(path, ln, kind, cols[n], tok)?);
+        n += 1;
+    }
+    if n != k {
+        return Err(Error::parse(path, ln, format!("expected {k} values after the image id, found {n}")));
+    }
+    Ok(id)
 }
 
 fn check_id(path: &Path, line: usize, id: &str) -> Result<()> {

@@ -69,6 +69,14 @@ impl Net {
     }
 }
 
+/// One optimizer step of `net` on `loss` (gradients reset first).
+fn descend(net: &mut Net, loss: &Tensor) {
+    let opt = net.opt.as_mut().expect("a trained network has an optimizer");
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+}
+
 /// What one step reports: loss tensors (read only at log/checkpoint steps, to avoid device
 /// syncs) and plain numbers.
 #[derive(Debug, Default)]
@@ -500,10 +508,7 @@ fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             move |nets: &mut [Net], _step| {
                 let x = loader.next_item().expect("loader").to_device(device).images;
                 let loss = losses::eq4_reconstruction_objective(&vgg, &g.forward_t(&x, true), &x, &IDENTITY_LAYERS);
-                let opt = nets[0].opt.as_mut().expect("trains");
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
+                descend(&mut nets[0], &loss);
                 Ok(StepOut { losses: vec![("reconstruct", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
             }
         },
@@ -532,10 +537,7 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                 let x = loader.next_item().expect("loader").to_device(device).images;
                 let gx = tch::no_grad(|| g.forward_t(&x, false));
                 let loss = losses::eq5_denoise_objective(&f, &gx, &x);
-                let opt = nets[0].opt.as_mut().expect("trains");
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
+                descend(&mut nets[0], &loss);
                 Ok(StepOut { losses: vec![("denoise", loss.detach())], extra: vec![] })
             }
         },
@@ -564,10 +566,7 @@ fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             move |nets: &mut [Net], _step| {
                 let x = loader.next_item().expect("loader").to_device(device).images;
                 let loss = losses::eq8_reconstruction_loss(&t.forward_t(&x, true), &x);
-                let opt = nets[0].opt.as_mut().expect("trains");
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
+                descend(&mut nets[0], &loss);
                 Ok(StepOut { losses: vec![("reconstruction", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
             }
         },
@@ -594,10 +593,7 @@ fn stage_pretrain_d(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                 let y = batch.labels.expect("labelled pretraining store");
                 let logits = d.logits(&batch.images);
                 let loss = losses::eq9_discriminator_pretrain_loss(&logits, &y);
-                let opt = nets[0].opt.as_mut().expect("trains");
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
+                descend(&mut nets[0], &loss);
                 let acc = tch::no_grad(|| logits.ge(0.0).to_kind(Kind::Float).eq_tensor(&y).to_kind(Kind::Float).mean(Kind::Float));
                 Ok(StepOut { losses: vec![("pretrain_d", loss.detach()), ("accuracy", acc)], extra: vec![] })
             }
@@ -709,10 +705,7 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                             Some((vgg, _)) => losses::eq10_local_enhancement_loss(vgg, &etx, &tx, &x, &m, &betas),
                             None => eq10_local_enhancement_loss_on_d(d, &etx, &tx, &x, &m, &betas),
                         };
-                        let opt = nets[0].opt.as_mut().expect("trains");
-                        opt.zero_grad();
-                        loss.backward();
-                        opt.step();
+                        descend(&mut nets[0], &loss);
                         Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
                     }
                 },
@@ -739,10 +732,7 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                         let x = loader.next_item().expect("loader").to_device(device).images;
                         let bx = diat_nets::blur::gaussian_blur(&x, sigma);
                         let loss = losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), &x);
-                        let opt = nets[0].opt.as_mut().expect("trains");
-                        opt.zero_grad();
-                        loss.backward();
-                        opt.step();
+                        descend(&mut nets[0], &loss);
                         Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
                     }
                 },
