@@ -39,12 +39,8 @@ demo: build
 	  --input-size 500 --test-size 50 --sheet-size 12
 	$(DIAT) train --pipeline pipelines/demo/mouth_open.toml --run-dir $(DEMO_OUT)/run --resume \
 	  --set 'task.data="$(abspath $(DEMO_OUT))/prepared"'
-	rm -rf $(DEMO_OUT)/eval-inputs $(DEMO_OUT)/applied
 	$(DIAT) eval synth --data $(DEMO_OUT)/synth --attr Mouth_Slightly_Open --direction add --limit 50 \
-	  --write-inputs $(DEMO_OUT)/eval-inputs
-	$(DIAT) apply --cpu --model $(DEMO_OUT)/run/final $(DEMO_OUT)/eval-inputs --out $(DEMO_OUT)/applied --out-size 128
-	$(DIAT) eval synth --data $(DEMO_OUT)/synth --attr Mouth_Slightly_Open --direction add --limit 50 \
-	  --transform identity --transform counterfactual --outputs $(DEMO_OUT)/applied --json $(DEMO_OUT)/eval.json
+	  --transform identity --transform counterfactual --model $(DEMO_OUT)/run/final --json $(DEMO_OUT)/eval.json
 	cp "$$(ls $(DEMO_OUT)/run/samples/enhance-step-*.png | tail -1)" $(DEMO_OUT)/before_after.png
 	@echo "demo: before/after sheet $(DEMO_OUT)/before_after.png, evaluation $(DEMO_OUT)/eval.json, run $(DEMO_OUT)/run"
 

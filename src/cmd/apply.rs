@@ -126,6 +126,27 @@ fn save(rgb: &[u8], size: u32, out_size: Option<u32>, path: &Path) -> Result<()>
     diat_common::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Applies `model` (zoo name or local path) to the images of `input` and writes them to `out`
+/// at `out_size` (used by `diat eval synth --model`).
+pub fn apply_dir(model: &str, input: &Path, out: &Path, out_size: Option<u32>) -> Result<()> {
+    let args = Args {
+        model: model.to_string(),
+        inputs: vec![input.to_path_buf()],
+        out: out.to_path_buf(),
+        batch: 32,
+        cpu: false,
+        keep_intermediate: false,
+        out_size,
+        align: false,
+        largest: false,
+        min_face: 20.0,
+    };
+    match run(args)? {
+        c if c == ExitCode::SUCCESS => Ok(()),
+        _ => bail!("no image of {} could be transformed", input.display()),
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let device = if args.cpu { Device::Cpu } else { Device::cuda_if_available() };
     let resolved = diat_zoo::resolve_and_fetch(&args.model)?;

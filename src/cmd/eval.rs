@@ -38,6 +38,10 @@ struct SynthArgs {
     /// 128×128 (repeatable).
     #[arg(long, value_name = "DIR")]
     outputs: Vec<PathBuf>,
+    /// A trained model to score (zoo name or local path, e.g. a run's final/ folder): the
+    /// evaluation inputs are transformed with it (as `diat apply`) and scored at 128×128.
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
     /// Write the evaluation inputs (the dataset's JPEGs) into this folder, for a model to transform.
     #[arg(long, value_name = "DIR")]
     write_inputs: Option<PathBuf>,
@@ -179,10 +183,20 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
         .collect();
     transforms.dedup();
     transforms.extend(a.outputs.iter().cloned().map(Transform::Outputs));
+    // With --model: inputs → the model → 128×128 outputs in a scratch folder, scored like --outputs.
+    let scratch = std::env::temp_dir().join(format!("diat-eval-{}", std::process::id()));
+    if let Some(model) = &a.model {
+        let (inputs, outputs) = (scratch.join("inputs"), scratch.join(model.replace(['/', '@'], "_")));
+        write_inputs(&cfg, &inputs)?;
+        super::apply::apply_dir(model, &inputs, &outputs, Some(128))?;
+        transforms.push(Transform::Outputs(outputs));
+    }
     if transforms.is_empty() {
         transforms = vec![Transform::Identity, Transform::Counterfactual];
     }
-    let report = evaluate(&cfg, &transforms, Mode::auto())?;
+    let report = evaluate(&cfg, &transforms, Mode::auto());
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report?;
     let text = table(&report);
     let json = serde_json::to_string_pretty(&report)? + "\n";
     match &a.json {
