@@ -6,11 +6,24 @@ use std::process::Command;
 fn deps_of(package: &str) -> String {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "--offline", "--prefix", "none", "--edges", "normal,build,dev", "-p", package])
+        .args([
+            "tree",
+            "--offline",
+            "--prefix",
+            "none",
+            "--edges",
+            "normal,build,dev",
+            "-p",
+            package,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "cargo tree -p {package}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -18,11 +31,21 @@ fn deps_of(package: &str) -> String {
 fn libtorch_free_crates_do_not_depend_on_tch() {
     for package in ["diat-common", "diat-celeba", "diat-zoo", "diat-align"] {
         let tree = deps_of(package);
-        assert!(tree.lines().count() > 3, "{package}: suspiciously small tree:\n{tree}");
+        assert!(
+            tree.lines().count() > 3,
+            "{package}: suspiciously small tree:\n{tree}"
+        );
         for forbidden in ["torch-sys ", "tch "] {
-            assert!(!tree.lines().any(|l| l.starts_with(forbidden)), "{package} depends on {forbidden}");
+            assert!(
+                !tree.lines().any(|l| l.starts_with(forbidden)),
+                "{package} depends on {forbidden}"
+            );
         }
     }
     // The check itself sees tch where it is.
-    assert!(deps_of("diat-nets").lines().any(|l| l.starts_with("torch-sys ")));
+    assert!(
+        deps_of("diat-nets")
+            .lines()
+            .any(|l| l.starts_with("torch-sys "))
+    );
 }

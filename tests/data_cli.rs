@@ -7,13 +7,25 @@ fn samples() -> PathBuf {
     let p = std::env::var("DIAT_CELEBA_SAMPLES")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/celeba"));
-    assert!(p.join("Anno").exists(), "real CelebA samples missing at {}", p.display());
+    assert!(
+        p.join("Anno").exists(),
+        "real CelebA samples missing at {}",
+        p.display()
+    );
     p
 }
 
 fn diat(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_diat")).args(args).env("DIAT_PROGRESS", "lines").output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(args)
+        .env("DIAT_PROGRESS", "lines")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// A 32-image official-layout root (consistent annotation subsets, real JPEGs).
@@ -26,17 +38,45 @@ fn subset(dir: &Path) -> PathBuf {
     let head = |src: &str, dst: &str, header: bool| {
         let text = std::fs::read_to_string(s.join(src)).unwrap();
         let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-        let body = if header { format!("32\r\n{}\r\n", lines[1]) } else { String::new() };
+        let body = if header {
+            format!("32\r\n{}\r\n", lines[1])
+        } else {
+            String::new()
+        };
         let rows = if header { &lines[2..34] } else { &lines[..32] };
-        std::fs::write(root.join(dst), body + &rows.iter().map(|l| format!("{l}\r\n")).collect::<String>()).unwrap();
+        std::fs::write(
+            root.join(dst),
+            body + &rows.iter().map(|l| format!("{l}\r\n")).collect::<String>(),
+        )
+        .unwrap();
     };
-    head("Anno/list_attr_celeba.txt", "Anno/list_attr_celeba.txt", true);
-    head("Anno/list_landmarks_align_celeba.txt", "Anno/list_landmarks_align_celeba.txt", true);
-    head("Anno/identity_CelebA.txt", "Anno/identity_CelebA.txt", false);
-    head("Eval/list_eval_partition.txt", "Eval/list_eval_partition.txt", false);
+    head(
+        "Anno/list_attr_celeba.txt",
+        "Anno/list_attr_celeba.txt",
+        true,
+    );
+    head(
+        "Anno/list_landmarks_align_celeba.txt",
+        "Anno/list_landmarks_align_celeba.txt",
+        true,
+    );
+    head(
+        "Anno/identity_CelebA.txt",
+        "Anno/identity_CelebA.txt",
+        false,
+    );
+    head(
+        "Eval/list_eval_partition.txt",
+        "Eval/list_eval_partition.txt",
+        false,
+    );
     for i in 1..=32 {
         let n = format!("{i:06}.jpg");
-        std::fs::copy(s.join("Img/img_align_celeba").join(&n), root.join("Img/img_align_celeba").join(&n)).unwrap();
+        std::fs::copy(
+            s.join("Img/img_align_celeba").join(&n),
+            root.join("Img/img_align_celeba").join(&n),
+        )
+        .unwrap();
     }
     root
 }
@@ -50,7 +90,13 @@ fn inspect_reports_official_layout_and_splits() {
     assert_eq!(v["split_sizes"], serde_json::json!([162770, 19867, 19962]));
     assert_eq!(v["images_annotated"], 202599);
     assert_eq!(v["images_found"], 32);
-    assert!(v["problems"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains("missing")));
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("missing"))
+    );
 }
 
 #[test]
@@ -60,45 +106,115 @@ fn index_cluster_sets_end_to_end() {
     let out = tmp.path().join("prepared");
     let (r, o) = (root.to_str().unwrap(), out.to_str().unwrap());
     let (ok, stdout, err) = diat(&["data", "index", r, "--out", o, "--verify"]);
-    assert!(!ok, "the 32-row subsets are not the official files: md5 must fail");
+    assert!(
+        !ok,
+        "the 32-row subsets are not the official files: md5 must fail"
+    );
     assert!(err.contains("checksum mismatch"), "{stdout}{err}");
     let (ok, stdout, err) = diat(&["data", "index", r, "--out", o]);
     assert!(ok, "{err}");
-    assert!(stdout.contains("indexed 32 images (official layout)"), "{stdout}");
+    assert!(
+        stdout.contains("indexed 32 images (official layout)"),
+        "{stdout}"
+    );
 
-    let (ok, stdout, err) = diat(&["data", "cluster", "--out", o, "--k", "3", "--sheet-size", "8"]);
+    let (ok, stdout, err) = diat(&[
+        "data",
+        "cluster",
+        "--out",
+        o,
+        "--k",
+        "3",
+        "--sheet-size",
+        "8",
+    ]);
     assert!(ok, "{err}");
     assert!(stdout.contains("3 clusters (fingerprint"), "{stdout}");
     let clusters: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("clusters/clusters.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.join("clusters/clusters.json")).unwrap())
+            .unwrap();
     assert_eq!(clusters["stats"].as_array().unwrap().len(), 3);
-    let sheets = std::fs::read_dir(out.join("clusters")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".png")).count();
+    let sheets = std::fs::read_dir(out.join("clusters"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".png"))
+        .count();
     assert_eq!(sheets, 3);
     // Same seed, same fingerprint.
-    let (_, again, _) = diat(&["data", "cluster", "--out", o, "--k", "3", "--sheet-size", "0"]);
-    let fp = |s: &str| s.split("fingerprint ").nth(1).unwrap().split(')').next().unwrap().to_string();
+    let (_, again, _) = diat(&[
+        "data",
+        "cluster",
+        "--out",
+        o,
+        "--k",
+        "3",
+        "--sheet-size",
+        "0",
+    ]);
+    let fp = |s: &str| {
+        s.split("fingerprint ")
+            .nth(1)
+            .unwrap()
+            .split(')')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(fp(&stdout), fp(&again));
 
     let (ok, stdout, err) = diat(&[
-        "data", "sets", "--out", o, "--task", "mouth_open", "--input-size", "8", "--test-size", "4", "--no-balance", "--size", "64",
+        "data",
+        "sets",
+        "--out",
+        o,
+        "--task",
+        "mouth_open",
+        "--input-size",
+        "8",
+        "--test-size",
+        "4",
+        "--no-balance",
+        "--size",
+        "64",
         "--no-cluster-filter",
     ]);
     assert!(ok, "{err}");
     assert!(stdout.contains("mouth_open: guided"), "{stdout}");
-    assert!(err.contains("Mouth_Slightly_Open"), "the proportions table is shown: {err}");
+    assert!(
+        err.contains("Mouth_Slightly_Open"),
+        "the proportions table is shown: {err}"
+    );
     let t = out.join("tasks/mouth_open");
-    for f in ["guided/images.u8", "guided/masks.u8", "guided/meta.parquet", "guided/manifest.json", "input/manifest.json", "report.json", "report.txt", "mask_preview.png"] {
+    for f in [
+        "guided/images.u8",
+        "guided/masks.u8",
+        "guided/meta.parquet",
+        "guided/manifest.json",
+        "input/manifest.json",
+        "report.json",
+        "report.txt",
+        "mask_preview.png",
+    ] {
         assert!(t.join(f).exists(), "{f}");
     }
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(t.join("input/manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("input/manifest.json")).unwrap()).unwrap();
     assert_eq!(m["count"], 8);
     assert_eq!(m["shape"], serde_json::json!([8, 64, 64, 3]));
-    assert_eq!(std::fs::metadata(t.join("input/images.u8")).unwrap().len(), 8 * 64 * 64 * 3);
-    let g: serde_json::Value = serde_json::from_slice(&std::fs::read(t.join("guided/manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::metadata(t.join("input/images.u8")).unwrap().len(),
+        8 * 64 * 64 * 3
+    );
+    let g: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("guided/manifest.json")).unwrap()).unwrap();
     assert_eq!(g["count"], 18, "all 18 open-mouth images of the subset");
     assert!(g["sha256"]["images.u8"].as_str().unwrap().len() == 64);
     // No test split among the first 32 images: reported, not fatal.
-    assert!(std::fs::read_to_string(t.join("report.txt")).unwrap().contains("no held-out test inputs"));
+    assert!(
+        std::fs::read_to_string(t.join("report.txt"))
+            .unwrap()
+            .contains("no held-out test inputs")
+    );
 
     // Unknown tasks and unclustered filtering are clear errors.
     let (ok, _, err) = diat(&["data", "sets", "--out", o, "--task", "wear_hat"]);
@@ -110,10 +226,24 @@ fn malformed_annotation_row_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let root = subset(tmp.path());
     let p = root.join("Anno/list_attr_celeba.txt");
-    let text = std::fs::read_to_string(&p).unwrap().replacen("000005.jpg  1", "000005.jpg  7", 1);
-    let text = if text.contains("000005.jpg  7") { text } else { std::fs::read_to_string(&p).unwrap().replacen("000005.jpg -1", "000005.jpg  x", 1) };
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("000005.jpg  1", "000005.jpg  7", 1);
+    let text = if text.contains("000005.jpg  7") {
+        text
+    } else {
+        std::fs::read_to_string(&p)
+            .unwrap()
+            .replacen("000005.jpg -1", "000005.jpg  x", 1)
+    };
     std::fs::write(&p, text).unwrap();
-    let (ok, _, err) = diat(&["data", "index", root.to_str().unwrap(), "--out", tmp.path().join("o").to_str().unwrap()]);
+    let (ok, _, err) = diat(&[
+        "data",
+        "index",
+        root.to_str().unwrap(),
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(err.contains("list_attr_celeba.txt:7:"), "{err}");
     assert!(!tmp.path().join("o/index.parquet").exists());

@@ -10,10 +10,17 @@ fn doctor_json_parses_and_reports_libtorch_and_dirs() {
         .env("DIAT_HOME", home.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
     assert_eq!(v["tch_version"], "0.24.0");
-    let version = v["libtorch"]["version"].as_str().expect("libtorch version found");
+    let version = v["libtorch"]["version"]
+        .as_str()
+        .expect("libtorch version found");
     assert!(version.starts_with("2.11.0"), "libtorch {version}");
     assert!(v["libtorch"]["lib_dir"].as_str().unwrap().ends_with("lib"));
     assert!(v["cuda"]["available"].is_boolean());
@@ -22,7 +29,12 @@ fn doctor_json_parses_and_reports_libtorch_and_dirs() {
     let names: Vec<_> = dirs.iter().map(|d| d["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["home", "data", "zoo", "cache", "runs"]);
     for d in dirs {
-        assert!(d["path"].as_str().unwrap().starts_with(home.path().to_str().unwrap()));
+        assert!(
+            d["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(home.path().to_str().unwrap())
+        );
         assert_eq!(d["writable"], true, "{d}");
     }
 }
@@ -33,7 +45,11 @@ fn transform_forward_runs() {
         .args(["nets", "forward", "--size", "32", "--batch", "2"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("output [2, 3, 32, 32]"), "{s}");
 }

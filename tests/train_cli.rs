@@ -22,7 +22,13 @@ fn image(seed: u32, open: bool) -> Vec<u8> {
             let face = dx * dx / 120.0 + dy * dy / 180.0 < 1.0;
             let mouth = open && (12..20).contains(&x) && (21..25).contains(&y);
             let i = ((y * SIZE + x) * 3) as usize;
-            let px = if mouth { [40, 10, 10] } else if face { [200, (150 + h(1) / 4) as u8, 120] } else { [h(2) as u8, h(3) as u8, h(4) as u8] };
+            let px = if mouth {
+                [40, 10, 10]
+            } else if face {
+                [200, (150 + h(1) / 4) as u8, 120]
+            } else {
+                [h(2) as u8, h(3) as u8, h(4) as u8]
+            };
             v[i..i + 3].copy_from_slice(&px);
         }
     }
@@ -42,8 +48,16 @@ fn store(dir: &Path, role: &str, n: u32, open: impl Fn(u32) -> bool, masks: bool
     for i in 0..n {
         let mut attrs = [false; 40];
         attrs[a] = open(i);
-        let meta = MetaRow { id: format!("{:06}.jpg", i + 1), split: None, identity: Some(i / 4 + 1), attrs, landmarks: [f32::NAN; 10], cluster: None };
-        w.push(&image(i, open(i)), masks.then_some(mask.as_slice()), meta).unwrap();
+        let meta = MetaRow {
+            id: format!("{:06}.jpg", i + 1),
+            split: None,
+            identity: Some(i / 4 + 1),
+            attrs,
+            landmarks: [f32::NAN; 10],
+            cluster: None,
+        };
+        w.push(&image(i, open(i)), masks.then_some(mask.as_slice()), meta)
+            .unwrap();
     }
     let task = serde_json::json!({"task": {"name": "mouth_open", "attribute": "Mouth_Slightly_Open", "guided_value": true, "region": "mouth"}});
     w.finish(task).unwrap();
@@ -52,8 +66,20 @@ fn store(dir: &Path, role: &str, n: u32, open: impl Fn(u32) -> bool, masks: bool
 fn data(dir: &Path) -> PathBuf {
     let d = dir.join("data");
     store(&d.join("pretrain"), "pretrain", 48, |i| i % 2 == 0, false);
-    store(&d.join("tasks/mouth_open/guided"), "guided", 24, |_| true, true);
-    store(&d.join("tasks/mouth_open/input"), "input", 16, |_| false, true);
+    store(
+        &d.join("tasks/mouth_open/guided"),
+        "guided",
+        24,
+        |_| true,
+        true,
+    );
+    store(
+        &d.join("tasks/mouth_open/input"),
+        "input",
+        16,
+        |_| false,
+        true,
+    );
     d
 }
 
@@ -63,8 +89,13 @@ fn pipeline() -> PathBuf {
 
 fn train_cmd(data: &Path, run: &Path, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_diat"));
-    c.arg("train").arg("--pipeline").arg(pipeline()).arg("--run-dir").arg(run);
-    c.arg("--set").arg(format!("task.data=\"{}\"", data.display()));
+    c.arg("train")
+        .arg("--pipeline")
+        .arg(pipeline())
+        .arg("--run-dir")
+        .arg(run);
+    c.arg("--set")
+        .arg(format!("task.data=\"{}\"", data.display()));
     for s in [
         "stages.pretrain_t.steps=20",
         "stages.pretrain_d.steps=10",
@@ -75,7 +106,10 @@ fn train_cmd(data: &Path, run: &Path, extra: &[&str]) -> Command {
     ] {
         c.arg("--set").arg(s);
     }
-    c.args(extra).env("DIAT_PROGRESS", "none").stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.args(extra)
+        .env("DIAT_PROGRESS", "none")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -86,15 +120,26 @@ fn losses(run: &Path) -> Vec<(String, u64, Vec<(String, f64)>)> {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let o = v.as_object().unwrap();
-            let ls = o.iter().filter(|(k, _)| k.starts_with("loss_")).map(|(k, x)| (k.clone(), x.as_f64().unwrap())).collect();
-            (v["stage"].as_str().unwrap().to_string(), v["step"].as_u64().unwrap(), ls)
+            let ls = o
+                .iter()
+                .filter(|(k, _)| k.starts_with("loss_"))
+                .map(|(k, x)| (k.clone(), x.as_f64().unwrap()))
+                .collect();
+            (
+                v["stage"].as_str().unwrap().to_string(),
+                v["step"].as_u64().unwrap(),
+                ls,
+            )
         })
         .collect()
 }
 
 /// Losses equal up to float reassociation: MKL/oneDNN may pick alignment-dependent kernels for
 /// tensors restored from a checkpoint, which moves the 7th significant digit now and then.
-fn assert_same_losses(got: &[(String, u64, Vec<(String, f64)>)], want: &[(String, u64, Vec<(String, f64)>)]) {
+fn assert_same_losses(
+    got: &[(String, u64, Vec<(String, f64)>)],
+    want: &[(String, u64, Vec<(String, f64)>)],
+) {
     assert_eq!(got.len(), want.len(), "same metric lines");
     for (g, w) in got.iter().zip(want) {
         assert_eq!((&g.0, g.1), (&w.0, w.1));
@@ -110,14 +155,22 @@ fn assert_same_losses(got: &[(String, u64, Vec<(String, f64)>)], want: &[(String
 fn wait_for(p: impl Fn() -> bool, what: &str) {
     let t = Instant::now();
     while !p() {
-        assert!(t.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        assert!(
+            t.elapsed() < Duration::from_secs(300),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn has_checkpoint(run: &Path, stage: &str) -> bool {
     std::fs::read_dir(run.join("checkpoints").join(stage))
-        .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with("step-") && e.path().join("state.json").exists()))
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                e.file_name().to_string_lossy().starts_with("step-")
+                    && e.path().join("state.json").exists()
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -126,49 +179,126 @@ fn smoke_run_then_sigkill_and_sigint_resumes_reproduce_it() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let a = tmp.path().join("a");
-    let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\""]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\""])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("adversarial: trained"), "{stdout}");
-    for f in ["resolved.toml", "run.json", "metrics.jsonl", "loss_curve.png", "final/transform.safetensors", "final/discriminator.safetensors", "samples/adversarial-step-00000030.png"] {
+    for f in [
+        "resolved.toml",
+        "run.json",
+        "metrics.jsonl",
+        "loss_curve.png",
+        "final/transform.safetensors",
+        "final/discriminator.safetensors",
+        "samples/adversarial-step-00000030.png",
+    ] {
         assert!(a.join(f).exists(), "{f}");
     }
-    assert!(!a.join("final/enhance.safetensors").exists(), "DIAT-A0 has no enhancement");
-    assert!(a.join("checkpoints/adversarial").read_dir().unwrap().count() <= 2, "keep-last-N");
-    let run_json: serde_json::Value = serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
+    assert!(
+        !a.join("final/enhance.safetensors").exists(),
+        "DIAT-A0 has no enhancement"
+    );
+    assert!(
+        a.join("checkpoints/adversarial")
+            .read_dir()
+            .unwrap()
+            .count()
+            <= 2,
+        "keep-last-N"
+    );
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("run.json")).unwrap()).unwrap();
     assert_eq!(run_json["device"], "Cpu");
     let reference = losses(&a);
-    assert_eq!(reference.iter().filter(|r| r.0 == "adversarial").count(), 30);
-    assert!(reference.iter().any(|r| r.2.iter().any(|(k, _)| k == "loss_identity")));
+    assert_eq!(
+        reference.iter().filter(|r| r.0 == "adversarial").count(),
+        30
+    );
+    assert!(
+        reference
+            .iter()
+            .any(|r| r.2.iter().any(|(k, _)| k == "loss_identity"))
+    );
 
     // Finished stages are skipped; an existing run needs --resume.
-    let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\"", "--resume"]).output().unwrap();
+    let out = train_cmd(
+        &data,
+        &a,
+        &["--set", "task.variant=\"diat-a0\"", "--resume"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("adversarial: already done"));
-    let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\""]).output().unwrap();
+    let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\""])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
     // SIGKILL in the middle of the adversarial stage, then --resume.
     let b = tmp.path().join("b");
-    let mut child = train_cmd(&data, &b, &["--set", "task.variant=\"diat-a0\""]).spawn().unwrap();
-    wait_for(|| has_checkpoint(&b, "adversarial"), "an adversarial checkpoint");
+    let mut child = train_cmd(&data, &b, &["--set", "task.variant=\"diat-a0\""])
+        .spawn()
+        .unwrap();
+    wait_for(
+        || has_checkpoint(&b, "adversarial"),
+        "an adversarial checkpoint",
+    );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!b.join("stages/adversarial/done.json").exists(), "killed before the stage finished");
-    let out = train_cmd(&data, &b, &["--set", "task.variant=\"diat-a0\"", "--resume"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !b.join("stages/adversarial/done.json").exists(),
+        "killed before the stage finished"
+    );
+    let out = train_cmd(
+        &data,
+        &b,
+        &["--set", "task.variant=\"diat-a0\"", "--resume"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_losses(&losses(&b), &reference);
 
     // SIGINT: finish the step, checkpoint, exit 130; --resume completes identically.
     let c = tmp.path().join("c");
-    let mut child = train_cmd(&data, &c, &["--set", "task.variant=\"diat-a0\""]).spawn().unwrap();
-    wait_for(|| has_checkpoint(&c, "pretrain_d"), "a pretrain_d checkpoint");
-    Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    let mut child = train_cmd(&data, &c, &["--set", "task.variant=\"diat-a0\""])
+        .spawn()
+        .unwrap();
+    wait_for(
+        || has_checkpoint(&c, "pretrain_d"),
+        "a pretrain_d checkpoint",
+    );
+    Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    let out = train_cmd(&data, &c, &["--set", "task.variant=\"diat-a0\"", "--resume"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = train_cmd(
+        &data,
+        &c,
+        &["--set", "task.variant=\"diat-a0\"", "--resume"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_losses(&losses(&c), &reference);
 }
 
@@ -177,8 +307,14 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let run = tmp.path().join("r");
-    let out = train_cmd(&data, &run, &["--set", "stages.enhance.steps=10"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = train_cmd(&data, &run, &["--set", "stages.enhance.steps=10"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(run.join("final/enhance.safetensors").exists());
     assert!(run.join("samples/enhance-step-00000010.png").exists());
 
@@ -186,7 +322,10 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let inputs = tmp.path().join("faces");
     std::fs::create_dir_all(&inputs).unwrap();
     for i in 0..2 {
-        image::RgbImage::from_raw(SIZE, SIZE, image(100 + i, false)).unwrap().save(inputs.join(format!("face{i}.png"))).unwrap();
+        image::RgbImage::from_raw(SIZE, SIZE, image(100 + i, false))
+            .unwrap()
+            .save(inputs.join(format!("face{i}.png")))
+            .unwrap();
     }
     std::fs::write(inputs.join("broken.jpg"), b"<html>not an image</html>").unwrap();
     let applied = tmp.path().join("applied");
@@ -199,22 +338,38 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         .env("DIAT_PROGRESS", "none")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("2 image(s) written") && String::from_utf8_lossy(&out.stdout).contains("local enhancement"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped") && String::from_utf8_lossy(&out.stderr).contains("broken.jpg"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("2 image(s) written")
+            && String::from_utf8_lossy(&out.stdout).contains("local enhancement")
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("skipped")
+            && String::from_utf8_lossy(&out.stderr).contains("broken.jpg")
+    );
     let face = image::open(applied.join("face0.png")).unwrap().into_rgb8();
     assert_eq!(face.dimensions(), (SIZE, SIZE));
 
     // `--align` on real photos: a CelebA face placed in a larger photo is edited in place; a
     // photo without a face is reported and skipped.
-    let samples = std::env::var("DIAT_CELEBA_SAMPLES").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/celeba"));
-    let celeb = image::open(samples.join("Img/img_align_celeba/000001.jpg")).unwrap().into_rgb8();
+    let samples = std::env::var("DIAT_CELEBA_SAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/celeba"));
+    let celeb = image::open(samples.join("Img/img_align_celeba/000001.jpg"))
+        .unwrap()
+        .into_rgb8();
     let mut photo = image::RgbImage::from_pixel(360, 300, image::Rgb([90, 120, 150]));
     image::imageops::overlay(&mut photo, &celeb, 100, 40);
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     photo.save(photos.join("photo.png")).unwrap();
-    image::RgbImage::from_pixel(120, 90, image::Rgb([200, 200, 200])).save(photos.join("blank.png")).unwrap();
+    image::RgbImage::from_pixel(120, 90, image::Rgb([200, 200, 200]))
+        .save(photos.join("blank.png"))
+        .unwrap();
     let edited = tmp.path().join("edited");
     let out = Command::new(env!("CARGO_BIN_EXE_diat"))
         .args(["apply", "--align", "--cpu", "--model"])
@@ -225,24 +380,54 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         .env("DIAT_PROGRESS", "none")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 photo(s) with 1 edited face(s)"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 photo(s) with 1 edited face(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("blank.png: no face found"));
     let result = image::open(edited.join("photo.png")).unwrap().into_rgb8();
     assert_eq!(result.dimensions(), photo.dimensions());
-    assert_eq!(result.get_pixel(5, 5), photo.get_pixel(5, 5), "far from the face the photo is untouched");
-    assert_ne!(result.get_pixel(189, 150), photo.get_pixel(189, 150), "the face was edited");
+    assert_eq!(
+        result.get_pixel(5, 5),
+        photo.get_pixel(5, 5),
+        "far from the face the photo is untouched"
+    );
+    assert_ne!(
+        result.get_pixel(189, 150),
+        photo.get_pixel(189, 150),
+        "the face was edited"
+    );
 
     // A diverging learning rate: the run stops naming stage and step, keeping good checkpoints.
     let bad = tmp.path().join("bad");
-    let out = train_cmd(&data, &bad, &["--set", "stages.pretrain_t.lr=1e30"]).output().unwrap();
+    let out = train_cmd(&data, &bad, &["--set", "stages.pretrain_t.lr=1e30"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stage pretrain_t, step") && err.contains("not finite"), "{err}");
-    for (_, dir) in std::fs::read_dir(bad.join("checkpoints/pretrain_t")).into_iter().flatten().flatten().map(|e| ((), e.path())) {
-        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+    assert!(
+        err.contains("stage pretrain_t, step") && err.contains("not finite"),
+        "{err}"
+    );
+    for (_, dir) in std::fs::read_dir(bad.join("checkpoints/pretrain_t"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| ((), e.path()))
+    {
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
         for (_, v) in state["losses"].as_object().unwrap() {
-            assert!(v.as_f64().is_some_and(f64::is_finite), "checkpoints hold finite states only: {state}");
+            assert!(
+                v.as_f64().is_some_and(f64::is_finite),
+                "checkpoints hold finite states only: {state}"
+            );
         }
     }
 }
@@ -251,15 +436,47 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
 fn pipeline_files_reject_unknown_keys() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("bad.toml");
-    std::fs::write(&p, format!("inherit = \"{}\"\n[train]\nbatchsize = 3\n", pipeline().display())).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_diat")).args(["train", "--dry-run", "--pipeline"]).arg(&p).output().unwrap();
+    std::fs::write(
+        &p,
+        format!(
+            "inherit = \"{}\"\n[train]\nbatchsize = 3\n",
+            pipeline().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["train", "--dry-run", "--pipeline"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `batchsize`"), "{}", String::from_utf8_lossy(&out.stderr));
-    for task in ["mouth_open", "mouth_close", "eyeglasses_remove", "male_to_female", "older_to_younger"] {
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `batchsize`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for task in [
+        "mouth_open",
+        "mouth_close",
+        "eyeglasses_remove",
+        "male_to_female",
+        "older_to_younger",
+    ] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{task}.toml"));
-        let out = Command::new(env!("CARGO_BIN_EXE_diat")).args(["train", "--dry-run", "--pipeline"]).arg(&p).output().unwrap();
-        assert!(out.status.success(), "{task}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+            .args(["train", "--dry-run", "--pipeline"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{task}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let resolved = String::from_utf8_lossy(&out.stdout);
-        assert!(resolved.contains(&format!("name = \"{task}\"")) && resolved.contains("lambda = 100.0"), "{resolved}");
+        assert!(
+            resolved.contains(&format!("name = \"{task}\"")) && resolved.contains("lambda = 100.0"),
+            "{resolved}"
+        );
     }
 }

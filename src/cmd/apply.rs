@@ -60,7 +60,10 @@ fn is_image(p: &str) -> bool {
 
 fn stem_of(name: &str) -> String {
     let base = name.rsplit('/').next().unwrap_or(name);
-    base.rsplit_once('.').map(|(s, _)| s).unwrap_or(base).to_string()
+    base.rsplit_once('.')
+        .map(|(s, _)| s)
+        .unwrap_or(base)
+        .to_string()
 }
 
 fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
@@ -75,11 +78,20 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 .collect();
             files.sort();
             for f in files {
-                items.push(Item { stem: stem_of(&f.to_string_lossy()), source: f.display().to_string(), bytes: std::fs::read(&f)? });
+                items.push(Item {
+                    stem: stem_of(&f.to_string_lossy()),
+                    source: f.display().to_string(),
+                    bytes: std::fs::read(&f)?,
+                });
             }
-        } else if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip")) {
-            let f = std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
-            let mut z = zip::ZipArchive::new(f).with_context(|| format!("{} is not a readable zip", input.display()))?;
+        } else if input
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        {
+            let f = std::fs::File::open(input)
+                .with_context(|| format!("opening {}", input.display()))?;
+            let mut z = zip::ZipArchive::new(f)
+                .with_context(|| format!("{} is not a readable zip", input.display()))?;
             for i in 0..z.len() {
                 let mut m = z.by_index(i)?;
                 let name = m.name().to_string();
@@ -89,10 +101,18 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 }
                 let mut bytes = Vec::with_capacity(m.size() as usize);
                 m.read_to_end(&mut bytes)?;
-                items.push(Item { stem: stem_of(&name), source: format!("{}:{name}", input.display()), bytes });
+                items.push(Item {
+                    stem: stem_of(&name),
+                    source: format!("{}:{name}", input.display()),
+                    bytes,
+                });
             }
         } else if input.is_file() {
-            items.push(Item { stem: stem_of(&input.to_string_lossy()), source: input.display().to_string(), bytes: std::fs::read(input)? });
+            items.push(Item {
+                stem: stem_of(&input.to_string_lossy()),
+                source: input.display().to_string(),
+                bytes: std::fs::read(input)?,
+            });
         } else {
             bail!("{}: no such file or folder", input.display());
         }
@@ -103,16 +123,22 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
 /// A CelebA-aligned 178×218 image is cropped like the training data; an image already at the
 /// model's size is used as is.
 fn prepare(item: &Item, cropper: &mut Cropper, size: u32) -> Result<Vec<u8>, String> {
-    let img = image::load_from_memory(&item.bytes).map_err(|e| format!("not a readable image: {e}"))?.into_rgb8();
+    let img = image::load_from_memory(&item.bytes)
+        .map_err(|e| format!("not a readable image: {e}"))?
+        .into_rgb8();
     let (w, h) = img.dimensions();
     if (w, h) == (size, size) {
         return Ok(img.into_raw());
     }
     if (w, h) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
-        return Err(format!("{w}x{h}: expected a CelebA-aligned {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} face or a {size}x{size} crop (align photos with `diat align`)"));
+        return Err(format!(
+            "{w}x{h}: expected a CelebA-aligned {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} face or a {size}x{size} crop (align photos with `diat align`)"
+        ));
     }
     let mut out = vec![0u8; (size * size * 3) as usize];
-    cropper.process_rgb(img.as_raw(), &mut out).map_err(|e| e.to_string())?;
+    cropper
+        .process_rgb(img.as_raw(), &mut out)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -122,7 +148,10 @@ fn save(rgb: &[u8], size: u32, out_size: Option<u32>, path: &Path) -> Result<()>
         img = image::imageops::resize(&img, o, o, image::imageops::FilterType::Triangle);
     }
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
     diat_common::write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -148,7 +177,11 @@ pub fn apply_dir(model: &str, input: &Path, out: &Path, out_size: Option<u32>) -
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let device = if args.cpu { Device::Cpu } else { Device::cuda_if_available() };
+    let device = if args.cpu {
+        Device::Cpu
+    } else {
+        Device::cuda_if_available()
+    };
     let resolved = diat_zoo::resolve_and_fetch(&args.model)?;
     let model = Model::load(resolved.model_path(), device)?;
     let size = model.image_size as u32;
@@ -181,15 +214,38 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if !ok.is_empty() {
             let n = ok.len() as i64;
             let s = size as i64;
-            let x = Tensor::from_slice(&pixels).view([n, s, s, 3]).to_device(device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 127.5 - 1.0;
+            let x = Tensor::from_slice(&pixels)
+                .view([n, s, s, 3])
+                .to_device(device)
+                .permute([0, 3, 1, 2])
+                .to_kind(Kind::Float)
+                / 127.5
+                - 1.0;
             let (tx, out) = model.apply(&x);
             let outs = diat_train::images::to_rgb(&out);
-            let txs = args.keep_intermediate.then(|| diat_train::images::to_rgb(&tx));
+            let txs = args
+                .keep_intermediate
+                .then(|| diat_train::images::to_rgb(&tx));
             for (k, it) in ok.iter().enumerate() {
-                save(&outs[k], size, args.out_size, &args.out.join(format!("{}.png", it.stem)))?;
+                save(
+                    &outs[k],
+                    size,
+                    args.out_size,
+                    &args.out.join(format!("{}.png", it.stem)),
+                )?;
                 if let Some(txs) = &txs {
-                    save(&txs[k], size, args.out_size, &args.out.join(format!("{}.transform.png", it.stem)))?;
-                    save(&pixels[k * (s * s * 3) as usize..(k + 1) * (s * s * 3) as usize], size, args.out_size, &args.out.join(format!("{}.input.png", it.stem)))?;
+                    save(
+                        &txs[k],
+                        size,
+                        args.out_size,
+                        &args.out.join(format!("{}.transform.png", it.stem)),
+                    )?;
+                    save(
+                        &pixels[k * (s * s * 3) as usize..(k + 1) * (s * s * 3) as usize],
+                        size,
+                        args.out_size,
+                        &args.out.join(format!("{}.input.png", it.stem)),
+                    )?;
                 }
                 done += 1;
             }
@@ -197,8 +253,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         progress.inc(chunk.len() as u64);
     }
     progress.finish();
-    println!("{done} image(s) written to {} ({} enhancement), {bad} skipped", args.out.display(), model.enhancement());
-    Ok(if done == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    println!(
+        "{done} image(s) written to {} ({} enhancement), {bad} skipped",
+        args.out.display(),
+        model.enhancement()
+    );
+    Ok(if done == 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `--align`: every face of every photo edited in place.
@@ -231,7 +295,13 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
             pixels.extend_from_slice(f.crop.as_raw());
         }
         let n = faces.len() as i64;
-        let x = Tensor::from_slice(&pixels).view([n, s, s, 3]).to_device(device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 127.5 - 1.0;
+        let x = Tensor::from_slice(&pixels)
+            .view([n, s, s, 3])
+            .to_device(device)
+            .permute([0, 3, 1, 2])
+            .to_kind(Kind::Float)
+            / 127.5
+            - 1.0;
         let (_, out) = model.apply(&x);
         let mut result = photo;
         for (f, rgb) in faces.iter().zip(diat_train::images::to_rgb(&out)) {
@@ -240,13 +310,24 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
             faces_done += 1;
         }
         let mut bytes = Vec::new();
-        result.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+        result.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )?;
         let path = args.out.join(format!("{}.png", it.stem));
-        diat_common::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        diat_common::write_atomic(&path, &bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
         photos += 1;
         progress.inc(1);
     }
     progress.finish();
-    println!("{photos} photo(s) with {faces_done} edited face(s) written to {}, {skipped} skipped", args.out.display());
-    Ok(if photos == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    println!(
+        "{photos} photo(s) with {faces_done} edited face(s) written to {}, {skipped} skipped",
+        args.out.display()
+    );
+    Ok(if photos == 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

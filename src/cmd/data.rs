@@ -147,7 +147,10 @@ fn load_exclusions(o: &ClusterOpts) -> Result<ExclusionFile> {
     let mut f = if o.exclusions.exists() {
         ExclusionFile::load(&o.exclusions)?
     } else {
-        tracing::warn!("{} not found: default clustering and heuristic", o.exclusions.display());
+        tracing::warn!(
+            "{} not found: default clustering and heuristic",
+            o.exclusions.display()
+        );
         ExclusionFile::default()
     };
     if let Some(k) = o.k {
@@ -168,8 +171,10 @@ struct TaskFile {
 fn tasks_of(o: &SetsOpts) -> Result<Vec<TaskSpec>> {
     let mut tasks = Vec::new();
     if let Some(p) = &o.task_file {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let f: TaskFile = toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let f: TaskFile =
+            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
         tasks.extend(f.task);
     }
     for t in &o.tasks {
@@ -182,9 +187,19 @@ fn tasks_of(o: &SetsOpts) -> Result<Vec<TaskSpec>> {
 }
 
 fn sets_options(o: &SetsOpts) -> Result<SetsOptions> {
-    let landmarks68 = o.landmarks68.as_deref().map(diat_celeba::masks::read_landmarks_68).transpose()?.map(std::sync::Arc::new);
+    let landmarks68 = o
+        .landmarks68
+        .as_deref()
+        .map(diat_celeba::masks::read_landmarks_68)
+        .transpose()?
+        .map(std::sync::Arc::new);
     Ok(SetsOptions {
-        select: SelectConfig { input_size: o.input_size, test_size: o.test_size, seed: o.seed, balance: !o.no_balance },
+        select: SelectConfig {
+            input_size: o.input_size,
+            test_size: o.test_size,
+            seed: o.seed,
+            balance: !o.no_balance,
+        },
         build: BuildConfig {
             crop: CropSpec::default().with_size(o.size),
             max_reject_fraction: o.max_rejects,
@@ -207,7 +222,10 @@ fn print_cluster_summary(s: &workflow::ClusterSummary, out: &Path) {
         s.kept_images,
         s.excluded_images
     );
-    println!("review: {}/clusters/ (clusters.csv, cluster_NN_*.png)", out.display());
+    println!(
+        "review: {}/clusters/ (clusters.csv, cluster_NN_*.png)",
+        out.display()
+    );
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -223,7 +241,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Cmd::Index { root, out, verify } => {
             let s = workflow::index(&root, &out, verify)?;
-            println!("indexed {} images ({} layout) into {}", s.images, s.layout, out.join("index.parquet").display());
+            println!(
+                "indexed {} images ({} layout) into {}",
+                s.images,
+                s.layout,
+                out.join("index.parquet").display()
+            );
             for w in &s.warnings {
                 println!("warning: {w}");
             }
@@ -233,12 +256,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
             print_cluster_summary(&s, &a.opts.out);
         }
         Cmd::Sets(a) => {
-            let outs = workflow::sets(&a.out, a.root.as_deref(), &tasks_of(&a.opts)?, &sets_options(&a.opts)?)?;
+            let outs = workflow::sets(
+                &a.out,
+                a.root.as_deref(),
+                &tasks_of(&a.opts)?,
+                &sets_options(&a.opts)?,
+            )?;
             for o in outs {
-                println!("{}: guided {} · input {} · test {} → {}", o.task, o.report.guided, o.report.input, o.report.test, o.dir.display());
+                println!(
+                    "{}: guided {} · input {} · test {} → {}",
+                    o.task,
+                    o.report.guided,
+                    o.report.input,
+                    o.report.test,
+                    o.dir.display()
+                );
             }
         }
-        Cmd::Prepare { root, cluster, sets } => {
+        Cmd::Prepare {
+            root,
+            cluster,
+            sets,
+        } => {
             let out = cluster.out.clone();
             let s = workflow::index(&root, &out, false)?;
             println!("indexed {} images ({} layout)", s.images, s.layout);
@@ -248,7 +287,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             opts.pretrain = true;
             let outs = workflow::sets(&out, Some(&root), &tasks_of(&sets)?, &opts)?;
             for o in outs {
-                println!("{}: guided {} · input {} · test {} → {}", o.task, o.report.guided, o.report.input, o.report.test, o.dir.display());
+                println!(
+                    "{}: guided {} · input {} · test {} → {}",
+                    o.task,
+                    o.report.guided,
+                    o.report.input,
+                    o.report.test,
+                    o.dir.display()
+                );
             }
             println!("pretraining store: {}", out.join("pretrain").display());
         }
@@ -258,7 +304,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
-    let r = diat_celeba::bench::run(&args.root, args.images, args.threads, args.python.as_deref())?;
+    let r = diat_celeba::bench::run(
+        &args.root,
+        args.images,
+        args.threads,
+        args.python.as_deref(),
+    )?;
     print!("{}", r.text());
     if r.images == 0 {
         bail!("no image was processed");

@@ -61,22 +61,35 @@ pub struct DirReport {
 
 /// GPU model names from the NVIDIA driver's procfs (empty without a driver).
 fn nvidia_device_names() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") else { return vec![] };
+    let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") else {
+        return vec![];
+    };
     let mut names: Vec<(String, String)> = entries
         .flatten()
         .filter_map(|e| {
             let info = std::fs::read_to_string(e.path().join("information")).ok()?;
-            let model = info.lines().find_map(|l| l.strip_prefix("Model:"))?.trim().to_string();
+            let model = info
+                .lines()
+                .find_map(|l| l.strip_prefix("Model:"))?
+                .trim()
+                .to_string();
             Some((e.file_name().to_string_lossy().into_owned(), model))
         })
         .collect();
     names.sort();
-    names.into_iter().map(|(bus, model)| format!("{model} ({bus})")).collect()
+    names
+        .into_iter()
+        .map(|(bus, model)| format!("{model} ({bus})"))
+        .collect()
 }
 
 pub fn report() -> Report {
     let available = tch::Cuda::is_available();
-    let device_count = if available { tch::Cuda::device_count() } else { 0 };
+    let device_count = if available {
+        tch::Cuda::device_count()
+    } else {
+        0
+    };
     let lib_dir = diat_nets::checkpoint::libtorch_lib_dir();
     let dirs = Dirs::from_env();
     Report {
@@ -91,20 +104,32 @@ pub fn report() -> Report {
         cuda: Cuda {
             available,
             device_count,
-            devices: if available { nvidia_device_names() } else { vec![] },
+            devices: if available {
+                nvidia_device_names()
+            } else {
+                vec![]
+            },
             cudnn_available: available && tch::Cuda::cudnn_is_available(),
-            cudnn_version: (available && tch::Cuda::cudnn_is_available()).then(tch::utils::version_cudnn),
+            cudnn_version: (available && tch::Cuda::cudnn_is_available())
+                .then(tch::utils::version_cudnn),
             cudart_version: available.then(tch::utils::version_cudart),
         },
         threads: Threads {
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             torch_intra_op: tch::get_num_threads(),
             torch_inter_op: tch::utils::get_num_interop_threads(),
         },
         dirs: dirs
             .entries()
             .into_iter()
-            .map(|(name, path)| DirReport { name, path: path.to_path_buf(), exists: path.exists(), writable: writable(path) })
+            .map(|(name, path)| DirReport {
+                name,
+                path: path.to_path_buf(),
+                exists: path.exists(),
+                writable: writable(path),
+            })
             .collect(),
     }
 }
@@ -121,7 +146,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     println!(
         "libtorch {} from {}",
         opt(&r.libtorch.version),
-        r.libtorch.lib_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "?".into())
+        r.libtorch
+            .lib_dir
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "?".into())
     );
     println!("  mkl {}  openmp {}", r.libtorch.mkl, r.libtorch.openmp);
     if r.cuda.available {
@@ -132,8 +161,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!(
             "  cudnn {} (version {})  cudart {}",
             r.cuda.cudnn_available,
-            r.cuda.cudnn_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-            r.cuda.cudart_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+            r.cuda
+                .cudnn_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.cuda
+                .cudart_version
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "-".into())
         );
     } else {
         println!("cuda not available: training and apply run on the CPU");

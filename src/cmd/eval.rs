@@ -186,7 +186,10 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
     // With --model: inputs → the model → 128×128 outputs in a scratch folder, scored like --outputs.
     let scratch = std::env::temp_dir().join(format!("diat-eval-{}", std::process::id()));
     if let Some(model) = &a.model {
-        let (inputs, outputs) = (scratch.join("inputs"), scratch.join(model.replace(['/', '@'], "_")));
+        let (inputs, outputs) = (
+            scratch.join("inputs"),
+            scratch.join(model.replace(['/', '@'], "_")),
+        );
         write_inputs(&cfg, &inputs)?;
         super::apply::apply_dir(model, &inputs, &outputs, Some(128))?;
         transforms.push(Transform::Outputs(outputs));

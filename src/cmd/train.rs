@@ -31,17 +31,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print!("{}", cfg.to_toml());
         return Ok(ExitCode::SUCCESS);
     }
-    let run_dir = args
-        .run_dir
-        .unwrap_or_else(|| diat_common::Dirs::from_env().runs.join(format!("{}-{}", cfg.task.name, cfg.task.variant.name())));
-    let opts = TrainOptions { run_dir, resume: args.resume, progress: diat_common::progress::Mode::auto() };
+    let run_dir = args.run_dir.unwrap_or_else(|| {
+        diat_common::Dirs::from_env().runs.join(format!(
+            "{}-{}",
+            cfg.task.name,
+            cfg.task.variant.name()
+        ))
+    });
+    let opts = TrainOptions {
+        run_dir,
+        resume: args.resume,
+        progress: diat_common::progress::Mode::auto(),
+    };
     let stop = diat_train::trainer::stop_flag();
     match diat_train::train(&cfg, &opts, stop) {
         Ok(s) => {
             for (stage, ran) in &s.stages {
                 println!("{stage}: {}", if *ran { "trained" } else { "already done" });
             }
-            println!("run: {}  final networks: {}", s.run_dir.display(), s.final_dir.display());
+            println!(
+                "run: {}  final networks: {}",
+                s.run_dir.display(),
+                s.final_dir.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ TrainError::Interrupted { .. }) => {

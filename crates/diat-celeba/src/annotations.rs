@@ -10,19 +10,61 @@ use std::path::{Path, PathBuf};
 
 /// The 40 CelebA attributes in file order.
 pub const ATTRIBUTE_NAMES: [&str; 40] = [
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs", "Big_Lips",
-    "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows", "Chubby", "Double_Chin",
-    "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones", "Male", "Mouth_Slightly_Open",
-    "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin", "Pointy_Nose", "Receding_Hairline",
-    "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair", "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat",
-    "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
+    "5_o_Clock_Shadow",
+    "Arched_Eyebrows",
+    "Attractive",
+    "Bags_Under_Eyes",
+    "Bald",
+    "Bangs",
+    "Big_Lips",
+    "Big_Nose",
+    "Black_Hair",
+    "Blond_Hair",
+    "Blurry",
+    "Brown_Hair",
+    "Bushy_Eyebrows",
+    "Chubby",
+    "Double_Chin",
+    "Eyeglasses",
+    "Goatee",
+    "Gray_Hair",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "Male",
+    "Mouth_Slightly_Open",
+    "Mustache",
+    "Narrow_Eyes",
+    "No_Beard",
+    "Oval_Face",
+    "Pale_Skin",
+    "Pointy_Nose",
+    "Receding_Hairline",
+    "Rosy_Cheeks",
+    "Sideburns",
+    "Smiling",
+    "Straight_Hair",
+    "Wavy_Hair",
+    "Wearing_Earrings",
+    "Wearing_Hat",
+    "Wearing_Lipstick",
+    "Wearing_Necklace",
+    "Wearing_Necktie",
+    "Young",
 ];
 
 /// The 10 aligned-landmark columns in file order (x, y of left eye, right eye, nose, left and
 /// right mouth corner; "left" is the image's left).
 pub const LANDMARK_NAMES: [&str; 10] = [
-    "lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y", "leftmouth_x", "leftmouth_y",
-    "rightmouth_x", "rightmouth_y",
+    "lefteye_x",
+    "lefteye_y",
+    "righteye_x",
+    "righteye_y",
+    "nose_x",
+    "nose_y",
+    "leftmouth_x",
+    "leftmouth_y",
+    "rightmouth_x",
+    "rightmouth_y",
 ];
 
 /// Bounding-box columns (in-the-wild images).
@@ -30,7 +72,9 @@ pub const BBOX_NAMES: [&str; 4] = ["x_1", "y_1", "width", "height"];
 
 /// Index of an attribute by name.
 pub fn attribute_index(name: &str) -> Option<usize> {
-    ATTRIBUTE_NAMES.iter().position(|a| a.eq_ignore_ascii_case(name))
+    ATTRIBUTE_NAMES
+        .iter()
+        .position(|a| a.eq_ignore_ascii_case(name))
 }
 
 /// Which annotation file a table came from; decides its shape and value checks.
@@ -55,14 +99,21 @@ impl FileKind {
     }
     /// Official .txt files of this kind start with a count line and a header.
     fn has_count_and_header(self) -> bool {
-        matches!(self, FileKind::Attributes | FileKind::Landmarks | FileKind::BBox)
+        matches!(
+            self,
+            FileKind::Attributes | FileKind::Landmarks | FileKind::BBox
+        )
     }
     fn check(self, v: i32) -> Option<&'static str> {
         match self {
             FileKind::Attributes if v != -1 && v != 1 => Some("attribute values must be -1 or 1"),
-            FileKind::Partition if !(0..=2).contains(&v) => Some("partition must be 0 (train), 1 (val) or 2 (test)"),
+            FileKind::Partition if !(0..=2).contains(&v) => {
+                Some("partition must be 0 (train), 1 (val) or 2 (test)")
+            }
             FileKind::Identity if v < 1 => Some("identity must be a positive integer"),
-            FileKind::Landmarks | FileKind::BBox if v < 0 => Some("coordinates must not be negative"),
+            FileKind::Landmarks | FileKind::BBox if v < 0 => {
+                Some("coordinates must not be negative")
+            }
             _ => None,
         }
     }
@@ -108,18 +159,36 @@ pub fn read_table(path: &Path, kind: FileKind) -> Result<Table> {
 /// Parses annotation bytes (see [`read_table`]).
 pub fn parse_table(path: &Path, bytes: &[u8], kind: FileKind) -> Result<Table> {
     if looks_like_html(bytes) {
-        return Err(Error::Html { path: path.to_path_buf() });
+        return Err(Error::Html {
+            path: path.to_path_buf(),
+        });
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::parse(path, line, "not UTF-8 text (a binary file in place of an annotation file?)")
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        Error::parse(
+            path,
+            line,
+            "not UTF-8 text (a binary file in place of an annotation file?)",
+        )
     })?;
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv { parse_csv(path, text, kind) } else { parse_txt(path, text, kind) }
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        parse_csv(path, text, kind)
+    } else {
+        parse_txt(path, text, kind)
+    }
 }
 
 fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.split('\n').enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+    text.split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
 }
 
 fn parse_value(path: &Path, line: usize, kind: FileKind, col: &str, tok: &str) -> Result<i32> {
@@ -129,11 +198,19 @@ fn parse_value(path: &Path, line: usize, kind: FileKind, col: &str, tok: &str) -
         b"-1" if kind == FileKind::Attributes => return Ok(-1),
         _ => {}
     }
-    let v: i32 = tok
-        .parse()
-        .map_err(|_| Error::parse(path, line, format!("column {col}: '{tok}' is not an integer")))?;
+    let v: i32 = tok.parse().map_err(|_| {
+        Error::parse(
+            path,
+            line,
+            format!("column {col}: '{tok}' is not an integer"),
+        )
+    })?;
     if let Some(why) = kind.check(v) {
-        return Err(Error::parse(path, line, format!("column {col}: {v}: {why}")));
+        return Err(Error::parse(
+            path,
+            line,
+            format!("column {col}: {v}: {why}"),
+        ));
     }
     Ok(v)
 }
@@ -144,24 +221,38 @@ fn parse_txt(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
     let mut it = lines(text).filter(|(_, l)| !l.trim().is_empty()).peekable();
     let mut declared = None;
     if kind.has_count_and_header() {
-        let (ln, count) = it.next().ok_or_else(|| Error::parse(path, 1, "empty file"))?;
-        declared = Some(
-            count
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| Error::parse(path, ln, format!("expected the row count, found '{}'", short(count))))?,
-        );
-        let (ln, header) = it.next().ok_or_else(|| Error::parse(path, ln + 1, "missing header line"))?;
+        let (ln, count) = it
+            .next()
+            .ok_or_else(|| Error::parse(path, 1, "empty file"))?;
+        declared = Some(count.trim().parse::<usize>().map_err(|_| {
+            Error::parse(
+                path,
+                ln,
+                format!("expected the row count, found '{}'", short(count)),
+            )
+        })?);
+        let (ln, header) = it
+            .next()
+            .ok_or_else(|| Error::parse(path, ln + 1, "missing header line"))?;
         let names: Vec<&str> = header.split_whitespace().collect();
         let names = match names.first() {
             Some(&"image_id") => &names[1..],
             _ => &names[..],
         };
-        if names.len() != k || names.iter().zip(cols).any(|(a, b)| !a.eq_ignore_ascii_case(b)) {
+        if names.len() != k
+            || names
+                .iter()
+                .zip(cols)
+                .any(|(a, b)| !a.eq_ignore_ascii_case(b))
+        {
             return Err(Error::parse(
                 path,
                 ln,
-                format!("header does not list the {k} expected columns ({} ...): '{}'", cols[0], short(header)),
+                format!(
+                    "header does not list the {k} expected columns ({} ...): '{}'",
+                    cols[0],
+                    short(header)
+                ),
             ));
         }
     }
@@ -176,7 +267,11 @@ fn parse_txt(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
     if let Some(d) = declared
         && d != ids.len()
     {
-        return Err(Error::parse(path, 1, format!("count line says {d} rows but the file has {}", ids.len())));
+        return Err(Error::parse(
+            path,
+            1,
+            format!("count line says {d} rows but the file has {}", ids.len()),
+        ));
     }
     finish(path, kind, ids, values, line_nos)
 }
@@ -185,13 +280,30 @@ fn parse_csv(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
     let cols = kind.columns();
     let k = cols.len();
     let mut it = lines(text).filter(|(_, l)| !l.trim().is_empty());
-    let (ln, header) = it.next().ok_or_else(|| Error::parse(path, 1, "empty file"))?;
-    let names: Vec<&str> = header.trim_start_matches('\u{feff}').split(',').map(str::trim).collect();
+    let (ln, header) = it
+        .next()
+        .ok_or_else(|| Error::parse(path, 1, "empty file"))?;
+    let names: Vec<&str> = header
+        .trim_start_matches('\u{feff}')
+        .split(',')
+        .map(str::trim)
+        .collect();
     let ok = names.len() == k + 1
         && names[0].eq_ignore_ascii_case("image_id")
-        && names[1..].iter().zip(cols).all(|(a, b)| a.eq_ignore_ascii_case(b));
+        && names[1..]
+            .iter()
+            .zip(cols)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
     if !ok {
-        return Err(Error::parse(path, ln, format!("CSV header must be image_id,{} ...: '{}'", cols[0], short(header))));
+        return Err(Error::parse(
+            path,
+            ln,
+            format!(
+                "CSV header must be image_id,{} ...: '{}'",
+                cols[0],
+                short(header)
+            ),
+        ));
     }
     let mut ids = Vec::new();
     let mut values = Vec::new();
@@ -205,7 +317,13 @@ fn parse_csv(path: &Path, text: &str, kind: FileKind) -> Result<Table> {
 }
 
 /// One data row: the image id, then exactly the kind's columns (appended to `values`).
-fn parse_row<'a>(path: &Path, ln: usize, kind: FileKind, mut toks: impl Iterator<Item = &'a str>, values: &mut Vec<i32>) -> Result<&'a str> {
+fn parse_row<'a>(
+    path: &Path,
+    ln: usize,
+    kind: FileKind,
+    mut toks: impl Iterator<Item = &'a str>,
+    values: &mut Vec<i32>,
+) -> Result<&'a str> {
     let cols = kind.columns();
     let k = cols.len();
     let id = toks.next().unwrap_or_default();
@@ -213,13 +331,21 @@ fn parse_row<'a>(path: &Path, ln: usize, kind: FileKind, mut toks: impl Iterator
     let mut n = 0;
     for tok in toks {
         if n == k {
-            return Err(Error::parse(path, ln, format!("more than {k} values after the image id")));
+            return Err(Error::parse(
+                path,
+                ln,
+                format!("more than {k} values after the image id"),
+            ));
         }
         values.push(parse_value(path, ln, kind, cols[n], tok)?);
         n += 1;
     }
     if n != k {
-        return Err(Error::parse(path, ln, format!("expected {k} values after the image id, found {n}")));
+        return Err(Error::parse(
+            path,
+            ln,
+            format!("expected {k} values after the image id, found {n}"),
+        ));
     }
     Ok(id)
 }
@@ -227,27 +353,51 @@ fn parse_row<'a>(path: &Path, ln: usize, kind: FileKind, mut toks: impl Iterator
 fn check_id(path: &Path, line: usize, id: &str) -> Result<()> {
     let lower = id.to_ascii_lowercase();
     if !(lower.ends_with(".jpg") || lower.ends_with(".png") || lower.ends_with(".jpeg")) {
-        return Err(Error::parse(path, line, format!("expected an image file name first, found '{}'", short(id))));
+        return Err(Error::parse(
+            path,
+            line,
+            format!("expected an image file name first, found '{}'", short(id)),
+        ));
     }
     Ok(())
 }
 
-fn finish(path: &Path, kind: FileKind, ids: Vec<String>, values: Vec<i32>, lines: Vec<u32>) -> Result<Table> {
+fn finish(
+    path: &Path,
+    kind: FileKind,
+    ids: Vec<String>,
+    values: Vec<i32>,
+    lines: Vec<u32>,
+) -> Result<Table> {
     if ids.is_empty() {
         return Err(Error::invalid(path, "no data rows"));
     }
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if !seen.insert(id.as_str()) {
-            return Err(Error::parse(path, lines[i] as usize, format!("image id {id} appears twice")));
+            return Err(Error::parse(
+                path,
+                lines[i] as usize,
+                format!("image id {id} appears twice"),
+            ));
         }
     }
-    Ok(Table { path: path.to_path_buf(), kind, ids, values, lines })
+    Ok(Table {
+        path: path.to_path_buf(),
+        kind,
+        ids,
+        values,
+        lines,
+    })
 }
 
 fn short(s: &str) -> String {
     let s = s.trim();
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s.to_string() }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -283,28 +433,69 @@ mod tests {
         let mut bad = row("000002.jpg", 1);
         bad.truncate(bad.len() - 3);
         let t = attr_txt(&[&row("000001.jpg", -1), &bad]);
-        let e = parse_table(Path::new("list_attr_celeba.txt"), t.as_bytes(), FileKind::Attributes).unwrap_err();
-        assert_eq!(e.to_string(), "list_attr_celeba.txt:4: expected 40 values after the image id, found 39");
+        let e = parse_table(
+            Path::new("list_attr_celeba.txt"),
+            t.as_bytes(),
+            FileKind::Attributes,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "list_attr_celeba.txt:4: expected 40 values after the image id, found 39"
+        );
         let t = attr_txt(&[&row("000001.jpg", 0)]);
         let e = parse_table(Path::new("a.txt"), t.as_bytes(), FileKind::Attributes).unwrap_err();
-        assert!(e.to_string().starts_with("a.txt:3: column 5_o_Clock_Shadow: 0"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("a.txt:3: column 5_o_Clock_Shadow: 0"),
+            "{e}"
+        );
         let t = "3\r\n".to_string() + &attr_txt(&[&row("000001.jpg", 1)])[3..];
         let e = parse_table(Path::new("a.txt"), t.as_bytes(), FileKind::Attributes).unwrap_err();
-        assert!(e.to_string().contains("count line says 3 rows but the file has 1"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("count line says 3 rows but the file has 1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn identity_partition_and_csv() {
-        let t = parse_table(Path::new("p.txt"), b"000001.jpg 0\r\n000002.jpg 2\r\n", FileKind::Partition).unwrap();
+        let t = parse_table(
+            Path::new("p.txt"),
+            b"000001.jpg 0\r\n000002.jpg 2\r\n",
+            FileKind::Partition,
+        )
+        .unwrap();
         assert_eq!(t.values, [0, 2]);
-        let e = parse_table(Path::new("p.txt"), b"000001.jpg 0\n000002.jpg 3\n", FileKind::Partition).unwrap_err();
+        let e = parse_table(
+            Path::new("p.txt"),
+            b"000001.jpg 0\n000002.jpg 3\n",
+            FileKind::Partition,
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("p.txt:2:"), "{e}");
         let csv = "image_id,lefteye_x,lefteye_y,righteye_x,righteye_y,nose_x,nose_y,leftmouth_x,leftmouth_y,rightmouth_x,rightmouth_y\n000001.jpg,69,109,106,113,77,142,73,152,108,154\n";
-        let t = parse_table(Path::new("list_landmarks_align_celeba.csv"), csv.as_bytes(), FileKind::Landmarks).unwrap();
+        let t = parse_table(
+            Path::new("list_landmarks_align_celeba.csv"),
+            csv.as_bytes(),
+            FileKind::Landmarks,
+        )
+        .unwrap();
         assert_eq!(t.row(0)[9], 154);
-        let e = parse_table(Path::new("x.txt"), b"<!DOCTYPE html><html>", FileKind::Identity).unwrap_err();
+        let e = parse_table(
+            Path::new("x.txt"),
+            b"<!DOCTYPE html><html>",
+            FileKind::Identity,
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Html { .. }));
-        let e = parse_table(Path::new("i.txt"), b"000001.jpg 5\n000001.jpg 6\n", FileKind::Identity).unwrap_err();
+        let e = parse_table(
+            Path::new("i.txt"),
+            b"000001.jpg 5\n000001.jpg 6\n",
+            FileKind::Identity,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("appears twice"), "{e}");
     }
 }

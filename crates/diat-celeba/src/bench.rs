@@ -38,17 +38,34 @@ pub struct BenchReport {
 
 fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name")).map(|s| s.trim_start_matches([' ', '\t', ':']).to_string());
-    format!("{} × {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), model.unwrap_or_else(|| "unknown CPU".into()))
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string());
+    format!(
+        "{} × {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        model.unwrap_or_else(|| "unknown CPU".into())
+    )
 }
 
 /// Runs the benchmark on `n` images of the CelebA copy at `root` (cycling over what exists).
-pub fn run(root: &Path, n: usize, threads: Option<usize>, python: Option<&Path>) -> Result<BenchReport> {
+pub fn run(
+    root: &Path,
+    n: usize,
+    threads: Option<usize>,
+    python: Option<&Path>,
+) -> Result<BenchReport> {
     let layout = Layout::detect(root)?;
     let t0 = Instant::now();
     let attrs = read_table(&layout.attributes, FileKind::Attributes)?;
     let attr_parse_secs = t0.elapsed().as_secs_f64();
-    let loc = layout.images.as_ref().ok_or_else(|| Error::Layout { root: root.into(), msg: "no images".into() })?;
+    let loc = layout.images.as_ref().ok_or_else(|| Error::Layout {
+        root: root.into(),
+        msg: "no images".into(),
+    })?;
     let mut reader = ImageReader::open(loc)?;
     let mut files = Vec::new();
     let mut buf = Vec::new();
@@ -61,7 +78,10 @@ pub fn run(root: &Path, n: usize, threads: Option<usize>, python: Option<&Path>)
         }
     }
     if files.is_empty() {
-        return Err(Error::Empty { what: "benchmark input".into(), why: "no readable image".into() });
+        return Err(Error::Empty {
+            what: "benchmark input".into(),
+            why: "no readable image".into(),
+        });
     }
     let spec = CropSpec::default();
     let mut c = Cropper::new(spec);
@@ -69,27 +89,39 @@ pub fn run(root: &Path, n: usize, threads: Option<usize>, python: Option<&Path>)
     let pick = |i: usize| &files[i % files.len()];
     // Warm-up.
     for i in 0..files.len().min(32) {
-        c.process(pick(i), &mut out).map_err(|e| Error::Config(e.to_string()))?;
+        c.process(pick(i), &mut out)
+            .map_err(|e| Error::Config(e.to_string()))?;
     }
     let t = Instant::now();
     for i in 0..n {
-        c.decode(pick(i)).map_err(|e| Error::Config(e.to_string()))?;
+        c.decode(pick(i))
+            .map_err(|e| Error::Config(e.to_string()))?;
     }
     let decode_ips = n as f64 / t.elapsed().as_secs_f64();
-    c.decode(pick(0)).map_err(|e| Error::Config(e.to_string()))?;
+    c.decode(pick(0))
+        .map_err(|e| Error::Config(e.to_string()))?;
     let decoded = c.decoded().to_vec();
     let t = Instant::now();
     for _ in 0..n {
-        c.process_rgb(&decoded, &mut out).map_err(|e| Error::Config(e.to_string()))?;
+        c.process_rgb(&decoded, &mut out)
+            .map_err(|e| Error::Config(e.to_string()))?;
     }
     let crop_resize_ips = n as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     for i in 0..n {
-        c.process(pick(i), &mut out).map_err(|e| Error::Config(e.to_string()))?;
+        c.process(pick(i), &mut out)
+            .map_err(|e| Error::Config(e.to_string()))?;
     }
     let full_ips = n as f64 / t.elapsed().as_secs_f64();
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Config(e.to_string()))?;
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let t = Instant::now();
     pool.install(|| {
         (0..n).into_par_iter().for_each_init(
@@ -126,9 +158,14 @@ fn run_pillow(python: &Path, root: &Path, n: usize) -> Result<PeerResult> {
         .output()
         .map_err(|e| Error::io(python, e))?;
     if !out.status.success() {
-        return Err(Error::Config(format!("{}: {}", script.display(), String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::Config(format!(
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(format!("pillow script output: {e}")))
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Config(format!("pillow script output: {e}")))
 }
 
 impl BenchReport {
@@ -137,16 +174,30 @@ impl BenchReport {
         if let (Some(r), Some(t)) = (self.attr_rows, self.attr_parse_secs) {
             s.push_str(&format!("parse list_attr_celeba ({r} rows): {t:.3} s\n"));
         }
-        s.push_str(&format!("{} images ({} distinct files), one thread unless noted, img/s:\n", self.images, self.distinct_files));
-        s.push_str(&format!("{:<28} {:>10} {:>10} {:>8}\n", "", "diat", "Pillow", "ratio"));
+        s.push_str(&format!(
+            "{} images ({} distinct files), one thread unless noted, img/s:\n",
+            self.images, self.distinct_files
+        ));
+        s.push_str(&format!(
+            "{:<28} {:>10} {:>10} {:>8}\n",
+            "", "diat", "Pillow", "ratio"
+        ));
         let row = |name: &str, ours: f64, peer: Option<f64>| match peer {
             Some(p) => format!("{name:<28} {ours:>10.0} {p:>10.0} {:>7.2}×\n", ours / p),
             None => format!("{name:<28} {ours:>10.0} {:>10} {:>8}\n", "-", "-"),
         };
         let p = self.pillow.as_ref();
         s.push_str(&row("decode", self.decode_ips, p.map(|p| p.decode_ips)));
-        s.push_str(&row("crop + resize", self.crop_resize_ips, p.map(|p| p.crop_resize_ips)));
-        s.push_str(&row("decode + crop + resize", self.full_ips, p.map(|p| p.full_ips)));
+        s.push_str(&row(
+            "crop + resize",
+            self.crop_resize_ips,
+            p.map(|p| p.crop_resize_ips),
+        ));
+        s.push_str(&row(
+            "decode + crop + resize",
+            self.full_ips,
+            p.map(|p| p.full_ips),
+        ));
         s.push_str(&format!(
             "decode + crop + resize, {} threads: {:.0} img/s ({:.0} per thread)\n",
             self.threads,

@@ -31,7 +31,13 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { k: 62, seed: 0, max_iterations: 300, tolerance: 1e-4, runs: 3 }
+        Self {
+            k: 62,
+            seed: 0,
+            max_iterations: 300,
+            tolerance: 1e-4,
+            runs: 3,
+        }
     }
 }
 
@@ -66,11 +72,16 @@ pub struct Clustering {
 }
 
 /// Runs k-means on the images that have landmarks.
-pub fn cluster_landmarks(ann: &Annotations, config: &ClusterConfig, crop: &crate::crop::CropSpec) -> Result<Clustering> {
-    let lms = ann
-        .landmarks
-        .as_ref()
-        .ok_or_else(|| Error::Config("clustering needs the aligned landmark file (list_landmarks_align_celeba)".into()))?;
+pub fn cluster_landmarks(
+    ann: &Annotations,
+    config: &ClusterConfig,
+    crop: &crate::crop::CropSpec,
+) -> Result<Clustering> {
+    let lms = ann.landmarks.as_ref().ok_or_else(|| {
+        Error::Config(
+            "clustering needs the aligned landmark file (list_landmarks_align_celeba)".into(),
+        )
+    })?;
     let rows: Vec<usize> = (0..lms.len()).filter(|&i| lms[i].is_some()).collect();
     if rows.len() < config.k {
         return Err(Error::Config(format!(
@@ -104,7 +115,11 @@ pub fn cluster_landmarks(ann: &Annotations, config: &ClusterConfig, crop: &crate
     let mut order: Vec<usize> = (0..config.k).collect();
     order.sort_by(|&a, &b| {
         sizes[b].cmp(&sizes[a]).then_with(|| {
-            centroids.row(a).iter().partial_cmp(centroids.row(b).iter()).unwrap_or(std::cmp::Ordering::Equal)
+            centroids
+                .row(a)
+                .iter()
+                .partial_cmp(centroids.row(b).iter())
+                .unwrap_or(std::cmp::Ordering::Equal)
         })
     });
     let mut new_id = vec![0u32; config.k];
@@ -116,11 +131,19 @@ pub fn cluster_landmarks(ann: &Annotations, config: &ClusterConfig, crop: &crate
     for (r, &i) in rows.iter().enumerate() {
         let l = labels[r];
         assignments[i] = Some(new_id[l]);
-        let d: f64 = (0..10).map(|c| (data[[r, c]] - centroids[[l, c]]).powi(2)).sum::<f64>().sqrt();
+        let d: f64 = (0..10)
+            .map(|c| (data[[r, c]] - centroids[[l, c]]).powi(2))
+            .sum::<f64>()
+            .sqrt();
         spread[l] += d;
     }
     let mut hasher = Sha256::new();
-    hasher.update(format!("k={} seed={} n={}", config.k, config.seed, rows.len()));
+    hasher.update(format!(
+        "k={} seed={} n={}",
+        config.k,
+        config.seed,
+        rows.len()
+    ));
     let stats: Vec<ClusterStats> = order
         .iter()
         .enumerate()
@@ -129,14 +152,31 @@ pub fn cluster_landmarks(ann: &Annotations, config: &ClusterConfig, crop: &crate
             for v in c {
                 hasher.update(format!("{:.1};", v));
             }
-            geometry(new as u32, sizes[old], &c, (spread[old] / sizes[old].max(1) as f64) as f32, crop)
+            geometry(
+                new as u32,
+                sizes[old],
+                &c,
+                (spread[old] / sizes[old].max(1) as f64) as f32,
+                crop,
+            )
         })
         .collect();
     let fingerprint = crate::store::hex(&hasher.finalize())[..16].to_string();
-    Ok(Clustering { config: config.clone(), assignments, stats, fingerprint })
+    Ok(Clustering {
+        config: config.clone(),
+        assignments,
+        stats,
+        fingerprint,
+    })
 }
 
-fn geometry(cluster: u32, size: usize, c: &[f32; 10], spread: f32, crop: &crate::crop::CropSpec) -> ClusterStats {
+fn geometry(
+    cluster: u32,
+    size: usize,
+    c: &[f32; 10],
+    spread: f32,
+    crop: &crate::crop::CropSpec,
+) -> ClusterStats {
     let (dx, dy) = (c[2] - c[0], c[3] - c[1]);
     let iod = (dx * dx + dy * dy).sqrt().max(1e-3);
     let eye_mid_x = (c[0] + c[2]) / 2.0;
@@ -177,7 +217,12 @@ pub struct Heuristic {
 
 impl Default for Heuristic {
     fn default() -> Self {
-        Self { max_abs_yaw: 0.22, max_abs_roll_deg: 10.0, eye_distance_ratio: [0.8, 1.25], min_border_px: 12.0 }
+        Self {
+            max_abs_yaw: 0.22,
+            max_abs_roll_deg: 10.0,
+            eye_distance_ratio: [0.8, 1.25],
+            min_border_px: 12.0,
+        }
     }
 }
 
@@ -210,7 +255,13 @@ pub struct ExclusionFile {
 
 impl Default for ExclusionFile {
     fn default() -> Self {
-        Self { version: 1, clustering: ClusterConfig::default(), heuristic: Heuristic::default(), fingerprint: None, overrides: vec![] }
+        Self {
+            version: 1,
+            clustering: ClusterConfig::default(),
+            heuristic: Heuristic::default(),
+            fingerprint: None,
+            overrides: vec![],
+        }
     }
 }
 
@@ -219,7 +270,10 @@ impl ExclusionFile {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let f: Self = toml::from_str(&text).map_err(|e| Error::invalid(path, e.to_string()))?;
         if f.version != 1 {
-            return Err(Error::invalid(path, format!("version {} not supported (expected 1)", f.version)));
+            return Err(Error::invalid(
+                path,
+                format!("version {} not supported (expected 1)", f.version),
+            ));
         }
         Ok(f)
     }
@@ -261,28 +315,51 @@ pub fn decide(clustering: &Clustering, file: &ExclusionFile) -> Result<Vec<Decis
             why.push(format!("yaw {:.2} beyond ±{}", s.yaw, h.max_abs_yaw));
         }
         if s.roll_deg.abs() > h.max_abs_roll_deg {
-            why.push(format!("roll {:.1}° beyond ±{}°", s.roll_deg, h.max_abs_roll_deg));
+            why.push(format!(
+                "roll {:.1}° beyond ±{}°",
+                s.roll_deg, h.max_abs_roll_deg
+            ));
         }
         let ratio = s.eye_distance / median;
         if ratio < h.eye_distance_ratio[0] || ratio > h.eye_distance_ratio[1] {
             why.push(format!("eye distance {:.2}× the median", ratio));
         }
         if s.border_px < h.min_border_px {
-            why.push(format!("a landmark {:.1}px from the crop border", s.border_px));
+            why.push(format!(
+                "a landmark {:.1}px from the crop border",
+                s.border_px
+            ));
         }
         let mut d = Decision {
             cluster: s.cluster,
             keep: why.is_empty(),
             source: "heuristic".into(),
-            reason: if why.is_empty() { "typical frontal face".into() } else { why.join("; ") },
+            reason: if why.is_empty() {
+                "typical frontal face".into()
+            } else {
+                why.join("; ")
+            },
         };
         if let Some(o) = file.overrides.iter().find(|o| o.cluster == s.cluster) {
-            d = Decision { cluster: s.cluster, keep: o.keep, source: "curator".into(), reason: o.reason.clone() };
+            d = Decision {
+                cluster: s.cluster,
+                keep: o.keep,
+                source: "curator".into(),
+                reason: o.reason.clone(),
+            };
         }
         out.push(d);
     }
-    if let Some(o) = file.overrides.iter().find(|o| o.cluster as usize >= clustering.stats.len()) {
-        return Err(Error::Config(format!("override for cluster {} but k = {}", o.cluster, clustering.stats.len())));
+    if let Some(o) = file
+        .overrides
+        .iter()
+        .find(|o| o.cluster as usize >= clustering.stats.len())
+    {
+        return Err(Error::Config(format!(
+            "override for cluster {} but k = {}",
+            o.cluster,
+            clustering.stats.len()
+        )));
     }
     Ok(out)
 }
@@ -298,7 +375,18 @@ mod tests {
                 let j = (i % 7) as i16 - 3;
                 let turned = i % 4 == 0;
                 let nose_x = if turned { 100 } else { 88 };
-                Some([69 + j, 111, 107 + j, 111, nose_x + j, 134, 72 + j, 152, 105 + j, 152])
+                Some([
+                    69 + j,
+                    111,
+                    107 + j,
+                    111,
+                    nose_x + j,
+                    134,
+                    72 + j,
+                    152,
+                    105 + j,
+                    152,
+                ])
             })
             .collect();
         Annotations {
@@ -315,7 +403,10 @@ mod tests {
     #[test]
     fn seeded_reproducible_and_heuristic_flags_turned_heads() {
         let ann = fake_annotations(400);
-        let cfg = ClusterConfig { k: 2, ..Default::default() };
+        let cfg = ClusterConfig {
+            k: 2,
+            ..Default::default()
+        };
         let crop = crate::crop::CropSpec::default();
         let a = cluster_landmarks(&ann, &cfg, &crop).unwrap();
         let b = cluster_landmarks(&ann, &cfg, &crop).unwrap();
@@ -327,7 +418,11 @@ mod tests {
         assert!(!d[1].keep && d[1].reason.contains("yaw"), "{d:?}");
         // Curator override, tied to the fingerprint.
         let mut f = ExclusionFile::default();
-        f.overrides.push(Override { cluster: 1, keep: true, reason: "looked fine".into() });
+        f.overrides.push(Override {
+            cluster: 1,
+            keep: true,
+            reason: "looked fine".into(),
+        });
         assert!(decide(&a, &f).is_err(), "overrides need the fingerprint");
         f.fingerprint = Some(a.fingerprint.clone());
         let d = decide(&a, &f).unwrap();
@@ -337,7 +432,12 @@ mod tests {
     #[test]
     fn too_few_images_is_a_clear_error() {
         let ann = fake_annotations(10);
-        let e = cluster_landmarks(&ann, &ClusterConfig::default(), &crate::crop::CropSpec::default()).unwrap_err();
+        let e = cluster_landmarks(
+            &ann,
+            &ClusterConfig::default(),
+            &crate::crop::CropSpec::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("k=62"), "{e}");
     }
 }

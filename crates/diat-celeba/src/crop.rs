@@ -5,7 +5,9 @@
 //! geometric transform applied to its landmarks.
 
 use crate::dataset::{ALIGNED_HEIGHT, ALIGNED_WIDTH};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef};
+use fast_image_resize::{
+    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef,
+};
 use serde::{Deserialize, Serialize};
 
 /// The crop window in the aligned image and the output size. Default: the central 178×178 square
@@ -23,7 +25,13 @@ pub struct CropSpec {
 
 impl Default for CropSpec {
     fn default() -> Self {
-        Self { left: 0, top: 20, width: 178, height: 178, size: 128 }
+        Self {
+            left: 0,
+            top: 20,
+            width: 178,
+            height: 178,
+            size: 128,
+        }
     }
 }
 
@@ -51,7 +59,10 @@ impl CropSpec {
     pub fn map_point(&self, x: f32, y: f32) -> (f32, f32) {
         let sx = self.size as f32 / self.width as f32;
         let sy = self.size as f32 / self.height as f32;
-        ((x - self.left as f32 + 0.5) * sx - 0.5, (y - self.top as f32 + 0.5) * sy - 0.5)
+        (
+            (x - self.left as f32 + 0.5) * sx - 0.5,
+            (y - self.top as f32 + 0.5) * sy - 0.5,
+        )
     }
 
     /// Maps the 10 CelebA landmark coordinates.
@@ -85,7 +96,10 @@ impl std::fmt::Display for Reject {
             Reject::Missing(m) => write!(f, "missing: {m}"),
             Reject::Corrupt(m) => write!(f, "corrupt image: {m}"),
             Reject::WrongSize { width, height } => {
-                write!(f, "wrong image size {width}x{height}, expected {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} (not an aligned CelebA image)")
+                write!(
+                    f,
+                    "wrong image size {width}x{height}, expected {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} (not an aligned CelebA image)"
+                )
             }
         }
     }
@@ -109,8 +123,18 @@ impl Cropper {
     pub fn new(spec: CropSpec) -> Self {
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-            .crop(spec.left as f64, spec.top as f64, spec.width as f64, spec.height as f64);
-        Self { spec, resizer: Resizer::new(), options, rgb: Vec::new() }
+            .crop(
+                spec.left as f64,
+                spec.top as f64,
+                spec.width as f64,
+                spec.height as f64,
+            );
+        Self {
+            spec,
+            resizer: Resizer::new(),
+            options,
+            rgb: Vec::new(),
+        }
     }
 
     pub fn spec(&self) -> CropSpec {
@@ -126,26 +150,41 @@ impl Cropper {
     pub fn decode(&mut self, bytes: &[u8]) -> Result<(u32, u32), Reject> {
         if bytes.starts_with(&[0xFF, 0xD8]) {
             use zune_core::{colorspace::ColorSpace, options::DecoderOptions};
-            let opts = DecoderOptions::default().set_strict_mode(true).jpeg_set_out_colorspace(ColorSpace::RGB);
-            let mut dec = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(bytes), opts);
-            dec.decode_headers().map_err(|e| Reject::Corrupt(e.to_string()))?;
-            let info = dec.info().ok_or_else(|| Reject::Corrupt("no JPEG header".into()))?;
+            let opts = DecoderOptions::default()
+                .set_strict_mode(true)
+                .jpeg_set_out_colorspace(ColorSpace::RGB);
+            let mut dec =
+                zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(bytes), opts);
+            dec.decode_headers()
+                .map_err(|e| Reject::Corrupt(e.to_string()))?;
+            let info = dec
+                .info()
+                .ok_or_else(|| Reject::Corrupt("no JPEG header".into()))?;
             let (w, h) = (info.width as u32, info.height as u32);
             if (w, h) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
-                return Err(Reject::WrongSize { width: w, height: h });
+                return Err(Reject::WrongSize {
+                    width: w,
+                    height: h,
+                });
             }
-            let size = dec.output_buffer_size().ok_or_else(|| Reject::Corrupt("bad JPEG header".into()))?;
+            let size = dec
+                .output_buffer_size()
+                .ok_or_else(|| Reject::Corrupt("bad JPEG header".into()))?;
             if size != (w * h * 3) as usize {
                 return Err(Reject::Corrupt(format!("unexpected decoded size {size}")));
             }
             self.rgb.resize(size, 0);
-            dec.decode_into(&mut self.rgb).map_err(|e| Reject::Corrupt(e.to_string()))?;
+            dec.decode_into(&mut self.rgb)
+                .map_err(|e| Reject::Corrupt(e.to_string()))?;
             Ok((w, h))
         } else {
             let img = image::load_from_memory(bytes).map_err(|e| Reject::Corrupt(e.to_string()))?;
             let (w, h) = (img.width(), img.height());
             if (w, h) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
-                return Err(Reject::WrongSize { width: w, height: h });
+                return Err(Reject::WrongSize {
+                    width: w,
+                    height: h,
+                });
             }
             self.rgb = img.into_rgb8().into_raw();
             Ok((w, h))
@@ -159,16 +198,22 @@ impl Cropper {
     }
 
     fn crop_decoded(&mut self, w: u32, h: u32, out: &mut [u8]) -> Result<(), Reject> {
-        let src = ImageRef::new(w, h, &self.rgb, PixelType::U8x3).map_err(|e| Reject::Corrupt(e.to_string()))?;
+        let src = ImageRef::new(w, h, &self.rgb, PixelType::U8x3)
+            .map_err(|e| Reject::Corrupt(e.to_string()))?;
         let mut dst = Image::from_slice_u8(self.spec.size, self.spec.size, out, PixelType::U8x3)
             .map_err(|e| Reject::Corrupt(e.to_string()))?;
-        self.resizer.resize(&src, &mut dst, &self.options).map_err(|e| Reject::Corrupt(e.to_string()))
+        self.resizer
+            .resize(&src, &mut dst, &self.options)
+            .map_err(|e| Reject::Corrupt(e.to_string()))
     }
 
     /// Crops and resizes an already decoded aligned RGB image (benchmarks, synthetic data).
     pub fn process_rgb(&mut self, rgb: &[u8], out: &mut [u8]) -> Result<(), Reject> {
         if rgb.len() != (ALIGNED_WIDTH * ALIGNED_HEIGHT * 3) as usize {
-            return Err(Reject::WrongSize { width: 0, height: 0 });
+            return Err(Reject::WrongSize {
+                width: 0,
+                height: 0,
+            });
         }
         self.rgb.clear();
         self.rgb.extend_from_slice(rgb);
@@ -188,7 +233,10 @@ mod tests {
         assert!((x - (0.5 * 128.0 / 178.0 - 0.5)).abs() < 1e-6 && (y - x).abs() < 1e-6);
         // ...and the window's far edge to the output's far edge.
         let (x, y) = s.map_point(177.5, 197.5);
-        assert!((x - 127.5).abs() < 1e-4 && (y - 127.5).abs() < 1e-4, "{x} {y}");
+        assert!(
+            (x - 127.5).abs() < 1e-4 && (y - 127.5).abs() < 1e-4,
+            "{x} {y}"
+        );
         assert!(s.validate().is_ok());
         assert!(CropSpec { top: 50, ..s }.validate().is_err());
     }
@@ -218,16 +266,32 @@ mod tests {
             *p = image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8]);
         }
         let mut jpeg = Vec::new();
-        image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
         let mut c = Cropper::new(CropSpec::default());
         let mut out = vec![0u8; CropSpec::default().image_bytes()];
         c.process(&jpeg, &mut out).unwrap();
         let cut = &jpeg[..jpeg.len() / 2];
         assert!(matches!(c.process(cut, &mut out), Err(Reject::Corrupt(_))));
-        assert!(matches!(c.process(b"<html>", &mut out), Err(Reject::Corrupt(_))));
+        assert!(matches!(
+            c.process(b"<html>", &mut out),
+            Err(Reject::Corrupt(_))
+        ));
         let small = image::DynamicImage::ImageRgb8(image::RgbImage::new(100, 100));
         let mut png = Vec::new();
-        small.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-        assert_eq!(c.process(&png, &mut out), Err(Reject::WrongSize { width: 100, height: 100 }));
+        small
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert_eq!(
+            c.process(&png, &mut out),
+            Err(Reject::WrongSize {
+                width: 100,
+                height: 100
+            })
+        );
     }
 }

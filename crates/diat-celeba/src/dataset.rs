@@ -103,18 +103,36 @@ fn align<T: Copy>(
 impl Annotations {
     /// Parses every annotation file of `layout` (in parallel) and joins them.
     pub fn load(layout: &Layout) -> Result<Self> {
-        let opt = |p: &Option<std::path::PathBuf>, k| p.as_deref().map(|p| read_table(p, k)).transpose();
+        let opt =
+            |p: &Option<std::path::PathBuf>, k| p.as_deref().map(|p| read_table(p, k)).transpose();
         let ((attrs, landmarks), ((identity, partition), bbox)) = rayon::join(
-            || rayon::join(|| read_table(&layout.attributes, FileKind::Attributes), || opt(&layout.landmarks, FileKind::Landmarks)),
             || {
                 rayon::join(
-                    || rayon::join(|| opt(&layout.identity, FileKind::Identity), || opt(&layout.partition, FileKind::Partition)),
+                    || read_table(&layout.attributes, FileKind::Attributes),
+                    || opt(&layout.landmarks, FileKind::Landmarks),
+                )
+            },
+            || {
+                rayon::join(
+                    || {
+                        rayon::join(
+                            || opt(&layout.identity, FileKind::Identity),
+                            || opt(&layout.partition, FileKind::Partition),
+                        )
+                    },
                     || opt(&layout.bbox, FileKind::BBox),
                 )
             },
         );
-        let (attrs, landmarks, identity, partition, bbox) = (attrs?, landmarks?, identity?, partition?, bbox?);
-        Self::from_tables(&attrs, landmarks.as_ref(), identity.as_ref(), partition.as_ref(), bbox.as_ref())
+        let (attrs, landmarks, identity, partition, bbox) =
+            (attrs?, landmarks?, identity?, partition?, bbox?);
+        Self::from_tables(
+            &attrs,
+            landmarks.as_ref(),
+            identity.as_ref(),
+            partition.as_ref(),
+            bbox.as_ref(),
+        )
     }
 
     /// Joins parsed tables on the attribute table's ids.
@@ -126,7 +144,11 @@ impl Annotations {
         bbox: Option<&Table>,
     ) -> Result<Self> {
         let ids = attrs.ids.clone();
-        let pos: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+        let pos: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i))
+            .collect();
         let attr_rows = (0..attrs.len())
             .map(|i| {
                 let r = attrs.row(i);
@@ -138,7 +160,11 @@ impl Annotations {
             for r in 0..t.len() {
                 let v = t.row(r);
                 for (c, &val) in v.iter().enumerate() {
-                    let limit = if c % 2 == 0 { ALIGNED_WIDTH } else { ALIGNED_HEIGHT } as i32;
+                    let limit = if c % 2 == 0 {
+                        ALIGNED_WIDTH
+                    } else {
+                        ALIGNED_HEIGHT
+                    } as i32;
                     if val >= limit {
                         return Err(Error::parse(
                             &t.path,
@@ -156,10 +182,14 @@ impl Annotations {
             // Only validated: the in-the-wild boxes are not used by the aligned pipeline.
             let _ = align(&ids, &pos, t, &mut warnings, |_| ());
         }
-        let landmarks = landmarks
-            .map(|t| align(&ids, &pos, t, &mut warnings, |r| std::array::from_fn(|c| r[c] as i16)));
+        let landmarks = landmarks.map(|t| {
+            align(&ids, &pos, t, &mut warnings, |r| {
+                std::array::from_fn(|c| r[c] as i16)
+            })
+        });
         let identity = identity.map(|t| align(&ids, &pos, t, &mut warnings, |r| r[0] as u32));
-        let split = partition.map(|t| align(&ids, &pos, t, &mut warnings, |r| Split::from_code(r[0])));
+        let split =
+            partition.map(|t| align(&ids, &pos, t, &mut warnings, |r| Split::from_code(r[0])));
         if let Some(split) = &split {
             let counts = split_counts(split);
             if ids.len() == OFFICIAL_SPLITS.iter().sum::<usize>() && counts != OFFICIAL_SPLITS {
@@ -168,7 +198,15 @@ impl Annotations {
                 ));
             }
         }
-        Ok(Self { ids, attrs: attr_rows, identity, split, landmarks, cluster: None, warnings })
+        Ok(Self {
+            ids,
+            attrs: attr_rows,
+            identity,
+            split,
+            landmarks,
+            cluster: None,
+            warnings,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -193,7 +231,10 @@ impl Annotations {
     pub fn to_dataframe(&self) -> Result<DataFrame> {
         let n = self.len();
         let mut cols: Vec<Column> = Vec::with_capacity(54);
-        cols.push(Column::new("id".into(), self.ids.iter().map(String::as_str).collect::<Vec<_>>()));
+        cols.push(Column::new(
+            "id".into(),
+            self.ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
         let split: Vec<Option<&str>> = match &self.split {
             Some(s) => s.iter().map(|v| v.map(Split::name)).collect(),
             None => vec![None; n],
@@ -202,7 +243,10 @@ impl Annotations {
         let identity: Vec<Option<u32>> = self.identity.clone().unwrap_or_else(|| vec![None; n]);
         cols.push(Column::new("identity".into(), identity));
         for (a, name) in ATTRIBUTE_NAMES.iter().enumerate() {
-            cols.push(Column::new((*name).into(), self.attrs.iter().map(|r| r[a]).collect::<Vec<bool>>()));
+            cols.push(Column::new(
+                (*name).into(),
+                self.attrs.iter().map(|r| r[a]).collect::<Vec<bool>>(),
+            ));
         }
         for (c, name) in LANDMARK_NAMES.iter().enumerate() {
             let v: Vec<Option<i16>> = match &self.landmarks {
@@ -219,15 +263,24 @@ impl Annotations {
     /// Rebuilds annotations from an index table written by [`Self::to_dataframe`].
     pub fn from_dataframe(df: &DataFrame) -> Result<Self> {
         let n = df.height();
-        let ids: Vec<String> =
-            df.column("id")?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect();
+        let ids: Vec<String> = df
+            .column("id")?
+            .str()?
+            .iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect();
         let mut attrs = vec![[false; 40]; n];
         for (a, name) in ATTRIBUTE_NAMES.iter().enumerate() {
             for (i, v) in df.column(name)?.bool()?.iter().enumerate() {
                 attrs[i][a] = v.unwrap_or(false);
             }
         }
-        let split: Vec<Option<Split>> = df.column("split")?.str()?.iter().map(|s| s.and_then(Split::parse)).collect();
+        let split: Vec<Option<Split>> = df
+            .column("split")?
+            .str()?
+            .iter()
+            .map(|s| s.and_then(Split::parse))
+            .collect();
         let identity: Vec<Option<u32>> = df.column("identity")?.u32()?.iter().collect();
         let mut lm = vec![[0i16; 10]; n];
         let mut has_lm = vec![true; n];
@@ -246,7 +299,12 @@ impl Annotations {
             attrs,
             identity: any(&identity).then_some(identity),
             split: split.iter().any(Option::is_some).then_some(split),
-            landmarks: has_lm.iter().any(|&h| h).then(|| lm.into_iter().zip(has_lm).map(|(l, h)| h.then_some(l)).collect()),
+            landmarks: has_lm.iter().any(|&h| h).then(|| {
+                lm.into_iter()
+                    .zip(has_lm)
+                    .map(|(l, h)| h.then_some(l))
+                    .collect()
+            }),
             cluster: cluster.iter().any(Option::is_some).then_some(cluster),
             warnings: Vec::new(),
         })
@@ -265,8 +323,14 @@ fn split_counts(split: &[Option<Split>]) -> [usize; 3] {
 pub fn write_parquet(df: &mut DataFrame, path: &std::path::Path) -> Result<()> {
     let mut result = Ok(());
     diat_common::atomic::write_atomic_with(path, |w| {
-        result = ParquetWriter::new(w).with_compression(ParquetCompression::Zstd(None)).finish(df).map(|_| ());
-        result.as_ref().map_err(|e| std::io::Error::other(e.to_string())).map(|_| ())
+        result = ParquetWriter::new(w)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(df)
+            .map(|_| ());
+        result
+            .as_ref()
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .map(|_| ())
     })
     .map_err(|e| Error::io(path, e))?;
     Ok(result?)

@@ -47,10 +47,19 @@ pub fn inspect(layout: &Layout, verify: bool) -> Result<InspectReport> {
         } else {
             None
         };
-        files.push(FileReport { role: role.into(), path: p.display().to_string(), md5 });
+        files.push(FileReport {
+            role: role.into(),
+            path: p.display().to_string(),
+            md5,
+        });
     }
     let mut missing_files = Vec::new();
-    for (name, p) in [("landmarks", &layout.landmarks), ("identity", &layout.identity), ("partition", &layout.partition), ("bbox", &layout.bbox)] {
+    for (name, p) in [
+        ("landmarks", &layout.landmarks),
+        ("identity", &layout.identity),
+        ("partition", &layout.partition),
+        ("bbox", &layout.bbox),
+    ] {
         if p.is_none() {
             missing_files.push(name.to_string());
         }
@@ -66,7 +75,11 @@ pub fn inspect(layout: &Layout, verify: bool) -> Result<InspectReport> {
                 } else {
                     None
                 };
-                files.push(FileReport { role: "images".into(), path: path.display().to_string(), md5 });
+                files.push(FileReport {
+                    role: "images".into(),
+                    path: path.display().to_string(),
+                    md5,
+                });
             }
             let reader = ImageReader::open(loc)?;
             images_found = match loc {
@@ -88,7 +101,10 @@ pub fn inspect(layout: &Layout, verify: bool) -> Result<InspectReport> {
                 }
             }
             if images_missing > 0 {
-                problems.push(format!("{images_missing} annotated images are missing (first: {})", first_missing.join(", ")));
+                problems.push(format!(
+                    "{images_missing} annotated images are missing (first: {})",
+                    first_missing.join(", ")
+                ));
             }
         }
     }
@@ -107,8 +123,16 @@ pub fn inspect(layout: &Layout, verify: bool) -> Result<InspectReport> {
         first_missing,
         split_sizes: ann.split_sizes(),
         official_split_sizes: OFFICIAL_SPLITS,
-        identities: ann.identity.as_ref().map(|v| v.iter().flatten().collect::<std::collections::HashSet<_>>().len()),
-        with_landmarks: ann.landmarks.as_ref().map(|v| v.iter().filter(|l| l.is_some()).count()),
+        identities: ann.identity.as_ref().map(|v| {
+            v.iter()
+                .flatten()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+        }),
+        with_landmarks: ann
+            .landmarks
+            .as_ref()
+            .map(|v| v.iter().filter(|l| l.is_some()).count()),
         attribute_counts,
         problems,
     })
@@ -117,20 +141,37 @@ pub fn inspect(layout: &Layout, verify: bool) -> Result<InspectReport> {
 impl InspectReport {
     /// Human-readable summary.
     pub fn text(&self) -> String {
-        let mut s = format!("layout: {} at {}\n", self.layout.kind, self.layout.root.display());
+        let mut s = format!(
+            "layout: {} at {}\n",
+            self.layout.kind,
+            self.layout.root.display()
+        );
         for f in &self.files {
-            s.push_str(&format!("  {:<10} {}{}\n", f.role, f.path, f.md5.as_ref().map(|m| format!("  md5 {m}")).unwrap_or_default()));
+            s.push_str(&format!(
+                "  {:<10} {}{}\n",
+                f.role,
+                f.path,
+                f.md5
+                    .as_ref()
+                    .map(|m| format!("  md5 {m}"))
+                    .unwrap_or_default()
+            ));
         }
         if !self.missing_files.is_empty() {
             s.push_str(&format!("  missing: {}\n", self.missing_files.join(", ")));
         }
         s.push_str(&format!("images annotated: {}\n", self.images_annotated));
         if let Some(n) = self.images_found {
-            s.push_str(&format!("images found: {n} ({} annotated ones missing)\n", self.images_missing));
+            s.push_str(&format!(
+                "images found: {n} ({} annotated ones missing)\n",
+                self.images_missing
+            ));
         }
         if let Some([a, b, c]) = self.split_sizes {
             let [oa, ob, oc] = self.official_split_sizes;
-            s.push_str(&format!("splits train/val/test: {a} / {b} / {c} (official: {oa} / {ob} / {oc})\n"));
+            s.push_str(&format!(
+                "splits train/val/test: {a} / {b} / {c} (official: {oa} / {ob} / {oc})\n"
+            ));
         }
         if let Some(n) = self.identities {
             s.push_str(&format!("identities: {n}\n"));

@@ -64,14 +64,20 @@ fn images_at(dir_cands: &[PathBuf], zip_cands: &[PathBuf]) -> Option<ImageLocati
     if let Some(d) = dir_cands.iter().find(|p| p.is_dir()) {
         return Some(ImageLocation::Dir { path: d.clone() });
     }
-    zip_cands.iter().find(|p| p.is_file()).map(|p| ImageLocation::Zip { path: p.clone() })
+    zip_cands
+        .iter()
+        .find(|p| p.is_file())
+        .map(|p| ImageLocation::Zip { path: p.clone() })
 }
 
 impl Layout {
     /// Detects the layout under `root`.
     pub fn detect(root: &Path) -> Result<Self> {
         if !root.is_dir() {
-            return Err(Error::Layout { root: root.into(), msg: "not a directory".into() });
+            return Err(Error::Layout {
+                root: root.into(),
+                msg: "not a directory".into(),
+            });
         }
         let j = |p: &str| root.join(p);
         // Official.
@@ -79,7 +85,10 @@ impl Layout {
             let anno = j("Anno");
             let attributes = anno.join("list_attr_celeba.txt");
             if !attributes.exists() {
-                return Err(Error::Layout { root: root.into(), msg: "Anno/ exists but Anno/list_attr_celeba.txt is missing".into() });
+                return Err(Error::Layout {
+                    root: root.into(),
+                    msg: "Anno/ exists but Anno/list_attr_celeba.txt is missing".into(),
+                });
             }
             return Ok(Layout {
                 root: root.into(),
@@ -87,7 +96,10 @@ impl Layout {
                 attributes,
                 landmarks: first_existing(&[anno.join("list_landmarks_align_celeba.txt")]),
                 identity: first_existing(&[anno.join("identity_CelebA.txt")]),
-                partition: first_existing(&[j("Eval/list_eval_partition.txt"), anno.join("list_eval_partition.txt")]),
+                partition: first_existing(&[
+                    j("Eval/list_eval_partition.txt"),
+                    anno.join("list_eval_partition.txt"),
+                ]),
                 bbox: first_existing(&[anno.join("list_bbox_celeba.txt")]),
                 images: images_at(
                     &[j("Img/img_align_celeba"), j("img_align_celeba")],
@@ -106,7 +118,10 @@ impl Layout {
                 partition: first_existing(&[j("list_eval_partition.csv")]),
                 bbox: first_existing(&[j("list_bbox_celeba.csv")]),
                 images: images_at(
-                    &[j("img_align_celeba/img_align_celeba"), j("img_align_celeba")],
+                    &[
+                        j("img_align_celeba/img_align_celeba"),
+                        j("img_align_celeba"),
+                    ],
                     &[j("img_align_celeba.zip")],
                 ),
             });
@@ -184,14 +199,23 @@ pub struct ImageReader {
 #[derive(Clone)]
 enum ReaderInner {
     Dir(PathBuf),
-    Zip { path: PathBuf, archive: zip::ZipArchive<std::io::Cursor<SharedBytes>>, members: Arc<HashMap<String, usize>> },
+    Zip {
+        path: PathBuf,
+        archive: zip::ZipArchive<std::io::Cursor<SharedBytes>>,
+        members: Arc<HashMap<String, usize>>,
+    },
 }
 
 impl std::fmt::Debug for ImageReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
             ReaderInner::Dir(p) => write!(f, "ImageReader(dir {})", p.display()),
-            ReaderInner::Zip { path, members, .. } => write!(f, "ImageReader(zip {}, {} images)", path.display(), members.len()),
+            ReaderInner::Zip { path, members, .. } => write!(
+                f,
+                "ImageReader(zip {}, {} images)",
+                path.display(),
+                members.len()
+            ),
         }
     }
 }
@@ -199,7 +223,9 @@ impl std::fmt::Debug for ImageReader {
 impl ImageReader {
     pub fn open(loc: &ImageLocation) -> Result<Self> {
         match loc {
-            ImageLocation::Dir { path } => Ok(Self { inner: ReaderInner::Dir(path.clone()) }),
+            ImageLocation::Dir { path } => Ok(Self {
+                inner: ReaderInner::Dir(path.clone()),
+            }),
             ImageLocation::Zip { path } => {
                 let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
                 // SAFETY: the file is opened read-only; a concurrent writer would only yield bad
@@ -212,8 +238,12 @@ impl ImageReader {
                 if !map.starts_with(b"PK") {
                     return Err(Error::invalid(path, "not a zip file (no PK signature)"));
                 }
-                let archive = zip::ZipArchive::new(std::io::Cursor::new(SharedBytes(Arc::new(map))))
-                    .map_err(|source| Error::Zip { path: path.clone(), source })?;
+                let archive =
+                    zip::ZipArchive::new(std::io::Cursor::new(SharedBytes(Arc::new(map))))
+                        .map_err(|source| Error::Zip {
+                            path: path.clone(),
+                            source,
+                        })?;
                 let mut members = HashMap::with_capacity(archive.len());
                 for i in 0..archive.len() {
                     let name = archive.name_for_index(i).unwrap_or_default();
@@ -223,7 +253,13 @@ impl ImageReader {
                     let base = name.rsplit('/').next().unwrap_or(name);
                     members.insert(base.to_string(), i);
                 }
-                Ok(Self { inner: ReaderInner::Zip { path: path.clone(), archive, members: Arc::new(members) } })
+                Ok(Self {
+                    inner: ReaderInner::Zip {
+                        path: path.clone(),
+                        archive,
+                        members: Arc::new(members),
+                    },
+                })
             }
         }
     }
@@ -259,10 +295,12 @@ impl ImageReader {
                 let mut f = std::fs::File::open(d.join(id))?;
                 f.read_to_end(buf)?;
             }
-            ReaderInner::Zip { archive, members, .. } => {
-                let i = *members
-                    .get(id)
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not in the zip"))?;
+            ReaderInner::Zip {
+                archive, members, ..
+            } => {
+                let i = *members.get(id).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "not in the zip")
+                })?;
                 let mut m = archive.by_index(i).map_err(std::io::Error::other)?;
                 buf.reserve(m.size() as usize);
                 m.read_to_end(buf)?;

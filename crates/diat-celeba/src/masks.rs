@@ -39,7 +39,15 @@ pub struct MaskSpec {
 
 impl Default for MaskSpec {
     fn default() -> Self {
-        Self { mouth_side: 0.25, mouth_up: 0.35, mouth_down: 0.55, eye_side: 0.55, eye_up: 0.45, eye_down: 0.35, margin: 0.08 }
+        Self {
+            mouth_side: 0.25,
+            mouth_up: 0.35,
+            mouth_down: 0.55,
+            eye_side: 0.55,
+            eye_up: 0.45,
+            eye_down: 0.35,
+            margin: 0.08,
+        }
     }
 }
 
@@ -119,7 +127,11 @@ pub fn region_points_68(lm: &[f32], region: Region, spec: &MaskSpec) -> (Vec<P>,
 
 /// Convex hull (Andrew's monotone chain), counter-clockwise in a y-up sense.
 pub fn convex_hull(points: &[P]) -> Vec<P> {
-    let mut p: Vec<P> = points.iter().copied().filter(|q| q.0.is_finite() && q.1.is_finite()).collect();
+    let mut p: Vec<P> = points
+        .iter()
+        .copied()
+        .filter(|q| q.0.is_finite() && q.1.is_finite())
+        .collect();
     p.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     p.dedup();
     if p.len() < 3 {
@@ -147,7 +159,8 @@ pub fn convex_hull(points: &[P]) -> Vec<P> {
 
 fn seg_dist(p: P, a: P, b: P) -> f32 {
     let ab = sub(b, a);
-    let t = (((p.0 - a.0) * ab.0 + (p.1 - a.1) * ab.1) / (ab.0 * ab.0 + ab.1 * ab.1).max(1e-12)).clamp(0.0, 1.0);
+    let t = (((p.0 - a.0) * ab.0 + (p.1 - a.1) * ab.1) / (ab.0 * ab.0 + ab.1 * ab.1).max(1e-12))
+        .clamp(0.0, 1.0);
     norm(sub(p, add(a, mul(ab, t))))
 }
 
@@ -190,7 +203,9 @@ pub fn mask_5(lm: &[f32; 10], region: Region, spec: &MaskSpec, size: u32, out: &
 
 /// Parses a 68-point landmark CSV: `image_id,x0,y0,…,x67,y67` in aligned-image coordinates, with
 /// an optional header line. Returns id → 136 values.
-pub fn read_landmarks_68(path: &std::path::Path) -> crate::error::Result<std::collections::HashMap<String, Vec<f32>>> {
+pub fn read_landmarks_68(
+    path: &std::path::Path,
+) -> crate::error::Result<std::collections::HashMap<String, Vec<f32>>> {
     use crate::error::Error;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     if crate::error::looks_like_html(text.as_bytes()) {
@@ -207,7 +222,11 @@ pub fn read_landmarks_68(path: &std::path::Path) -> crate::error::Result<std::co
         let vals: Result<Vec<f32>, _> = toks.map(str::parse::<f32>).collect();
         let vals = vals.map_err(|e| Error::parse(path, i + 1, format!("not a number: {e}")))?;
         if vals.len() != 136 {
-            return Err(Error::parse(path, i + 1, format!("expected 136 coordinates, found {}", vals.len())));
+            return Err(Error::parse(
+                path,
+                i + 1,
+                format!("expected 136 coordinates, found {}", vals.len()),
+            ));
         }
         out.insert(id, vals);
     }
@@ -246,7 +265,13 @@ mod tests {
         let mut m = vec![0u8; 128 * 128];
         mask_5(&LM, Region::Eyes, &MaskSpec::default(), 128, &mut m);
         let at = |x: f32, y: f32| m[(y as usize) * 128 + x as usize];
-        for (x, y) in [(49.5, 64.0), (76.8, 64.0), (63.0, 64.0), (36.0, 64.0), (90.0, 64.0)] {
+        for (x, y) in [
+            (49.5, 64.0),
+            (76.8, 64.0),
+            (63.0, 64.0),
+            (36.0, 64.0),
+            (90.0, 64.0),
+        ] {
             assert_eq!(at(x, y), 255, "({x},{y})");
         }
         assert_eq!(at(63.0, 94.0), 0);

@@ -30,7 +30,14 @@ pub struct BuildConfig {
 
 impl Default for BuildConfig {
     fn default() -> Self {
-        Self { crop: CropSpec::default(), mask: MaskSpec::default(), max_reject_fraction: 0.01, overwrite: true, chunk: 512, landmarks68: None }
+        Self {
+            crop: CropSpec::default(),
+            mask: MaskSpec::default(),
+            max_reject_fraction: 0.01,
+            overwrite: true,
+            chunk: 512,
+            landmarks68: None,
+        }
     }
 }
 
@@ -75,12 +82,23 @@ pub fn build_store(
 ) -> Result<Built> {
     cfg.crop.validate().map_err(Error::Config)?;
     if rows.is_empty() {
-        return Err(Error::Empty { what: format!("{role} store"), why: "no images selected".into() });
+        return Err(Error::Empty {
+            what: format!("{role} store"),
+            why: "no images selected".into(),
+        });
     }
     if region.is_some() && ann.landmarks.is_none() {
         return Err(Error::Config("masks need the aligned landmark file".into()));
     }
-    let mut writer = StoreWriter::create(dir, role, task, cfg.crop, seed, region.is_some(), cfg.overwrite)?;
+    let mut writer = StoreWriter::create(
+        dir,
+        role,
+        task,
+        cfg.crop,
+        seed,
+        region.is_some(),
+        cfg.overwrite,
+    )?;
     let label = match task {
         Some(t) => format!("{t}/{role}"),
         None => role.to_string(),
@@ -100,7 +118,11 @@ pub fn build_store(
                         Ok((img, mask, meta)) => writer.push(&img, mask.as_deref(), meta)?,
                         Err(why) => {
                             tracing::debug!("rejected {}: {why}", ann.ids[i]);
-                            rejects.push(RejectRow { id: ann.ids[i].clone(), source: reader.describe(&ann.ids[i]), reason: why.to_string() })
+                            rejects.push(RejectRow {
+                                id: ann.ids[i].clone(),
+                                source: reader.describe(&ann.ids[i]),
+                                reason: why.to_string(),
+                            })
                         }
                     }
                 }
@@ -113,8 +135,16 @@ pub fn build_store(
             let results: Vec<(usize, Decoded)> = chunk
                 .par_iter()
                 .map_init(
-                    || (reader.clone(), Cropper::new(cfg.crop), Vec::with_capacity(64 << 10)),
-                    |(reader, cropper, buf), &i| (i, decode_one(reader, cropper, buf, ann, i, region, cfg)),
+                    || {
+                        (
+                            reader.clone(),
+                            Cropper::new(cfg.crop),
+                            Vec::with_capacity(64 << 10),
+                        )
+                    },
+                    |(reader, cropper, buf), &i| {
+                        (i, decode_one(reader, cropper, buf, ann, i, region, cfg))
+                    },
                 )
                 .collect();
             if tx.send(results).is_err() {
@@ -122,7 +152,9 @@ pub fn build_store(
             }
         }
         drop(tx);
-        handle.join().map_err(|_| Error::Config("store writer thread panicked".into()))?
+        handle
+            .join()
+            .map_err(|_| Error::Config("store writer thread panicked".into()))?
     })?;
     progress.finish();
     let frac = rejects.len() as f64 / rows.len() as f64;
@@ -132,7 +164,8 @@ pub fn build_store(
             "{}.rejects.csv",
             dir.file_name().unwrap_or_default().to_string_lossy()
         ));
-        diat_common::write_atomic(&report, rejects_csv(&rejects).as_bytes()).map_err(|e| Error::io(&report, e))?;
+        diat_common::write_atomic(&report, rejects_csv(&rejects).as_bytes())
+            .map_err(|e| Error::io(&report, e))?;
         return Err(Error::TooManyRejects {
             rejected: rejects.len(),
             total: rows.len(),
@@ -147,9 +180,14 @@ pub fn build_store(
         obj.insert("selected".into(), rows.len().into());
     }
     let report = writer.staging_dir().join("rejects.csv");
-    diat_common::write_atomic(&report, rejects_csv(&rejects).as_bytes()).map_err(|e| Error::io(&report, e))?;
+    diat_common::write_atomic(&report, rejects_csv(&rejects).as_bytes())
+        .map_err(|e| Error::io(&report, e))?;
     let manifest = writer.finish(details)?;
-    Ok(Built { dir: dir.to_path_buf(), manifest, rejects })
+    Ok(Built {
+        dir: dir.to_path_buf(),
+        manifest,
+        rejects,
+    })
 }
 
 /// Reads, decodes, crops one image and computes its landmarks and mask.
@@ -164,10 +202,16 @@ fn decode_one(
 ) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>, MetaRow), Reject> {
     let id = &ann.ids[i];
     let side = cfg.crop.size;
-    reader.read_into(id, buf).map_err(|e| Reject::Missing(e.to_string()))?;
+    reader
+        .read_into(id, buf)
+        .map_err(|e| Reject::Missing(e.to_string()))?;
     let mut img = vec![0u8; cfg.crop.image_bytes()];
     cropper.process(buf, &mut img)?;
-    let lm = ann.landmarks.as_ref().and_then(|l| l[i]).map(|l| cfg.crop.map_landmarks(&l));
+    let lm = ann
+        .landmarks
+        .as_ref()
+        .and_then(|l| l[i])
+        .map(|l| cfg.crop.map_landmarks(&l));
     let lm68 = cfg.landmarks68.as_ref().and_then(|m| m.get(id));
     let mask = match (region, &lm) {
         (None, _) => None,
@@ -190,7 +234,11 @@ fn decode_one(
             mask_5(lm, r, &cfg.mask, side, &mut m);
             Some(m)
         }
-        (Some(_), None) => return Err(Reject::Missing("no landmarks for the attribute mask".into())),
+        (Some(_), None) => {
+            return Err(Reject::Missing(
+                "no landmarks for the attribute mask".into(),
+            ));
+        }
     };
     let meta = MetaRow {
         id: id.clone(),

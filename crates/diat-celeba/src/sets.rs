@@ -42,15 +42,29 @@ fn paper_task(name: &str, attribute: &str, guided_value: bool, region: Option<Re
         attribute: attribute.into(),
         guided_value,
         region,
-        confounders: PAPER_ATTRS.iter().filter(|a| **a != attribute).map(|a| a.to_string()).collect(),
+        confounders: PAPER_ATTRS
+            .iter()
+            .filter(|a| **a != attribute)
+            .map(|a| a.to_string())
+            .collect(),
     }
 }
 
 /// The paper's five tasks (§5.2, §5.3). Confounders default to the other paper attributes.
 pub fn paper_tasks() -> Vec<TaskSpec> {
     vec![
-        paper_task("mouth_open", "Mouth_Slightly_Open", true, Some(Region::Mouth)),
-        paper_task("mouth_close", "Mouth_Slightly_Open", false, Some(Region::Mouth)),
+        paper_task(
+            "mouth_open",
+            "Mouth_Slightly_Open",
+            true,
+            Some(Region::Mouth),
+        ),
+        paper_task(
+            "mouth_close",
+            "Mouth_Slightly_Open",
+            false,
+            Some(Region::Mouth),
+        ),
         paper_task("eyeglasses_remove", "Eyeglasses", false, Some(Region::Eyes)),
         paper_task("male_to_female", "Male", false, None),
         paper_task("older_to_younger", "Young", true, None),
@@ -59,23 +73,38 @@ pub fn paper_tasks() -> Vec<TaskSpec> {
 
 /// Looks a paper task up by name.
 pub fn paper_task_named(name: &str) -> Result<TaskSpec> {
-    paper_tasks().into_iter().find(|t| t.name == name).ok_or_else(|| {
-        let names: Vec<String> = paper_tasks().into_iter().map(|t| t.name).collect();
-        Error::Config(format!("unknown task '{name}' (paper tasks: {})", names.join(", ")))
-    })
+    paper_tasks()
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            let names: Vec<String> = paper_tasks().into_iter().map(|t| t.name).collect();
+            Error::Config(format!(
+                "unknown task '{name}' (paper tasks: {})",
+                names.join(", ")
+            ))
+        })
 }
 
 impl TaskSpec {
     fn check(&self) -> Result<(usize, Vec<usize>)> {
-        let a = attribute_index(&self.attribute)
-            .ok_or_else(|| Error::Config(format!("task {}: unknown attribute '{}'", self.name, self.attribute)))?;
+        let a = attribute_index(&self.attribute).ok_or_else(|| {
+            Error::Config(format!(
+                "task {}: unknown attribute '{}'",
+                self.name, self.attribute
+            ))
+        })?;
         let c = self
             .confounders
             .iter()
             .map(|n| {
-                let i = attribute_index(n).ok_or_else(|| Error::Config(format!("task {}: unknown confounder '{n}'", self.name)))?;
+                let i = attribute_index(n).ok_or_else(|| {
+                    Error::Config(format!("task {}: unknown confounder '{n}'", self.name))
+                })?;
                 if i == a {
-                    return Err(Error::Config(format!("task {}: {n} is the reference attribute itself", self.name)));
+                    return Err(Error::Config(format!(
+                        "task {}: {n} is the reference attribute itself",
+                        self.name
+                    )));
                 }
                 Ok(i)
             })
@@ -99,7 +128,12 @@ pub struct SelectConfig {
 
 impl Default for SelectConfig {
     fn default() -> Self {
-        Self { input_size: 2000, test_size: 200, seed: 0, balance: true }
+        Self {
+            input_size: 2000,
+            test_size: 200,
+            seed: 0,
+            balance: true,
+        }
     }
 }
 
@@ -153,34 +187,71 @@ fn in_split(ann: &Annotations, i: usize, s: Split) -> bool {
 }
 
 /// Selects the guided, input and test sets of `task` among `kept` rows.
-pub fn select(ann: &Annotations, kept: &[usize], task: &TaskSpec, cfg: &SelectConfig) -> Result<Selection> {
+pub fn select(
+    ann: &Annotations,
+    kept: &[usize],
+    task: &TaskSpec,
+    cfg: &SelectConfig,
+) -> Result<Selection> {
     let (a, conf) = task.check()?;
     let mut notes = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let train: Vec<usize> = kept.iter().copied().filter(|&i| in_split(ann, i, Split::Train)).collect();
-    let guided_pool: Vec<usize> = train.iter().copied().filter(|&i| ann.attrs[i][a] == task.guided_value).collect();
-    let mut input_pool: Vec<usize> = train.iter().copied().filter(|&i| ann.attrs[i][a] != task.guided_value).collect();
+    let train: Vec<usize> = kept
+        .iter()
+        .copied()
+        .filter(|&i| in_split(ann, i, Split::Train))
+        .collect();
+    let guided_pool: Vec<usize> = train
+        .iter()
+        .copied()
+        .filter(|&i| ann.attrs[i][a] == task.guided_value)
+        .collect();
+    let mut input_pool: Vec<usize> = train
+        .iter()
+        .copied()
+        .filter(|&i| ann.attrs[i][a] != task.guided_value)
+        .collect();
     if guided_pool.is_empty() {
         return Err(Error::Empty {
             what: format!("guided set of {}", task.name),
-            why: format!("no kept training image has {}={}", task.attribute, if task.guided_value { 1 } else { -1 }),
+            why: format!(
+                "no kept training image has {}={}",
+                task.attribute,
+                if task.guided_value { 1 } else { -1 }
+            ),
         });
     }
     if input_pool.is_empty() {
         return Err(Error::Empty {
             what: format!("input set of {}", task.name),
-            why: format!("no kept training image has {}={}", task.attribute, if task.guided_value { -1 } else { 1 }),
+            why: format!(
+                "no kept training image has {}={}",
+                task.attribute,
+                if task.guided_value { -1 } else { 1 }
+            ),
         });
     }
     input_pool.shuffle(&mut rng);
     let mut input: Vec<usize> = input_pool.iter().copied().take(cfg.input_size).collect();
     if input.len() < cfg.input_size {
-        notes.push(format!("only {} input images available (asked for {})", input.len(), cfg.input_size));
+        notes.push(format!(
+            "only {} input images available (asked for {})",
+            input.len(),
+            cfg.input_size
+        ));
     }
     input.sort_unstable();
 
     let guided = if cfg.balance && !conf.is_empty() {
-        balance(ann, &guided_pool, &input, &conf, &mut rng, &mut notes, &task.name)?
+        balance(
+            ann,
+            &guided_pool,
+            &input,
+            &conf,
+            &mut rng,
+            &mut notes,
+            &task.name,
+        )?
     } else {
         guided_pool.clone()
     };
@@ -200,7 +271,16 @@ pub fn select(ann: &Annotations, kept: &[usize], task: &TaskSpec, cfg: &SelectCo
     let proportions = ATTRIBUTE_NAMES
         .iter()
         .enumerate()
-        .map(|(i, n)| (n.to_string(), [pct(ann, &input, i), pct(ann, &guided_pool, i), pct(ann, &guided, i)]))
+        .map(|(i, n)| {
+            (
+                n.to_string(),
+                [
+                    pct(ann, &input, i),
+                    pct(ann, &guided_pool, i),
+                    pct(ann, &guided, i),
+                ],
+            )
+        })
         .collect();
     let report = SetReport {
         kept_images: kept.len(),
@@ -212,7 +292,13 @@ pub fn select(ann: &Annotations, kept: &[usize], task: &TaskSpec, cfg: &SelectCo
         proportions,
         notes,
     };
-    Ok(Selection { task: task.clone(), guided, input, test, report })
+    Ok(Selection {
+        task: task.clone(),
+        guided,
+        input,
+        test,
+        report,
+    })
 }
 
 /// Stratified sampling of the guided pool to the input set's joint confounder distribution.
@@ -225,7 +311,11 @@ fn balance(
     notes: &mut Vec<String>,
     task: &str,
 ) -> Result<Vec<usize>> {
-    let key = |i: usize| conf.iter().enumerate().fold(0usize, |k, (b, &c)| k | ((ann.attrs[i][c] as usize) << b));
+    let key = |i: usize| {
+        conf.iter()
+            .enumerate()
+            .fold(0usize, |k, (b, &c)| k | ((ann.attrs[i][c] as usize) << b))
+    };
     let mut in_counts: BTreeMap<usize, usize> = BTreeMap::new();
     for &i in input {
         *in_counts.entry(key(i)).or_default() += 1;
@@ -243,9 +333,15 @@ fn balance(
     }
     let names: Vec<&str> = conf.iter().map(|&c| ATTRIBUTE_NAMES[c]).collect();
     if m < 1.0 {
-        let (&k, _) = in_counts.iter().find(|(k, _)| strata.get(k).is_none_or(Vec::is_empty)).expect("an empty stratum");
-        let combo: Vec<String> =
-            names.iter().enumerate().map(|(b, n)| format!("{n}={}", if k >> b & 1 == 1 { 1 } else { -1 })).collect();
+        let (&k, _) = in_counts
+            .iter()
+            .find(|(k, _)| strata.get(k).is_none_or(Vec::is_empty))
+            .expect("an empty stratum");
+        let combo: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(b, n)| format!("{n}={}", if k >> b & 1 == 1 { 1 } else { -1 }))
+            .collect();
         return Err(Error::Empty {
             what: format!("balanced guided set of {task}"),
             why: format!(
@@ -278,7 +374,10 @@ impl SetReport {
             "kept {} · guided pool {} → guided {} · input pool {} → input {} · test {}\n",
             self.kept_images, self.guided_pool, self.guided, self.input_pool, self.input, self.test
         );
-        s.push_str(&format!("{:<22} {:>8} {:>14} {:>14}\n", "attribute (%)", "input", "guided before", "guided after"));
+        s.push_str(&format!(
+            "{:<22} {:>8} {:>14} {:>14}\n",
+            "attribute (%)", "input", "guided before", "guided after"
+        ));
         for (name, [i, b, a]) in &self.proportions {
             s.push_str(&format!("{name:<22} {i:>8.1} {b:>14.1} {a:>14.1}\n"));
         }
@@ -311,7 +410,17 @@ mod tests {
             ids: (0..n).map(|i| format!("{:06}.jpg", i + 1)).collect(),
             attrs,
             identity: None,
-            split: Some((0..n).map(|i| Some(if i % 10 == 9 { Split::Test } else { Split::Train })).collect()),
+            split: Some(
+                (0..n)
+                    .map(|i| {
+                        Some(if i % 10 == 9 {
+                            Split::Test
+                        } else {
+                            Split::Train
+                        })
+                    })
+                    .collect(),
+            ),
             landmarks: None,
             cluster: None,
             warnings: vec![],
@@ -323,22 +432,50 @@ mod tests {
         let ann = population(20_000);
         let kept = kept_rows(&ann, &[]);
         let task = paper_task_named("eyeglasses_remove").unwrap();
-        let cfg = SelectConfig { input_size: 1000, ..Default::default() };
+        let cfg = SelectConfig {
+            input_size: 1000,
+            ..Default::default()
+        };
         let s = select(&ann, &kept, &task, &cfg).unwrap();
         let male = s.report.proportions["Male"];
         assert!(male[0] > 75.0, "input is mostly male: {male:?}");
         assert!(male[1] < 45.0, "unbalanced guided pool is not: {male:?}");
-        assert!((male[2] - male[0]).abs() < 1.0, "balanced guided matches input: {male:?}");
+        assert!(
+            (male[2] - male[0]).abs() < 1.0,
+            "balanced guided matches input: {male:?}"
+        );
         let g = attribute_index("Eyeglasses").unwrap();
         assert!(s.guided.iter().all(|&i| !ann.attrs[i][g]));
         assert!(s.input.iter().all(|&i| ann.attrs[i][g]));
-        assert!(s.test.iter().all(|&i| ann.split.as_ref().unwrap()[i] == Some(Split::Test)));
+        assert!(
+            s.test
+                .iter()
+                .all(|&i| ann.split.as_ref().unwrap()[i] == Some(Split::Test))
+        );
         assert_eq!(s.input.len(), 1000);
         let again = select(&ann, &kept, &task, &cfg).unwrap();
         assert_eq!(s.guided, again.guided);
-        let other = select(&ann, &kept, &task, &SelectConfig { seed: 1, ..cfg.clone() }).unwrap();
+        let other = select(
+            &ann,
+            &kept,
+            &task,
+            &SelectConfig {
+                seed: 1,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
         assert_ne!(s.input, other.input);
-        let unbalanced = select(&ann, &kept, &task, &SelectConfig { balance: false, ..cfg }).unwrap();
+        let unbalanced = select(
+            &ann,
+            &kept,
+            &task,
+            &SelectConfig {
+                balance: false,
+                ..cfg
+            },
+        )
+        .unwrap();
         assert_eq!(unbalanced.guided.len(), unbalanced.report.guided_pool);
     }
 
@@ -350,7 +487,13 @@ mod tests {
             r[g] = false;
         }
         let kept = kept_rows(&ann, &[]);
-        let e = select(&ann, &kept, &paper_task_named("eyeglasses_remove").unwrap(), &SelectConfig::default()).unwrap_err();
+        let e = select(
+            &ann,
+            &kept,
+            &paper_task_named("eyeglasses_remove").unwrap(),
+            &SelectConfig::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("empty input set"), "{e}");
         assert!(paper_task_named("nope").is_err());
     }

@@ -10,7 +10,11 @@ pub fn grid(tiles: &[Vec<u8>], w: u32, h: u32, cols: u32) -> RgbImage {
     let cols = cols.max(1);
     let rows = (tiles.len() as u32).div_ceil(cols).max(1);
     let gap = 2;
-    let mut out = RgbImage::from_pixel(cols * (w + gap) + gap, rows * (h + gap) + gap, Rgb([32, 32, 32]));
+    let mut out = RgbImage::from_pixel(
+        cols * (w + gap) + gap,
+        rows * (h + gap) + gap,
+        Rgb([32, 32, 32]),
+    );
     for (k, t) in tiles.iter().enumerate() {
         let (gx, gy) = (k as u32 % cols, k as u32 / cols);
         let (ox, oy) = (gap + gx * (w + gap), gap + gy * (h + gap));
@@ -55,7 +59,10 @@ pub fn mark_landmarks(rgb: &mut [u8], w: u32, h: u32, lm: &[f32; 10]) {
 /// Saves a PNG atomically.
 pub fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(|e| Error::invalid(path, e.to_string()))?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| Error::invalid(path, e.to_string()))?;
     diat_common::write_atomic(path, &bytes).map_err(|e| Error::io(path, e))
 }

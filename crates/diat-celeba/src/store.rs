@@ -64,14 +64,20 @@ struct HashingWriter {
 impl HashingWriter {
     fn create(path: &Path) -> Result<Self> {
         let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        Ok(Self { w: std::io::BufWriter::with_capacity(1 << 20, f), h: Sha256::new() })
+        Ok(Self {
+            w: std::io::BufWriter::with_capacity(1 << 20, f),
+            h: Sha256::new(),
+        })
     }
     fn write(&mut self, path: &Path, b: &[u8]) -> Result<()> {
         self.h.update(b);
         self.w.write_all(b).map_err(|e| Error::io(path, e))
     }
     fn finish(self, path: &Path) -> Result<String> {
-        let f = self.w.into_inner().map_err(|e| Error::io(path, e.into_error()))?;
+        let f = self
+            .w
+            .into_inner()
+            .map_err(|e| Error::io(path, e.into_error()))?;
         f.sync_all().map_err(|e| Error::io(path, e))?;
         Ok(hex(&self.h.finalize()))
     }
@@ -95,29 +101,67 @@ pub struct StoreWriter {
 
 impl std::fmt::Debug for StoreWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StoreWriter({}, {} images)", self.staged.target().display(), self.rows.len())
+        write!(
+            f,
+            "StoreWriter({}, {} images)",
+            self.staged.target().display(),
+            self.rows.len()
+        )
     }
 }
 
 impl StoreWriter {
-    pub fn create(dir: &Path, role: &str, task: Option<&str>, crop: CropSpec, seed: u64, with_masks: bool, overwrite: bool) -> Result<Self> {
+    pub fn create(
+        dir: &Path,
+        role: &str,
+        task: Option<&str>,
+        crop: CropSpec,
+        seed: u64,
+        with_masks: bool,
+        overwrite: bool,
+    ) -> Result<Self> {
         let staged = StagedDir::new(dir, overwrite).map_err(|e| Error::io(dir, e))?;
         let images = HashingWriter::create(&staged.path().join("images.u8"))?;
-        let masks = with_masks.then(|| HashingWriter::create(&staged.path().join("masks.u8"))).transpose()?;
-        Ok(Self { staged, role: role.into(), task: task.map(Into::into), crop, seed, images, masks, rows: Vec::new() })
+        let masks = with_masks
+            .then(|| HashingWriter::create(&staged.path().join("masks.u8")))
+            .transpose()?;
+        Ok(Self {
+            staged,
+            role: role.into(),
+            task: task.map(Into::into),
+            crop,
+            seed,
+            images,
+            masks,
+            rows: Vec::new(),
+        })
     }
 
     /// Appends one image (and its mask for a masked store).
     pub fn push(&mut self, image: &[u8], mask: Option<&[u8]>, meta: MetaRow) -> Result<()> {
         let dir = self.staged.path().to_path_buf();
         if image.len() != self.crop.image_bytes() {
-            return Err(Error::invalid(&dir, format!("image of {} bytes, expected {}", image.len(), self.crop.image_bytes())));
+            return Err(Error::invalid(
+                &dir,
+                format!(
+                    "image of {} bytes, expected {}",
+                    image.len(),
+                    self.crop.image_bytes()
+                ),
+            ));
         }
         self.images.write(&dir.join("images.u8"), image)?;
         match (&mut self.masks, mask) {
-            (Some(w), Some(m)) if m.len() == (self.crop.size * self.crop.size) as usize => w.write(&dir.join("masks.u8"), m)?,
+            (Some(w), Some(m)) if m.len() == (self.crop.size * self.crop.size) as usize => {
+                w.write(&dir.join("masks.u8"), m)?
+            }
             (None, None) => {}
-            _ => return Err(Error::invalid(&dir, "mask missing, unexpected or of the wrong size")),
+            _ => {
+                return Err(Error::invalid(
+                    &dir,
+                    "mask missing, unexpected or of the wrong size",
+                ));
+            }
         }
         self.rows.push(meta);
         Ok(())
@@ -139,7 +183,10 @@ impl StoreWriter {
     pub fn finish(self, details: serde_json::Value) -> Result<Manifest> {
         let dir = self.staged.path().to_path_buf();
         let mut sha = std::collections::BTreeMap::new();
-        sha.insert("images.u8".to_string(), self.images.finish(&dir.join("images.u8"))?);
+        sha.insert(
+            "images.u8".to_string(),
+            self.images.finish(&dir.join("images.u8"))?,
+        );
         if let Some(m) = self.masks {
             sha.insert("masks.u8".to_string(), m.finish(&dir.join("masks.u8"))?);
         }
@@ -162,8 +209,10 @@ impl StoreWriter {
             created_by: format!("diat-celeba {}", env!("CARGO_PKG_VERSION")),
             details,
         };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::invalid(&dir, e.to_string()))?;
-        diat_common::write_atomic(&dir.join("manifest.json"), &json).map_err(|e| Error::io(&dir, e))?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::invalid(&dir, e.to_string()))?;
+        diat_common::write_atomic(&dir.join("manifest.json"), &json)
+            .map_err(|e| Error::io(&dir, e))?;
         self.staged.commit().map_err(|e| Error::io(&dir, e))?;
         Ok(manifest)
     }
@@ -173,17 +222,37 @@ fn meta_frame(rows: &[MetaRow]) -> Result<DataFrame> {
     let n = rows.len();
     let mut cols = vec![
         Column::new("row".into(), (0..n as u32).collect::<Vec<_>>()),
-        Column::new("id".into(), rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()),
-        Column::new("split".into(), rows.iter().map(|r| r.split.map(Split::name)).collect::<Vec<_>>()),
-        Column::new("identity".into(), rows.iter().map(|r| r.identity).collect::<Vec<_>>()),
+        Column::new(
+            "id".into(),
+            rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "split".into(),
+            rows.iter()
+                .map(|r| r.split.map(Split::name))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "identity".into(),
+            rows.iter().map(|r| r.identity).collect::<Vec<_>>(),
+        ),
     ];
     for (a, name) in ATTRIBUTE_NAMES.iter().enumerate() {
-        cols.push(Column::new((*name).into(), rows.iter().map(|r| r.attrs[a]).collect::<Vec<_>>()));
+        cols.push(Column::new(
+            (*name).into(),
+            rows.iter().map(|r| r.attrs[a]).collect::<Vec<_>>(),
+        ));
     }
     for (c, name) in LANDMARK_NAMES.iter().enumerate() {
-        cols.push(Column::new((*name).into(), rows.iter().map(|r| r.landmarks[c]).collect::<Vec<_>>()));
+        cols.push(Column::new(
+            (*name).into(),
+            rows.iter().map(|r| r.landmarks[c]).collect::<Vec<_>>(),
+        ));
     }
-    cols.push(Column::new("cluster".into(), rows.iter().map(|r| r.cluster).collect::<Vec<_>>()));
+    cols.push(Column::new(
+        "cluster".into(),
+        rows.iter().map(|r| r.cluster).collect::<Vec<_>>(),
+    ));
     Ok(DataFrame::new(n, cols)?)
 }
 
@@ -205,7 +274,13 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({}, {} × {:?})", self.dir.display(), self.manifest.count, &self.manifest.shape[1..])
+        write!(
+            f,
+            "Store({}, {} × {:?})",
+            self.dir.display(),
+            self.manifest.count,
+            &self.manifest.shape[1..]
+        )
     }
 }
 
@@ -213,7 +288,10 @@ fn map(path: &Path, expected: usize) -> Result<memmap2::Mmap> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = f.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
     if len != expected {
-        return Err(Error::invalid(path, format!("{len} bytes, the manifest implies {expected} (truncated or foreign file)")));
+        return Err(Error::invalid(
+            path,
+            format!("{len} bytes, the manifest implies {expected} (truncated or foreign file)"),
+        ));
     }
     // SAFETY: stores are written once (temp + rename) and only read afterwards.
     #[allow(unsafe_code)]
@@ -225,14 +303,26 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
         let mpath = dir.join("manifest.json");
         let bytes = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
-        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&mpath, e.to_string()))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&mpath, e.to_string()))?;
         if manifest.format != STORE_FORMAT {
-            return Err(Error::invalid(&mpath, format!("format {}, expected {STORE_FORMAT}", manifest.format)));
+            return Err(Error::invalid(
+                &mpath,
+                format!("format {}, expected {STORE_FORMAT}", manifest.format),
+            ));
         }
         let [n, h, w, c] = manifest.shape;
         let images = map(&dir.join("images.u8"), n * h * w * c)?;
-        let masks = manifest.has_masks.then(|| map(&dir.join("masks.u8"), n * h * w)).transpose()?;
-        Ok(Self { dir: dir.into(), manifest, images, masks })
+        let masks = manifest
+            .has_masks
+            .then(|| map(&dir.join("masks.u8"), n * h * w))
+            .transpose()?;
+        Ok(Self {
+            dir: dir.into(),
+            manifest,
+            images,
+            masks,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -269,7 +359,10 @@ impl Store {
             let p = self.dir.join(file);
             let actual = sha256_file(&p)?;
             if &actual != expected {
-                return Err(Error::invalid(&p, format!("sha256 {actual} does not match the manifest's {expected}")));
+                return Err(Error::invalid(
+                    &p,
+                    format!("sha256 {actual} does not match the manifest's {expected}"),
+                ));
             }
         }
         Ok(())
@@ -287,8 +380,16 @@ mod tests {
         let crop = CropSpec::default().with_size(8);
         let mut w = StoreWriter::create(&dir, "guided", Some("x"), crop, 3, true, false).unwrap();
         for i in 0..3u8 {
-            let meta = MetaRow { id: format!("{i:06}.jpg"), split: Some(Split::Train), identity: Some(i as u32 + 1), attrs: [i == 1; 40], landmarks: [1.5; 10], cluster: None };
-            w.push(&vec![i; 8 * 8 * 3], Some(&vec![255 * (i % 2); 64]), meta).unwrap();
+            let meta = MetaRow {
+                id: format!("{i:06}.jpg"),
+                split: Some(Split::Train),
+                identity: Some(i as u32 + 1),
+                attrs: [i == 1; 40],
+                landmarks: [1.5; 10],
+                cluster: None,
+            };
+            w.push(&vec![i; 8 * 8 * 3], Some(&vec![255 * (i % 2); 64]), meta)
+                .unwrap();
         }
         assert!(!dir.exists(), "nothing under the final name before finish");
         let m = w.finish(serde_json::json!({"note": 1})).unwrap();
@@ -299,13 +400,21 @@ mod tests {
         s.verify().unwrap();
         let meta = s.meta().unwrap();
         assert_eq!(meta.height(), 3);
-        assert_eq!(meta.column("Eyeglasses").unwrap().bool().unwrap().get(1), Some(true));
+        assert_eq!(
+            meta.column("Eyeglasses").unwrap().bool().unwrap().get(1),
+            Some(true)
+        );
         // Corruption is detected.
         let mut bytes = std::fs::read(dir.join("images.u8")).unwrap();
         bytes[5] ^= 1;
         std::fs::write(dir.join("images.u8"), &bytes).unwrap();
         assert!(Store::open(&dir).unwrap().verify().is_err());
         std::fs::write(dir.join("images.u8"), &bytes[..10]).unwrap();
-        assert!(Store::open(&dir).unwrap_err().to_string().contains("truncated"));
+        assert!(
+            Store::open(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
     }
 }

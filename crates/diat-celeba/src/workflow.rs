@@ -68,9 +68,16 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 pub fn load_index(dir: &Path) -> Result<(Annotations, IndexSummary)> {
     let p = dir.join("index.parquet");
     if !p.exists() {
-        return Err(Error::Config(format!("{} not found: run `diat data index ROOT --out {}` first", p.display(), dir.display())));
+        return Err(Error::Config(format!(
+            "{} not found: run `diat data index ROOT --out {}` first",
+            p.display(),
+            dir.display()
+        )));
     }
-    Ok((Annotations::from_dataframe(&read_parquet(&p)?)?, read_json(&dir.join("index.json"))?))
+    Ok((
+        Annotations::from_dataframe(&read_parquet(&p)?)?,
+        read_json(&dir.join("index.json"))?,
+    ))
 }
 
 /// `clusters/clusters.json`.
@@ -86,12 +93,20 @@ pub struct ClusterSummary {
 }
 
 /// `diat data cluster`: k-means on the landmarks, decisions, contact sheets.
-pub fn cluster(dir: &Path, exclusions: &ExclusionFile, sheet_size: usize) -> Result<ClusterSummary> {
+pub fn cluster(
+    dir: &Path,
+    exclusions: &ExclusionFile,
+    sheet_size: usize,
+) -> Result<ClusterSummary> {
     let (mut ann, summary) = load_index(dir)?;
     let crop = CropSpec::default();
     let clustering = cluster_landmarks(&ann, &exclusions.clustering, &crop)?;
     let decisions = decide(&clustering, exclusions)?;
-    let excluded: Vec<u32> = decisions.iter().filter(|d| !d.keep).map(|d| d.cluster).collect();
+    let excluded: Vec<u32> = decisions
+        .iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.cluster)
+        .collect();
     ann.cluster = Some(clustering.assignments.clone());
     write_parquet(&mut ann.to_dataframe()?, &dir.join("index.parquet"))?;
     let kept = kept_rows(&ann, &excluded).len();
@@ -102,26 +117,52 @@ pub fn cluster(dir: &Path, exclusions: &ExclusionFile, sheet_size: usize) -> Res
         decisions: decisions.clone(),
         excluded: excluded.clone(),
         kept_images: kept,
-        excluded_images: ann.landmarks.as_ref().map_or(0, |l| l.iter().flatten().count()) - kept,
+        excluded_images: ann
+            .landmarks
+            .as_ref()
+            .map_or(0, |l| l.iter().flatten().count())
+            - kept,
     };
     let cdir = dir.join("clusters");
     std::fs::create_dir_all(&cdir).map_err(|e| Error::io(&cdir, e))?;
     write_json(&cdir.join("clusters.json"), &out)?;
-    let mut csv = String::from("cluster,size,keep,source,reason,eye_distance,roll_deg,yaw,border_px,spread\n");
+    let mut csv = String::from(
+        "cluster,size,keep,source,reason,eye_distance,roll_deg,yaw,border_px,spread\n",
+    );
     for (s, d) in clustering.stats.iter().zip(&decisions) {
         csv.push_str(&format!(
             "{},{},{},{},\"{}\",{:.2},{:.2},{:.3},{:.1},{:.2}\n",
-            s.cluster, s.size, d.keep, d.source, d.reason.replace('"', "'"), s.eye_distance, s.roll_deg, s.yaw, s.border_px, s.spread
+            s.cluster,
+            s.size,
+            d.keep,
+            d.source,
+            d.reason.replace('"', "'"),
+            s.eye_distance,
+            s.roll_deg,
+            s.yaw,
+            s.border_px,
+            s.spread
         ));
     }
-    diat_common::write_atomic(&cdir.join("clusters.csv"), csv.as_bytes()).map_err(|e| Error::io(&cdir, e))?;
+    diat_common::write_atomic(&cdir.join("clusters.csv"), csv.as_bytes())
+        .map_err(|e| Error::io(&cdir, e))?;
     if sheet_size > 0 {
         let layout = Layout::detect(&summary.root)?;
         if let Some(loc) = &layout.images {
             let reader = ImageReader::open(loc)?;
-            contact_sheets(&ann, &clustering.stats, &decisions, &reader, sheet_size, &cdir)?;
+            contact_sheets(
+                &ann,
+                &clustering.stats,
+                &decisions,
+                &reader,
+                sheet_size,
+                &cdir,
+            )?;
         } else {
-            tracing::warn!("no images under {}: contact sheets skipped", summary.root.display());
+            tracing::warn!(
+                "no images under {}: contact sheets skipped",
+                summary.root.display()
+            );
         }
     }
     Ok(out)
@@ -141,41 +182,60 @@ fn contact_sheets(
     let clusters = ann.cluster.as_ref().expect("clustered");
     let progress = diat_common::Progress::new("contact sheets", Some(stats.len() as u64));
     let (w, h) = (ALIGNED_WIDTH / 2, ALIGNED_HEIGHT / 2);
-    stats.par_iter().zip(decisions).try_for_each(|(s, d)| -> Result<()> {
-        let mut members: Vec<(f32, usize)> = (0..ann.len())
-            .filter(|&i| clusters[i] == Some(s.cluster))
-            .map(|i| {
-                let l = lms[i].expect("clustered rows have landmarks");
-                let dist: f32 = (0..10).map(|c| (l[c] as f32 - s.centroid[c]).powi(2)).sum();
-                (dist, i)
-            })
-            .collect();
-        members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let mut reader = reader.clone();
-        let mut cropper = Cropper::new(CropSpec { left: 0, top: 0, width: ALIGNED_WIDTH, height: ALIGNED_HEIGHT, size: w });
-        let mut buf = Vec::new();
-        let mut tiles = Vec::new();
-        for &(_, i) in members.iter().take(n) {
-            if reader.read_into(&ann.ids[i], &mut buf).is_err() {
-                continue;
+    stats
+        .par_iter()
+        .zip(decisions)
+        .try_for_each(|(s, d)| -> Result<()> {
+            let mut members: Vec<(f32, usize)> = (0..ann.len())
+                .filter(|&i| clusters[i] == Some(s.cluster))
+                .map(|i| {
+                    let l = lms[i].expect("clustered rows have landmarks");
+                    let dist: f32 = (0..10).map(|c| (l[c] as f32 - s.centroid[c]).powi(2)).sum();
+                    (dist, i)
+                })
+                .collect();
+            members.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut reader = reader.clone();
+            let mut cropper = Cropper::new(CropSpec {
+                left: 0,
+                top: 0,
+                width: ALIGNED_WIDTH,
+                height: ALIGNED_HEIGHT,
+                size: w,
+            });
+            let mut buf = Vec::new();
+            let mut tiles = Vec::new();
+            for &(_, i) in members.iter().take(n) {
+                if reader.read_into(&ann.ids[i], &mut buf).is_err() {
+                    continue;
+                }
+                // A half-size tile of the whole aligned image (non-square: resize by hand).
+                let Ok((iw, ih)) = cropper.decode(&buf) else {
+                    continue;
+                };
+                let mut tile = half(cropper.decoded(), iw, ih);
+                let l = lms[i].expect("landmarks");
+                let half_lm: [f32; 10] = std::array::from_fn(|c| l[c] as f32 / 2.0);
+                sheets::mark_landmarks(&mut tile, w, h, &half_lm);
+                tiles.push(tile);
             }
-            // A half-size tile of the whole aligned image (non-square: resize by hand).
-            let Ok((iw, ih)) = cropper.decode(&buf) else { continue };
-            let mut tile = half(cropper.decoded(), iw, ih);
-            let l = lms[i].expect("landmarks");
-            let half_lm: [f32; 10] = std::array::from_fn(|c| l[c] as f32 / 2.0);
-            sheets::mark_landmarks(&mut tile, w, h, &half_lm);
-            tiles.push(tile);
-        }
-        let sheet = sheets::grid(&tiles, w, h, 6);
-        let name = format!("cluster_{:02}_{}.png", s.cluster, if d.keep { "kept" } else { "excluded" });
-        // Remove a stale sheet of the other decision.
-        let other = format!("cluster_{:02}_{}.png", s.cluster, if d.keep { "excluded" } else { "kept" });
-        let _ = std::fs::remove_file(cdir.join(other));
-        sheets::save_png(&sheet, &cdir.join(name))?;
-        progress.inc(1);
-        Ok(())
-    })?;
+            let sheet = sheets::grid(&tiles, w, h, 6);
+            let name = format!(
+                "cluster_{:02}_{}.png",
+                s.cluster,
+                if d.keep { "kept" } else { "excluded" }
+            );
+            // Remove a stale sheet of the other decision.
+            let other = format!(
+                "cluster_{:02}_{}.png",
+                s.cluster,
+                if d.keep { "excluded" } else { "kept" }
+            );
+            let _ = std::fs::remove_file(cdir.join(other));
+            sheets::save_png(&sheet, &cdir.join(name))?;
+            progress.inc(1);
+            Ok(())
+        })?;
     progress.finish();
     Ok(())
 }
@@ -187,8 +247,11 @@ fn half(rgb: &[u8], w: u32, h: u32) -> Vec<u8> {
     for y in 0..hh {
         for x in 0..hw {
             for c in 0..3 {
-                let p = |dx: u32, dy: u32| rgb[(((2 * y + dy) * w + 2 * x + dx) * 3 + c) as usize] as u16;
-                out[((y * hw + x) * 3 + c) as usize] = ((p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) / 4) as u8;
+                let p = |dx: u32, dy: u32| {
+                    rgb[(((2 * y + dy) * w + 2 * x + dx) * 3 + c) as usize] as u16
+                };
+                out[((y * hw + x) * 3 + c) as usize] =
+                    ((p(0, 0) + p(1, 0) + p(0, 1) + p(1, 1) + 2) / 4) as u8;
             }
         }
     }
@@ -218,7 +281,11 @@ pub struct TaskOutput {
 }
 
 /// The excluded clusters, or None when every image is used (`--no-cluster-filter`).
-fn excluded_clusters(dir: &Path, ann: &Annotations, allow_unclustered: bool) -> Result<Option<Vec<u32>>> {
+fn excluded_clusters(
+    dir: &Path,
+    ann: &Annotations,
+    allow_unclustered: bool,
+) -> Result<Option<Vec<u32>>> {
     if allow_unclustered {
         return Ok(None);
     }
@@ -234,11 +301,19 @@ fn excluded_clusters(dir: &Path, ann: &Annotations, allow_unclustered: bool) -> 
 }
 
 /// `diat data sets`: selection, balancing, stores, masks and reports for each task.
-pub fn sets(dir: &Path, root: Option<&Path>, tasks: &[TaskSpec], opts: &SetsOptions) -> Result<Vec<TaskOutput>> {
+pub fn sets(
+    dir: &Path,
+    root: Option<&Path>,
+    tasks: &[TaskSpec],
+    opts: &SetsOptions,
+) -> Result<Vec<TaskOutput>> {
     let (ann, summary) = load_index(dir)?;
     let root = root.map(Path::to_path_buf).unwrap_or(summary.root.clone());
     let layout = Layout::detect(&root)?;
-    let loc = layout.images.as_ref().ok_or_else(|| Error::Layout { root: root.clone(), msg: "no images found".into() })?;
+    let loc = layout.images.as_ref().ok_or_else(|| Error::Layout {
+        root: root.clone(),
+        msg: "no images found".into(),
+    })?;
     let reader = ImageReader::open(loc)?;
     let excluded = excluded_clusters(dir, &ann, opts.allow_unclustered)?;
     let kept = match &excluded {
@@ -252,34 +327,70 @@ pub fn sets(dir: &Path, root: Option<&Path>, tasks: &[TaskSpec], opts: &SetsOpti
         eprintln!("{}:\n{}", task.name, sel.report.table());
         let tdir = dir.join("tasks").join(&task.name);
         let mut rejected = 0;
-        for (role, rows) in [("guided", &sel.guided), ("input", &sel.input), ("test", &sel.test)] {
+        for (role, rows) in [
+            ("guided", &sel.guided),
+            ("input", &sel.input),
+            ("test", &sel.test),
+        ] {
             if rows.is_empty() {
                 continue;
             }
             let details = serde_json::json!({
                 "source": source, "task": task, "select": opts.select, "report": sel.report,
             });
-            let built = build_store(&reader, &ann, rows, &tdir.join(role), role, Some(&task.name), task.region, opts.select.seed, details, &opts.build)?;
+            let built = build_store(
+                &reader,
+                &ann,
+                rows,
+                &tdir.join(role),
+                role,
+                Some(&task.name),
+                task.region,
+                opts.select.seed,
+                details,
+                &opts.build,
+            )?;
             rejected += built.rejects.len();
             if role == "input" && task.region.is_some() {
                 mask_preview(&tdir.join(role), &tdir.join("mask_preview.png"))?;
             }
         }
         write_json(&tdir.join("report.json"), &sel.report)?;
-        diat_common::write_atomic(&tdir.join("report.txt"), sel.report.table().as_bytes()).map_err(|e| Error::io(&tdir, e))?;
-        outs.push(TaskOutput { task: task.name.clone(), dir: tdir, report: sel.report, rejected });
+        diat_common::write_atomic(&tdir.join("report.txt"), sel.report.table().as_bytes())
+            .map_err(|e| Error::io(&tdir, e))?;
+        outs.push(TaskOutput {
+            task: task.name.clone(),
+            dir: tdir,
+            report: sel.report,
+            rejected,
+        });
     }
     if opts.pretrain {
         let mut rows: Vec<usize> = kept
             .iter()
             .copied()
-            .filter(|&i| ann.split.as_ref().is_none_or(|s| s[i] == Some(crate::dataset::Split::Train)))
+            .filter(|&i| {
+                ann.split
+                    .as_ref()
+                    .is_none_or(|s| s[i] == Some(crate::dataset::Split::Train))
+            })
             .collect();
         if let Some(limit) = opts.pretrain_limit {
             rows.truncate(limit);
         }
         let details = serde_json::json!({ "source": source, "purpose": "pre-training of T (Eq. 8) and D (Eq. 9)" });
-        build_store(&reader, &ann, &rows, &dir.join("pretrain"), "pretrain", None, None, opts.select.seed, details, &opts.build)?;
+        build_store(
+            &reader,
+            &ann,
+            &rows,
+            &dir.join("pretrain"),
+            "pretrain",
+            None,
+            None,
+            opts.select.seed,
+            details,
+            &opts.build,
+        )?;
     }
     Ok(outs)
 }
@@ -288,7 +399,9 @@ pub fn sets(dir: &Path, root: Option<&Path>, tasks: &[TaskSpec], opts: &SetsOpti
 pub fn mask_preview(store_dir: &Path, png: &Path) -> Result<()> {
     let s = Store::open(store_dir)?;
     let n = s.len().min(16);
-    let tiles: Vec<Vec<u8>> = (0..n).map(|i| sheets::overlay(s.image(i), s.mask(i).unwrap_or(&[]))).collect();
+    let tiles: Vec<Vec<u8>> = (0..n)
+        .map(|i| sheets::overlay(s.image(i), s.mask(i).unwrap_or(&[])))
+        .collect();
     let side = s.size() as u32;
     sheets::save_png(&sheets::grid(&tiles, side, side, 8), png)
 }

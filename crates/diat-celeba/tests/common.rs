@@ -40,17 +40,33 @@ pub fn official_subset(dir: &Path) -> PathBuf {
     for d in ["Anno", "Eval", "Img/img_align_celeba"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    std::fs::write(root.join("Anno/list_attr_celeba.txt"), head_txt(&s.join("Anno/list_attr_celeba.txt"), 32, true)).unwrap();
+    std::fs::write(
+        root.join("Anno/list_attr_celeba.txt"),
+        head_txt(&s.join("Anno/list_attr_celeba.txt"), 32, true),
+    )
+    .unwrap();
     std::fs::write(
         root.join("Anno/list_landmarks_align_celeba.txt"),
         head_txt(&s.join("Anno/list_landmarks_align_celeba.txt"), 32, true),
     )
     .unwrap();
-    std::fs::write(root.join("Anno/identity_CelebA.txt"), head_txt(&s.join("Anno/identity_CelebA.txt"), 32, false)).unwrap();
-    std::fs::write(root.join("Eval/list_eval_partition.txt"), head_txt(&s.join("Eval/list_eval_partition.txt"), 32, false)).unwrap();
+    std::fs::write(
+        root.join("Anno/identity_CelebA.txt"),
+        head_txt(&s.join("Anno/identity_CelebA.txt"), 32, false),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("Eval/list_eval_partition.txt"),
+        head_txt(&s.join("Eval/list_eval_partition.txt"), 32, false),
+    )
+    .unwrap();
     for i in 1..=32 {
         let name = format!("{i:06}.jpg");
-        std::fs::copy(s.join("Img/img_align_celeba").join(&name), root.join("Img/img_align_celeba").join(&name)).unwrap();
+        std::fs::copy(
+            s.join("Img/img_align_celeba").join(&name),
+            root.join("Img/img_align_celeba").join(&name),
+        )
+        .unwrap();
     }
     root
 }
@@ -59,12 +75,18 @@ pub fn official_subset(dir: &Path) -> PathBuf {
 pub fn zip_images(src_dir: &Path, zip_path: &Path) {
     let f = std::fs::File::create(zip_path).unwrap();
     let mut z = zip::ZipWriter::new(f);
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     z.add_directory("img_align_celeba/", opts).unwrap();
-    let mut names: Vec<_> = std::fs::read_dir(src_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(src_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
     names.sort();
     for n in names {
-        z.start_file(format!("img_align_celeba/{}", n.to_string_lossy()), opts).unwrap();
+        z.start_file(format!("img_align_celeba/{}", n.to_string_lossy()), opts)
+            .unwrap();
         std::io::Write::write_all(&mut z, &std::fs::read(src_dir.join(&n)).unwrap()).unwrap();
     }
     z.finish().unwrap();

@@ -8,7 +8,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 fn partial_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
@@ -54,7 +57,10 @@ impl StagedDir {
         if target.exists() && !overwrite {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} already exists (use --overwrite to replace it)", target.display()),
+                format!(
+                    "{} already exists (use --overwrite to replace it)",
+                    target.display()
+                ),
             ));
         }
         if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -65,7 +71,11 @@ impl StagedDir {
             fs::remove_dir_all(&staging)?;
         }
         fs::create_dir_all(&staging)?;
-        Ok(Self { staging, target: target.to_path_buf(), committed: false })
+        Ok(Self {
+            staging,
+            target: target.to_path_buf(),
+            committed: false,
+        })
     }
 
     /// The folder to write into.
@@ -83,7 +93,10 @@ impl StagedDir {
         if self.target.exists() {
             let old = self.target.with_file_name(format!(
                 ".{}.old-{}",
-                self.target.file_name().unwrap_or_default().to_string_lossy(),
+                self.target
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy(),
                 std::process::id()
             ));
             fs::rename(&self.target, &old)?;

@@ -21,7 +21,11 @@ pub struct Dirs {
 impl Dirs {
     /// Resolves from the process environment.
     pub fn from_env() -> Self {
-        Self::resolve(|k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from))
+        Self::resolve(|k| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
     }
 
     /// Resolves with an explicit lookup (tests).
@@ -81,14 +85,18 @@ mod tests {
 
     #[test]
     fn home_and_overrides() {
-        let env: HashMap<&str, PathBuf> =
-            [("HOME", "/h".into()), ("DIAT_RUNS_DIR", "/r".into())].into_iter().collect();
+        let env: HashMap<&str, PathBuf> = [("HOME", "/h".into()), ("DIAT_RUNS_DIR", "/r".into())]
+            .into_iter()
+            .collect();
         let d = Dirs::resolve(|k| env.get(k).cloned());
         assert_eq!(d.home, PathBuf::from("/h/.cache/diat"));
         assert_eq!(d.zoo, PathBuf::from("/h/.cache/diat/zoo/v1"));
         assert_eq!(d.runs, PathBuf::from("/r"));
         let env: HashMap<&str, PathBuf> = [("DIAT_HOME", "/x".into())].into_iter().collect();
-        assert_eq!(Dirs::resolve(|k| env.get(k).cloned()).data, PathBuf::from("/x/data"));
+        assert_eq!(
+            Dirs::resolve(|k| env.get(k).cloned()).data,
+            PathBuf::from("/x/data")
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ impl Progress {
             bar.set_prefix(label.clone());
             bar
         });
-        let secs = std::env::var("DIAT_LOG_EVERY").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(10.0);
+        let secs = std::env::var("DIAT_LOG_EVERY")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(10.0);
         Self {
             label,
             total,
@@ -122,10 +125,18 @@ impl Progress {
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / secs;
         let msg = self.message.lock().map(|m| m.clone()).unwrap_or_default();
-        let msg = if msg.is_empty() { String::new() } else { format!(" {msg}") };
+        let msg = if msg.is_empty() {
+            String::new()
+        } else {
+            format!(" {msg}")
+        };
         match self.total {
             Some(t) if t > 0 => {
-                let eta = if rate > 0.0 { (t.saturating_sub(done)) as f64 / rate } else { f64::NAN };
+                let eta = if rate > 0.0 {
+                    (t.saturating_sub(done)) as f64 / rate
+                } else {
+                    f64::NAN
+                };
                 format!(
                     "{}: {done}/{t} ({:.1}%) {rate:.1}/s eta {eta:.0}s{msg}",
                     self.label,
@@ -142,7 +153,11 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish();
         } else if self.mode == Mode::Lines {
-            eprintln!("{} (done in {:.1}s)", self.line(done), self.start.elapsed().as_secs_f64());
+            eprintln!(
+                "{} (done in {:.1}s)",
+                self.line(done),
+                self.start.elapsed().as_secs_f64()
+            );
         }
     }
 }

@@ -190,11 +190,14 @@ fn merge(base: &mut toml::Table, child: toml::Table) {
 
 fn load_table(path: &Path, depth: usize) -> Result<toml::Table> {
     if depth > 8 {
-        return Err(TrainError::Config(format!("{}: inheritance deeper than 8 files (a cycle?)", path.display())));
+        return Err(TrainError::Config(format!(
+            "{}: inheritance deeper than 8 files (a cycle?)",
+            path.display()
+        )));
     }
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+    let mut table: toml::Table = toml::from_str(&text)
+        .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
     match table.remove("inherit") {
         None => Ok(table),
         Some(toml::Value::String(parent)) => {
@@ -203,7 +206,10 @@ fn load_table(path: &Path, depth: usize) -> Result<toml::Table> {
             merge(&mut base, table);
             Ok(base)
         }
-        Some(_) => Err(TrainError::Config(format!("{}: `inherit` must be a file name", path.display()))),
+        Some(_) => Err(TrainError::Config(format!(
+            "{}: `inherit` must be a file name",
+            path.display()
+        ))),
     }
 }
 
@@ -232,7 +238,9 @@ impl PipelineConfig {
     pub fn load_with_overrides(path: &Path, overrides: &[String]) -> Result<Self> {
         let mut table = load_table(path, 0)?;
         for o in overrides {
-            let (k, v) = o.split_once('=').ok_or_else(|| TrainError::Config(format!("override '{o}': expected key.path=value")))?;
+            let (k, v) = o.split_once('=').ok_or_else(|| {
+                TrainError::Config(format!("override '{o}': expected key.path=value"))
+            })?;
             let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
                 .or_else(|_| toml::from_str::<toml::Table>(&format!("v = \"{v}\"")))
                 .map_err(|e| TrainError::Config(format!("override '{o}': {e}")))?
@@ -245,7 +253,9 @@ impl PipelineConfig {
                     .entry(p.to_string())
                     .or_insert_with(|| toml::Value::Table(Default::default()))
                     .as_table_mut()
-                    .ok_or_else(|| TrainError::Config(format!("override '{o}': {p} is not a table")))?;
+                    .ok_or_else(|| {
+                        TrainError::Config(format!("override '{o}': {p} is not a table"))
+                    })?;
             }
             t.insert(parts[parts.len() - 1].to_string(), value);
         }
@@ -255,16 +265,25 @@ impl PipelineConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(TrainError::Config(m));
         if self.train.batch < 1 {
-            return bad(format!("train.batch must be positive, got {}", self.train.batch));
+            return bad(format!(
+                "train.batch must be positive, got {}",
+                self.train.batch
+            ));
         }
         if self.model.image_size % 16 != 0 {
-            return bad(format!("model.image_size must be a multiple of 16, got {}", self.model.image_size));
+            return bad(format!(
+                "model.image_size must be a multiple of 16, got {}",
+                self.model.image_size
+            ));
         }
         if self.stages.adversarial.dstep == 0 || self.stages.adversarial.tstep == 0 {
             return bad("stages.adversarial.dstep and tstep must be at least 1".into());
         }
         if !["auto", "cpu", "cuda"].contains(&self.train.device.as_str()) {
-            return bad(format!("train.device must be auto, cpu or cuda, got {}", self.train.device));
+            return bad(format!(
+                "train.device must be auto, cpu or cuda, got {}",
+                self.train.device
+            ));
         }
         if self.train.checkpoint_every == 0 || self.train.keep_checkpoints == 0 {
             return bad("train.checkpoint_every and keep_checkpoints must be at least 1".into());

@@ -25,9 +25,15 @@ impl Source {
     pub fn open(dir: &Path) -> Result<Self> {
         let store = Store::open(dir)?;
         if store.is_empty() {
-            return Err(TrainError::Config(format!("{} holds no image", dir.display())));
+            return Err(TrainError::Config(format!(
+                "{} holds no image",
+                dir.display()
+            )));
         }
-        Ok(Self { store: Arc::new(store), labels: None })
+        Ok(Self {
+            store: Arc::new(store),
+            labels: None,
+        })
     }
 
     /// Labels y ∈ {0,1}: whether each image has `attribute == value`.
@@ -36,8 +42,22 @@ impl Source {
         let col = meta
             .column(attribute)
             .and_then(|c| c.bool().cloned())
-            .map_err(|e| TrainError::Config(format!("{}: attribute {attribute}: {e}", self.store.dir.display())))?;
-        let labels = col.iter().map(|v| if v.unwrap_or(false) == value { 1.0 } else { 0.0 }).collect();
+            .map_err(|e| {
+                TrainError::Config(format!(
+                    "{}: attribute {attribute}: {e}",
+                    self.store.dir.display()
+                ))
+            })?;
+        let labels = col
+            .iter()
+            .map(|v| {
+                if v.unwrap_or(false) == value {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         self.labels = Some(Arc::new(labels));
         Ok(self)
     }
@@ -55,14 +75,23 @@ impl Source {
 
 /// The store indices of batch `step` of `stream`: epoch-wise permutations seeded by
 /// (seed, stream, epoch), consumed `batch` at a time.
-pub fn batch_indices(seed: u64, stream: u64, step: u64, batch: usize, len: usize, cache: &mut BTreeMap<u64, Vec<usize>>) -> Vec<usize> {
+pub fn batch_indices(
+    seed: u64,
+    stream: u64,
+    step: u64,
+    batch: usize,
+    len: usize,
+    cache: &mut BTreeMap<u64, Vec<usize>>,
+) -> Vec<usize> {
     let mut out = Vec::with_capacity(batch);
     for k in 0..batch as u64 {
         let p = step * batch as u64 + k;
         let epoch = p / len as u64;
         let perm = cache.entry(epoch).or_insert_with(|| {
             let mut v: Vec<usize> = (0..len).collect();
-            let s = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03);
+            let s = seed
+                ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ epoch.wrapping_mul(0xD1B5_4A32_D192_ED03);
             v.shuffle(&mut ChaCha8Rng::seed_from_u64(s));
             v
         });
@@ -108,16 +137,32 @@ impl RawBatch {
             }
             Tensor::from_slice(&m).view([n, 1, s as i64, s as i64])
         });
-        let labels = src.labels.as_ref().map(|l| Tensor::from_slice(&idx.iter().map(|&i| l[i]).collect::<Vec<f32>>()));
-        Self { images, masks, labels }
+        let labels = src
+            .labels
+            .as_ref()
+            .map(|l| Tensor::from_slice(&idx.iter().map(|&i| l[i]).collect::<Vec<f32>>()));
+        Self {
+            images,
+            masks,
+            labels,
+        }
     }
 
     /// Moves to `device` and converts (on the device: 4× less traffic than floats).
     pub fn to_device(&self, device: Device) -> Batch {
-        let images = self.images.to_device(device).permute([0, 3, 1, 2]).to_kind(Kind::Float) / 127.5 - 1.0;
+        let images = self
+            .images
+            .to_device(device)
+            .permute([0, 3, 1, 2])
+            .to_kind(Kind::Float)
+            / 127.5
+            - 1.0;
         Batch {
             images: images.contiguous(),
-            masks: self.masks.as_ref().map(|m| (m.to_device(device).to_kind(Kind::Float) / 255.0).contiguous()),
+            masks: self
+                .masks
+                .as_ref()
+                .map(|m| (m.to_device(device).to_kind(Kind::Float) / 255.0).contiguous()),
             labels: self.labels.as_ref().map(|l| l.to_device(device)),
         }
     }
@@ -142,7 +187,14 @@ impl<T: Send + 'static> std::fmt::Debug for Prefetcher<T> {
 }
 
 impl<T: Send + 'static> Prefetcher<T> {
-    pub fn new<F>(start: u64, end: u64, threads: usize, depth: usize, images_per_item: u64, make: F) -> Self
+    pub fn new<F>(
+        start: u64,
+        end: u64,
+        threads: usize,
+        depth: usize,
+        images_per_item: u64,
+        make: F,
+    ) -> Self
     where
         F: Fn(u64) -> T + Send + Sync + 'static,
     {
@@ -152,7 +204,12 @@ impl<T: Send + 'static> Prefetcher<T> {
         let produced_images = Arc::new(AtomicU64::new(0));
         let busy_nanos = Arc::new(AtomicU64::new(0));
         for w in 0..threads as u64 {
-            let (tx, make, produced, busy) = (tx.clone(), make.clone(), produced_images.clone(), busy_nanos.clone());
+            let (tx, make, produced, busy) = (
+                tx.clone(),
+                make.clone(),
+                produced_images.clone(),
+                busy_nanos.clone(),
+            );
             std::thread::spawn(move || {
                 let mut step = start + w;
                 while step < end {
@@ -167,7 +224,15 @@ impl<T: Send + 'static> Prefetcher<T> {
                 }
             });
         }
-        Self { rx, pending: BTreeMap::new(), next: start, end, produced_images, busy_nanos, threads }
+        Self {
+            rx,
+            pending: BTreeMap::new(),
+            next: start,
+            end,
+            produced_images,
+            busy_nanos,
+            threads,
+        }
     }
 
     /// The item of the next step, in order.
@@ -192,7 +257,11 @@ impl<T: Send + 'static> Prefetcher<T> {
     /// What the loader could sustain: images per second of worker time × workers.
     pub fn capacity_ips(&self) -> f64 {
         let busy = self.busy_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        if busy <= 0.0 { 0.0 } else { self.produced_images.load(Ordering::Relaxed) as f64 / busy * self.threads as f64 }
+        if busy <= 0.0 {
+            0.0
+        } else {
+            self.produced_images.load(Ordering::Relaxed) as f64 / busy * self.threads as f64
+        }
     }
 }
 
@@ -204,9 +273,13 @@ mod tests {
     fn batches_are_a_pure_function_of_the_step() {
         let mut c1 = BTreeMap::new();
         let mut c2 = BTreeMap::new();
-        let run: Vec<Vec<usize>> = (0..10).map(|s| batch_indices(7, 1, s, 4, 10, &mut c1)).collect();
+        let run: Vec<Vec<usize>> = (0..10)
+            .map(|s| batch_indices(7, 1, s, 4, 10, &mut c1))
+            .collect();
         // Resuming at step 6 with a fresh cache yields the same batches.
-        let resumed: Vec<Vec<usize>> = (6..10).map(|s| batch_indices(7, 1, s, 4, 10, &mut c2)).collect();
+        let resumed: Vec<Vec<usize>> = (6..10)
+            .map(|s| batch_indices(7, 1, s, 4, 10, &mut c2))
+            .collect();
         assert_eq!(&run[6..], &resumed[..]);
         // Each epoch is a permutation.
         let mut first: Vec<usize> = run[..5].concat()[..10].to_vec();

@@ -7,7 +7,10 @@ pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("data: {0}")]
@@ -16,9 +19,18 @@ pub enum TrainError {
     Nets(#[from] diat_nets::NetsError),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("stage {stage}, step {step}: loss {name} is {value} (not finite); stopped, the last good checkpoint is kept")]
-    NonFinite { stage: String, step: u64, name: String, value: f64 },
-    #[error("interrupted at stage {stage}, step {step}: checkpoint written, continue with --resume")]
+    #[error(
+        "stage {stage}, step {step}: loss {name} is {value} (not finite); stopped, the last good checkpoint is kept"
+    )]
+    NonFinite {
+        stage: String,
+        step: u64,
+        name: String,
+        value: f64,
+    },
+    #[error(
+        "interrupted at stage {stage}, step {step}: checkpoint written, continue with --resume"
+    )]
     Interrupted { stage: String, step: u64 },
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
@@ -26,6 +38,9 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        TrainError::Io { path: path.into(), source }
+        TrainError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -25,7 +25,13 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Model({}, {}px, enhancement: {})", self.source.display(), self.image_size, self.enhancement())
+        write!(
+            f,
+            "Model({}, {}px, enhancement: {})",
+            self.source.display(),
+            self.image_size,
+            self.enhancement()
+        )
     }
 }
 
@@ -35,18 +41,29 @@ impl Model {
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let (tpath, epath, pipeline) = if path.is_dir() {
             let e = path.join("enhance.safetensors");
-            (path.join("transform.safetensors"), e.exists().then_some(e), Some(path.join("pipeline.toml")))
+            (
+                path.join("transform.safetensors"),
+                e.exists().then_some(e),
+                Some(path.join("pipeline.toml")),
+            )
         } else {
             (path.to_path_buf(), None, None)
         };
         if !tpath.exists() {
-            return Err(TrainError::Config(format!("no transform network at {}", tpath.display())));
+            return Err(TrainError::Config(format!(
+                "no transform network at {}",
+                tpath.display()
+            )));
         }
         let mut stores = Vec::new();
         let meta = checkpoint::read_meta(&tpath)?;
         let tcfg: TransformConfig = meta.config(&tpath)?;
         if meta.architecture != "transform" {
-            return Err(TrainError::Config(format!("{} holds a {} network, not a transform network", tpath.display(), meta.architecture)));
+            return Err(TrainError::Config(format!(
+                "{} holds a {} network, not a transform network",
+                tpath.display(),
+                meta.architecture
+            )));
         }
         let mut vs = nn::VarStore::new(device);
         let t = diat_nets::transform_net(&vs.root(), &tcfg);
@@ -73,7 +90,12 @@ impl Model {
                         let c: TransformConfig = meta.config(&ep)?;
                         Enhancer::Global(diat_nets::global_enhance_net(&vs.root(), &c), sigma)
                     }
-                    other => return Err(TrainError::Config(format!("{}: unexpected architecture {other}", ep.display()))),
+                    other => {
+                        return Err(TrainError::Config(format!(
+                            "{}: unexpected architecture {other}",
+                            ep.display()
+                        )));
+                    }
                 };
                 checkpoint::load(&vs, &ep, Some(meta.architecture.as_str()))?;
                 vs.freeze();
@@ -81,7 +103,14 @@ impl Model {
                 Some(e)
             }
         };
-        Ok(Self { t, e, image_size: tcfg.image_size, device, source: path.to_path_buf(), _vs: stores })
+        Ok(Self {
+            t,
+            e,
+            image_size: tcfg.image_size,
+            device,
+            source: path.to_path_buf(),
+            _vs: stores,
+        })
     }
 
     pub fn enhancement(&self) -> &'static str {
@@ -99,7 +128,9 @@ impl Model {
             let out = match &self.e {
                 None => tx.shallow_clone(),
                 Some(Enhancer::Local(e)) => e.forward(x, &tx),
-                Some(Enhancer::Global(e, sigma)) => e.forward_t(&diat_nets::blur::gaussian_blur(&tx, *sigma), false),
+                Some(Enhancer::Global(e, sigma)) => {
+                    e.forward_t(&diat_nets::blur::gaussian_blur(&tx, *sigma), false)
+                }
             };
             (tx, out.clamp(-1.0, 1.0))
         })

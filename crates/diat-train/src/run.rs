@@ -39,13 +39,24 @@ pub struct CheckpointState {
 }
 
 fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 impl RunDir {
     /// Opens (resume) or creates a run directory; writes the resolved config and run.json.
-    pub fn prepare(root: &Path, resolved_toml: &str, resume: bool, device: tch::Device, seed: u64) -> Result<Self> {
+    pub fn prepare(
+        root: &Path,
+        resolved_toml: &str,
+        resume: bool,
+        device: tch::Device,
+        seed: u64,
+    ) -> Result<Self> {
         let exists = root.join("resolved.toml").exists();
         if exists && !resume {
             return Err(TrainError::Config(format!(
@@ -54,7 +65,8 @@ impl RunDir {
             )));
         }
         if exists {
-            let old = std::fs::read_to_string(root.join("resolved.toml")).map_err(|e| TrainError::io(root, e))?;
+            let old = std::fs::read_to_string(root.join("resolved.toml"))
+                .map_err(|e| TrainError::io(root, e))?;
             if old != resolved_toml {
                 return Err(TrainError::Config(format!(
                     "{} was started with another configuration (see its resolved.toml); resume needs the same",
@@ -65,9 +77,16 @@ impl RunDir {
         for d in ["samples", "checkpoints", "stages", "final"] {
             std::fs::create_dir_all(root.join(d)).map_err(|e| TrainError::io(root, e))?;
         }
-        let w = |name: &str, bytes: &[u8]| diat_common::write_atomic(&root.join(name), bytes).map_err(|e| TrainError::io(root.join(name), e));
+        let w = |name: &str, bytes: &[u8]| {
+            diat_common::write_atomic(&root.join(name), bytes)
+                .map_err(|e| TrainError::io(root.join(name), e))
+        };
         w("resolved.toml", resolved_toml.as_bytes())?;
-        let cudnn = if device.is_cuda() && tch::Cuda::cudnn_is_available() { Some(tch::utils::version_cudnn()) } else { None };
+        let cudnn = if device.is_cuda() && tch::Cuda::cudnn_is_available() {
+            Some(tch::utils::version_cudnn())
+        } else {
+            None
+        };
         let run = serde_json::json!({
             "git_commit": git_commit(),
             "diat_train": env!("CARGO_PKG_VERSION"),
@@ -79,8 +98,15 @@ impl RunDir {
             "seed": seed,
             "resumed": exists,
         });
-        w("run.json", serde_json::to_string_pretty(&run).unwrap_or_default().as_bytes())?;
-        Ok(Self { root: root.to_path_buf() })
+        w(
+            "run.json",
+            serde_json::to_string_pretty(&run)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
@@ -104,7 +130,10 @@ impl RunDir {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let step = name.strip_prefix("step-")?.parse().ok()?;
-                e.path().join("state.json").exists().then_some((step, e.path()))
+                e.path()
+                    .join("state.json")
+                    .exists()
+                    .then_some((step, e.path()))
             })
             .collect();
         v.sort();
@@ -112,12 +141,20 @@ impl RunDir {
     }
 
     /// Writes a checkpoint atomically (fill the staging folder, then rename) and keeps the last `keep`.
-    pub fn write_checkpoint(&self, state: &CheckpointState, keep: usize, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
-        let dir = self.ckpt_root(&state.stage).join(format!("step-{:08}", state.step));
+    pub fn write_checkpoint(
+        &self,
+        state: &CheckpointState,
+        keep: usize,
+        fill: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<PathBuf> {
+        let dir = self
+            .ckpt_root(&state.stage)
+            .join(format!("step-{:08}", state.step));
         let staged = StagedDir::new(&dir, true).map_err(|e| TrainError::io(&dir, e))?;
         fill(staged.path())?;
         let json = serde_json::to_vec_pretty(state).unwrap_or_default();
-        diat_common::write_atomic(&staged.path().join("state.json"), &json).map_err(|e| TrainError::io(&dir, e))?;
+        diat_common::write_atomic(&staged.path().join("state.json"), &json)
+            .map_err(|e| TrainError::io(&dir, e))?;
         staged.commit().map_err(|e| TrainError::io(&dir, e))?;
         let all = self.checkpoints(&state.stage);
         for (_, old) in all.iter().take(all.len().saturating_sub(keep)) {
@@ -129,20 +166,29 @@ impl RunDir {
     pub fn read_state(dir: &Path) -> Result<CheckpointState> {
         let p = dir.join("state.json");
         let bytes = std::fs::read(&p).map_err(|e| TrainError::io(&p, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint { path: p, msg: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint {
+            path: p,
+            msg: e.to_string(),
+        })
     }
 
     /// Appends one metrics line (flushed).
     pub fn log_metrics(&self, line: &Value) -> Result<()> {
         let p = self.root.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| TrainError::io(&p, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| TrainError::io(&p, e))?;
         writeln!(f, "{line}").map_err(|e| TrainError::io(&p, e))
     }
 
     /// Drops metric lines of `stage` beyond `step` (they are recomputed after a resume).
     pub fn truncate_metrics(&self, stage: &str, step: u64) -> Result<()> {
         let p = self.root.join("metrics.jsonl");
-        let Ok(text) = std::fs::read_to_string(&p) else { return Ok(()) };
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return Ok(());
+        };
         let kept: Vec<&str> = text
             .lines()
             .filter(|l| {

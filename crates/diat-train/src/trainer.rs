@@ -24,8 +24,8 @@ use diat_nets::checkpoint;
 use diat_nets::diat_a::{FlatAdam, StepOptimizer};
 use diat_nets::losses::{self, IDENTITY_LAYERS};
 use diat_nets::{
-    DenoiseConfig, DenoiseNet, Discriminator, DiscriminatorConfig, LocalEnhanceConfig, LocalEnhanceNet, TransformConfig, TransformNet,
-    VggFace,
+    DenoiseConfig, DenoiseNet, Discriminator, DiscriminatorConfig, LocalEnhanceConfig,
+    LocalEnhanceNet, TransformConfig, TransformNet, VggFace,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -52,17 +52,31 @@ impl std::fmt::Debug for Net {
 
 impl Net {
     fn save(&self, dir: &Path, with_opt: bool) -> Result<()> {
-        checkpoint::save(&self.vs, &dir.join(format!("{}.safetensors", self.name)), self.arch, &self.config)?;
+        checkpoint::save(
+            &self.vs,
+            &dir.join(format!("{}.safetensors", self.name)),
+            self.arch,
+            &self.config,
+        )?;
         if let (true, Some(opt)) = (with_opt, &self.opt) {
             let meta = checkpoint::CheckpointMeta::new("adam", &json!({ "for": self.name }))?;
-            checkpoint::save_tensors(&dir.join(format!("opt_{}.safetensors", self.name)), &opt.state(), &meta)?;
+            checkpoint::save_tensors(
+                &dir.join(format!("opt_{}.safetensors", self.name)),
+                &opt.state(),
+                &meta,
+            )?;
         }
         Ok(())
     }
     fn load(&mut self, dir: &Path, with_opt: bool) -> Result<()> {
-        checkpoint::load(&self.vs, &dir.join(format!("{}.safetensors", self.name)), Some(self.arch))?;
+        checkpoint::load(
+            &self.vs,
+            &dir.join(format!("{}.safetensors", self.name)),
+            Some(self.arch),
+        )?;
         if let (true, Some(opt)) = (with_opt, &mut self.opt) {
-            let (state, _) = checkpoint::read_tensors(&dir.join(format!("opt_{}.safetensors", self.name)))?;
+            let (state, _) =
+                checkpoint::read_tensors(&dir.join(format!("opt_{}.safetensors", self.name)))?;
             opt.load_state(&state)?;
         }
         Ok(())
@@ -71,7 +85,10 @@ impl Net {
 
 /// One optimizer step of `net` on `loss` (gradients reset first).
 fn descend(net: &mut Net, loss: &Tensor) {
-    let opt = net.opt.as_mut().expect("a trained network has an optimizer");
+    let opt = net
+        .opt
+        .as_mut()
+        .expect("a trained network has an optimizer");
     opt.zero_grad();
     loss.backward();
     opt.step();
@@ -101,12 +118,20 @@ impl std::fmt::Debug for Ctx<'_> {
 }
 
 fn read_losses(losses: &[(&'static str, Tensor)]) -> Vec<(&'static str, f64)> {
-    losses.iter().map(|(n, t)| (*n, t.double_value(&[]))).collect()
+    losses
+        .iter()
+        .map(|(n, t)| (*n, t.double_value(&[])))
+        .collect()
 }
 
 fn check_finite(stage: &str, step: u64, vals: &[(&'static str, f64)]) -> Result<()> {
     match vals.iter().find(|(_, v)| !v.is_finite()) {
-        Some((n, v)) => Err(TrainError::NonFinite { stage: stage.into(), step, name: n.to_string(), value: *v }),
+        Some((n, v)) => Err(TrainError::NonFinite {
+            stage: stage.into(),
+            step,
+            name: n.to_string(),
+            value: *v,
+        }),
         None => Ok(()),
     }
 }
@@ -165,7 +190,11 @@ where
                 line.insert("img_per_s".into(), (window.1 as f64 / secs).into());
                 ctx.run.log_metrics(&Value::Object(line))?;
                 progress.set_message(
-                    vals.iter().map(|(n, v)| format!("{n} {v:.4}")).chain([format!("{:.0} img/s", window.1 as f64 / secs)]).collect::<Vec<_>>().join(" · "),
+                    vals.iter()
+                        .map(|(n, v)| format!("{n} {v:.4}"))
+                        .chain([format!("{:.0} img/s", window.1 as f64 / secs)])
+                        .collect::<Vec<_>>()
+                        .join(" · "),
                 );
                 window = (Instant::now(), 0);
             }
@@ -176,22 +205,37 @@ where
                     seed: t.seed,
                     data_cursor: done,
                     torch_seed: t.seed as i64,
-                    losses: vals.iter().map(|(n, v)| (n.to_string(), json!(v))).collect(),
+                    losses: vals
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), json!(v)))
+                        .collect(),
                 };
-                ctx.run.write_checkpoint(&state, t.keep_checkpoints, |dir| nets.iter().try_for_each(|n| n.save(dir, true)))?;
+                ctx.run
+                    .write_checkpoint(&state, t.keep_checkpoints, |dir| {
+                        nets.iter().try_for_each(|n| n.save(dir, true))
+                    })?;
             }
         }
         if t.sample_every > 0 && (done % t.sample_every == 0 || done == steps) {
             let rows = tch::no_grad(|| sample(nets))?;
             if !rows.is_empty() {
                 let refs: Vec<&Tensor> = rows.iter().collect();
-                images::save_png(&images::grid(&refs), &ctx.run.root.join("samples").join(format!("{stage}-step-{done:08}.png")))?;
+                images::save_png(
+                    &images::grid(&refs),
+                    &ctx.run
+                        .root
+                        .join("samples")
+                        .join(format!("{stage}-step-{done:08}.png")),
+                )?;
             }
         }
         progress.inc(1);
         if stop {
             progress.finish();
-            return Err(TrainError::Interrupted { stage: stage.into(), step: done });
+            return Err(TrainError::Interrupted {
+                stage: stage.into(),
+                step: done,
+            });
         }
     }
     progress.finish();
@@ -202,8 +246,12 @@ where
         n.save(&sdir, false)?;
     }
     let done = json!({ "stage": stage, "steps": steps });
-    diat_common::write_atomic(&sdir.join("done.json"), done.to_string().as_bytes()).map_err(|e| TrainError::io(&sdir, e))?;
-    images::save_png(&images::loss_curves(&ctx.run.metrics()), &ctx.run.root.join("loss_curve.png"))?;
+    diat_common::write_atomic(&sdir.join("done.json"), done.to_string().as_bytes())
+        .map_err(|e| TrainError::io(&sdir, e))?;
+    images::save_png(
+        &images::loss_curves(&ctx.run.metrics()),
+        &ctx.run.root.join("loss_curve.png"),
+    )?;
     Ok(())
 }
 
@@ -224,13 +272,27 @@ impl TaskData {
         let details = &guided.store.manifest.details;
         let attribute = details["task"]["attribute"]
             .as_str()
-            .ok_or_else(|| TrainError::Config(format!("{}: manifest names no task attribute", tdir.display())))?
+            .ok_or_else(|| {
+                TrainError::Config(format!(
+                    "{}: manifest names no task attribute",
+                    tdir.display()
+                ))
+            })?
             .to_string();
         let guided_value = details["task"]["guided_value"].as_bool().unwrap_or(true);
-        let pretrain = Source::open(&data.join("pretrain"))?.with_labels(&attribute, guided_value)?;
+        let pretrain =
+            Source::open(&data.join("pretrain"))?.with_labels(&attribute, guided_value)?;
         let input = Source::open(&tdir.join("input"))?;
-        let test = tdir.join("test").join("manifest.json").exists().then(|| Source::open(&tdir.join("test"))).transpose()?;
-        for s in [&pretrain, &guided, &input].into_iter().chain(test.as_ref()) {
+        let test = tdir
+            .join("test")
+            .join("manifest.json")
+            .exists()
+            .then(|| Source::open(&tdir.join("test")))
+            .transpose()?;
+        for s in [&pretrain, &guided, &input]
+            .into_iter()
+            .chain(test.as_ref())
+        {
             if s.size() != size {
                 return Err(TrainError::Config(format!(
                     "{} holds {}px images but model.image_size is {size}",
@@ -239,7 +301,14 @@ impl TaskData {
                 )));
             }
         }
-        Ok(Self { pretrain, guided, input, test, attribute, guided_value })
+        Ok(Self {
+            pretrain,
+            guided,
+            input,
+            test,
+            attribute,
+            guided_value,
+        })
     }
 
     /// The fixed sample batch: the first images of the test inputs (else of the input set).
@@ -248,35 +317,75 @@ impl TaskData {
         let idx: Vec<usize> = (0..(n as usize).min(src.len())).collect();
         let mut b = RawBatch::gather(src, &idx).to_device(device);
         if b.masks.is_none() && self.input.store.manifest.has_masks {
-            b.masks = Some(RawBatch::gather(&self.input, &idx[..idx.len().min(self.input.len())]).to_device(device).masks.expect("masked"));
+            b.masks = Some(
+                RawBatch::gather(&self.input, &idx[..idx.len().min(self.input.len())])
+                    .to_device(device)
+                    .masks
+                    .expect("masked"),
+            );
         }
         b
     }
 }
 
 /// Prefetched single-source batches for steps `start..end`.
-fn single_loader(src: &Source, seed: u64, stream: u64, batch: i64, start: u64, end: u64, threads: usize) -> Prefetcher<RawBatch> {
+fn single_loader(
+    src: &Source,
+    seed: u64,
+    stream: u64,
+    batch: i64,
+    start: u64,
+    end: u64,
+    threads: usize,
+) -> Prefetcher<RawBatch> {
     let src = src.clone();
     Prefetcher::new(start, end, threads, 4, batch as u64, move |step| {
         let mut cache = BTreeMap::new();
-        RawBatch::gather(&src, &batch_indices(seed, stream, step, batch as usize, src.len(), &mut cache))
+        RawBatch::gather(
+            &src,
+            &batch_indices(seed, stream, step, batch as usize, src.len(), &mut cache),
+        )
     })
 }
 
 fn transform_config(cfg: &PipelineConfig) -> TransformConfig {
-    TransformConfig { res_blocks: cfg.model.res_blocks, width: cfg.model.width, image_size: cfg.model.image_size }
+    TransformConfig {
+        res_blocks: cfg.model.res_blocks,
+        width: cfg.model.width,
+        image_size: cfg.model.image_size,
+    }
 }
 
 fn disc_config(cfg: &PipelineConfig) -> DiscriminatorConfig {
-    DiscriminatorConfig { width: cfg.model.d_width, image_size: cfg.model.image_size, fc_hidden: cfg.model.d_fc_hidden, ..Default::default() }
+    DiscriminatorConfig {
+        width: cfg.model.d_width,
+        image_size: cfg.model.image_size,
+        fc_hidden: cfg.model.d_fc_hidden,
+        ..Default::default()
+    }
 }
 
-fn new_transform(cfg: &PipelineConfig, device: Device, name: &'static str, arch: &'static str, lr: Option<f64>) -> Result<(Net, TransformNet)> {
+fn new_transform(
+    cfg: &PipelineConfig,
+    device: Device,
+    name: &'static str,
+    arch: &'static str,
+    lr: Option<f64>,
+) -> Result<(Net, TransformNet)> {
     let vs = nn::VarStore::new(device);
     let c = transform_config(cfg);
     let t = diat_nets::transform_net(&vs.root(), &c);
     let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
-    Ok((Net { name, arch, config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, t))
+    Ok((
+        Net {
+            name,
+            arch,
+            config: serde_json::to_value(&c).unwrap_or_default(),
+            vs,
+            opt,
+        },
+        t,
+    ))
 }
 
 fn new_disc(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Net, Discriminator)> {
@@ -284,15 +393,36 @@ fn new_disc(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Ne
     let c = disc_config(cfg);
     let d = diat_nets::discriminator(&vs.root(), &c);
     let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
-    Ok((Net { name: "discriminator", arch: "discriminator", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, d))
+    Ok((
+        Net {
+            name: "discriminator",
+            arch: "discriminator",
+            config: serde_json::to_value(&c).unwrap_or_default(),
+            vs,
+            opt,
+        },
+        d,
+    ))
 }
 
 fn new_denoise(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Net, DenoiseNet)> {
     let vs = nn::VarStore::new(device);
-    let c = DenoiseConfig { image_size: cfg.model.image_size, ..Default::default() };
+    let c = DenoiseConfig {
+        image_size: cfg.model.image_size,
+        ..Default::default()
+    };
     let f = diat_nets::denoise_net(&vs.root(), &c);
     let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
-    Ok((Net { name: "denoise", arch: "denoise", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt }, f))
+    Ok((
+        Net {
+            name: "denoise",
+            arch: "denoise",
+            config: serde_json::to_value(&c).unwrap_or_default(),
+            vs,
+            opt,
+        },
+        f,
+    ))
 }
 
 /// Loads a finished stage's network into `net` and freezes it.
@@ -355,7 +485,10 @@ pub fn gan_iteration(
         let tx = tch::no_grad(|| t.forward_t(x, true));
         let n = a.size()[0];
         let logits = d.logits(&Tensor::cat(&[a, &tx], 0));
-        d_loss = losses::eq3_discriminator_loss(&logits.narrow(0, 0, n), &logits.narrow(0, n, tx.size()[0]));
+        d_loss = losses::eq3_discriminator_loss(
+            &logits.narrow(0, 0, n),
+            &logits.narrow(0, n, tx.size()[0]),
+        );
         let opt = d_net.opt.as_mut().expect("D trains");
         opt.zero_grad();
         d_loss.backward();
@@ -367,13 +500,23 @@ pub fn gan_iteration(
         let tx = t.forward_t(x, true);
         let (gan_term, id) = match identity {
             Identity::Adaptive => {
-                let cfg = losses::DiatALossConfig { lambda, identity_layers: IDENTITY_LAYERS.to_vec(), gan };
+                let cfg = losses::DiatALossConfig {
+                    lambda,
+                    identity_layers: IDENTITY_LAYERS.to_vec(),
+                    gan,
+                };
                 let terms = losses::eq14_diat_a_objective(&tx, x, d, &cfg);
                 (terms.gan, Some(terms.identity))
             }
-            Identity::VggFace(vgg) => {
-                (losses::eq3_generator_loss(&d.logits(&tx), gan), Some(losses::eq2_perceptual_identity_loss(vgg, &tx, x, &IDENTITY_LAYERS)))
-            }
+            Identity::VggFace(vgg) => (
+                losses::eq3_generator_loss(&d.logits(&tx), gan),
+                Some(losses::eq2_perceptual_identity_loss(
+                    vgg,
+                    &tx,
+                    x,
+                    &IDENTITY_LAYERS,
+                )),
+            ),
             Identity::None => (losses::eq3_generator_loss(&d.logits(&tx), gan), None),
         };
         let smooth_term = smooth.map(|(f, _)| losses::eq6_smoothness(f, &tx));
@@ -381,7 +524,8 @@ pub fn gan_iteration(
             // ‖∂(λ ℓ_id)/∂T(x)‖ / ‖∂GAN/∂T(x)‖: how the two terms pull on T's output.
             let g_gan = Tensor::run_backward(&[&gan_term], &[&tx], true, false);
             let g_id = Tensor::run_backward(&[&(id * lambda)], &[&tx], true, false);
-            let ratio = g_id[0].norm().double_value(&[]) / g_gan[0].norm().double_value(&[]).max(1e-12);
+            let ratio =
+                g_id[0].norm().double_value(&[]) / g_gan[0].norm().double_value(&[]).max(1e-12);
             out.extra.push(("grad_ratio_identity_gan", ratio));
         }
         let mut total = gan_term.shallow_clone();
@@ -395,7 +539,12 @@ pub fn gan_iteration(
         opt.zero_grad();
         total.backward();
         opt.step();
-        last = Some((total.detach(), gan_term.detach(), id.map(|i| i.detach()), smooth_term.map(|s| s.detach())));
+        last = Some((
+            total.detach(),
+            gan_term.detach(),
+            id.map(|i| i.detach()),
+            smooth_term.map(|s| s.detach()),
+        ));
     }
     d_net.vs.unfreeze();
     let (total, gan_term, id, sm) = last.expect("tstep ≥ 1");
@@ -442,8 +591,20 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-    let run = RunDir::prepare(&opts.run_dir, &cfg.to_toml(), opts.resume, device, cfg.train.seed)?;
-    let ctx = Ctx { cfg, run, device, stop, progress: opts.progress };
+    let run = RunDir::prepare(
+        &opts.run_dir,
+        &cfg.to_toml(),
+        opts.resume,
+        device,
+        cfg.train.seed,
+    )?;
+    let ctx = Ctx {
+        cfg,
+        run,
+        device,
+        stop,
+        progress: opts.progress,
+    };
     let data = TaskData::open(&cfg.task.data, &cfg.task.name, cfg.model.image_size)?;
     let variant = cfg.task.variant;
     let mut stages: Vec<&str> = Vec::new();
@@ -478,21 +639,33 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         let src = ctx.run.stage_dir(stage).join(format!("{name}.safetensors"));
         if src.exists() {
             let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
-            diat_common::write_atomic(&final_dir.join(format!("{name}.safetensors")), &bytes).map_err(|e| TrainError::io(&final_dir, e))?;
+            diat_common::write_atomic(&final_dir.join(format!("{name}.safetensors")), &bytes)
+                .map_err(|e| TrainError::io(&final_dir, e))?;
         }
         Ok(())
     };
     copy("adversarial", "transform")?;
     copy("adversarial", "discriminator")?;
     copy("enhance", "enhance")?;
-    diat_common::write_atomic(&final_dir.join("pipeline.toml"), cfg.to_toml().as_bytes()).map_err(|e| TrainError::io(&final_dir, e))?;
-    Ok(Summary { run_dir: ctx.run.root.clone(), stages: report, final_dir })
+    diat_common::write_atomic(&final_dir.join("pipeline.toml"), cfg.to_toml().as_bytes())
+        .map_err(|e| TrainError::io(&final_dir, e))?;
+    Ok(Summary {
+        run_dir: ctx.run.root.clone(),
+        stages: report,
+        final_dir,
+    })
 }
 
 fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.reconstruct);
     let (vgg, _vgg_vs) = vgg(ctx, allow_random_vgg())?;
-    let (g_net, g) = new_transform(cfg, ctx.device, "reconstruction", "reconstruction", Some(st.lr))?;
+    let (g_net, g) = new_transform(
+        cfg,
+        ctx.device,
+        "reconstruction",
+        "reconstruction",
+        Some(st.lr),
+    )?;
     let mut nets = vec![g_net];
     let (device, b) = (ctx.device, cfg.train.batch);
     let sample = data.sample_batch(cfg.train.sample_images, device);
@@ -504,15 +677,36 @@ fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         b as u64,
         &mut nets,
         |start| {
-            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 10, b, start, st.steps, cfg.train.loader_threads);
+            let mut loader = single_loader(
+                &data.pretrain,
+                cfg.train.seed,
+                10,
+                b,
+                start,
+                st.steps,
+                cfg.train.loader_threads,
+            );
             move |nets: &mut [Net], _step| {
                 let x = loader.next_item().expect("loader").to_device(device).images;
-                let loss = losses::eq4_reconstruction_objective(&vgg, &g.forward_t(&x, true), &x, &IDENTITY_LAYERS);
+                let loss = losses::eq4_reconstruction_objective(
+                    &vgg,
+                    &g.forward_t(&x, true),
+                    &x,
+                    &IDENTITY_LAYERS,
+                );
                 descend(&mut nets[0], &loss);
-                Ok(StepOut { losses: vec![("reconstruct", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
+                Ok(StepOut {
+                    losses: vec![("reconstruct", loss.detach())],
+                    extra: vec![("loader_img_per_s", loader.capacity_ips())],
+                })
             }
         },
-        |_| Ok(vec![sample.images.shallow_clone(), g.forward_t(&sample.images, false)]),
+        |_| {
+            Ok(vec![
+                sample.images.shallow_clone(),
+                g.forward_t(&sample.images, false),
+            ])
+        },
     )
 }
 
@@ -532,18 +726,33 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         b as u64,
         &mut nets,
         |start| {
-            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 11, b, start, st.steps, cfg.train.loader_threads);
+            let mut loader = single_loader(
+                &data.pretrain,
+                cfg.train.seed,
+                11,
+                b,
+                start,
+                st.steps,
+                cfg.train.loader_threads,
+            );
             move |nets: &mut [Net], _step| {
                 let x = loader.next_item().expect("loader").to_device(device).images;
                 let gx = tch::no_grad(|| g.forward_t(&x, false));
                 let loss = losses::eq5_denoise_objective(&f, &gx, &x);
                 descend(&mut nets[0], &loss);
-                Ok(StepOut { losses: vec![("denoise", loss.detach())], extra: vec![] })
+                Ok(StepOut {
+                    losses: vec![("denoise", loss.detach())],
+                    extra: vec![],
+                })
             }
         },
         |_| {
             let gx = g.forward_t(&sample.images, false);
-            Ok(vec![sample.images.shallow_clone(), gx.shallow_clone(), f.forward(&gx)])
+            Ok(vec![
+                sample.images.shallow_clone(),
+                gx.shallow_clone(),
+                f.forward(&gx),
+            ])
         },
     )
 }
@@ -562,15 +771,31 @@ fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         b as u64,
         &mut nets,
         |start| {
-            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 1, b, start, st.steps, cfg.train.loader_threads);
+            let mut loader = single_loader(
+                &data.pretrain,
+                cfg.train.seed,
+                1,
+                b,
+                start,
+                st.steps,
+                cfg.train.loader_threads,
+            );
             move |nets: &mut [Net], _step| {
                 let x = loader.next_item().expect("loader").to_device(device).images;
                 let loss = losses::eq8_reconstruction_loss(&t.forward_t(&x, true), &x);
                 descend(&mut nets[0], &loss);
-                Ok(StepOut { losses: vec![("reconstruction", loss.detach())], extra: vec![("loader_img_per_s", loader.capacity_ips())] })
+                Ok(StepOut {
+                    losses: vec![("reconstruction", loss.detach())],
+                    extra: vec![("loader_img_per_s", loader.capacity_ips())],
+                })
             }
         },
-        |_| Ok(vec![sample.images.shallow_clone(), t.forward_t(&sample.images, false)]),
+        |_| {
+            Ok(vec![
+                sample.images.shallow_clone(),
+                t.forward_t(&sample.images, false),
+            ])
+        },
     )
 }
 
@@ -587,15 +812,33 @@ fn stage_pretrain_d(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         b as u64,
         &mut nets,
         |start| {
-            let mut loader = single_loader(&data.pretrain, cfg.train.seed, 2, b, start, st.steps, cfg.train.loader_threads);
+            let mut loader = single_loader(
+                &data.pretrain,
+                cfg.train.seed,
+                2,
+                b,
+                start,
+                st.steps,
+                cfg.train.loader_threads,
+            );
             move |nets: &mut [Net], _step| {
                 let batch = loader.next_item().expect("loader").to_device(device);
                 let y = batch.labels.expect("labelled pretraining store");
                 let logits = d.logits(&batch.images);
                 let loss = losses::eq9_discriminator_pretrain_loss(&logits, &y);
                 descend(&mut nets[0], &loss);
-                let acc = tch::no_grad(|| logits.ge(0.0).to_kind(Kind::Float).eq_tensor(&y).to_kind(Kind::Float).mean(Kind::Float));
-                Ok(StepOut { losses: vec![("pretrain_d", loss.detach()), ("accuracy", acc)], extra: vec![] })
+                let acc = tch::no_grad(|| {
+                    logits
+                        .ge(0.0)
+                        .to_kind(Kind::Float)
+                        .eq_tensor(&y)
+                        .to_kind(Kind::Float)
+                        .mean(Kind::Float)
+                });
+                Ok(StepOut {
+                    losses: vec![("pretrain_d", loss.detach()), ("accuracy", acc)],
+                    extra: vec![],
+                })
             }
         },
         |_| Ok(vec![]),
@@ -608,11 +851,27 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (mut t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", Some(st.lr_t))?;
     let (mut d_net, d) = new_disc(cfg, ctx.device, Some(st.lr_d))?;
     // Initialization from the pre-trained networks (Algorithm 1 steps 2–3).
-    checkpoint::load(&t_net.vs, &ctx.run.stage_dir("pretrain_t").join("transform.safetensors"), Some("transform"))?;
-    checkpoint::load(&d_net.vs, &ctx.run.stage_dir("pretrain_d").join("discriminator.safetensors"), Some("discriminator"))?;
+    checkpoint::load(
+        &t_net.vs,
+        &ctx.run
+            .stage_dir("pretrain_t")
+            .join("transform.safetensors"),
+        Some("transform"),
+    )?;
+    checkpoint::load(
+        &d_net.vs,
+        &ctx.run
+            .stage_dir("pretrain_d")
+            .join("discriminator.safetensors"),
+        Some("discriminator"),
+    )?;
     t_net.opt = Some(FlatAdam::new(&t_net.vs, st.lr_t)?);
     d_net.opt = Some(FlatAdam::new(&d_net.vs, st.lr_d)?);
-    let vgg_pair = if variant.vgg_identity() { Some(vgg(ctx, allow_random_vgg())?) } else { None };
+    let vgg_pair = if variant.vgg_identity() {
+        Some(vgg(ctx, allow_random_vgg())?)
+    } else {
+        None
+    };
     let f_pair = if variant.smooth() {
         let (mut f_net, f) = new_denoise(cfg, ctx.device, None)?;
         load_stage_net(ctx, "denoise", &mut f_net)?;
@@ -640,26 +899,73 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         &mut nets,
         |start| {
             let (input, guided) = (data.input.clone(), data.guided.clone());
-            let mut loader = Prefetcher::new(start, st.steps, cfg.train.loader_threads, 4, b as u64 * (2 * dstep + tstep), move |step| {
-                let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
-                let xs: Vec<RawBatch> = (0..dstep + tstep)
-                    .map(|j| RawBatch::gather(&input, &batch_indices(seed, 3, step * (dstep + tstep) + j, b as usize, input.len(), &mut ci)))
-                    .collect();
-                let aas: Vec<RawBatch> = (0..dstep)
-                    .map(|j| RawBatch::gather(&guided, &batch_indices(seed, 4, step * dstep + j, b as usize, guided.len(), &mut cg)))
-                    .collect();
-                (xs, aas)
-            });
+            let mut loader = Prefetcher::new(
+                start,
+                st.steps,
+                cfg.train.loader_threads,
+                4,
+                b as u64 * (2 * dstep + tstep),
+                move |step| {
+                    let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
+                    let xs: Vec<RawBatch> = (0..dstep + tstep)
+                        .map(|j| {
+                            RawBatch::gather(
+                                &input,
+                                &batch_indices(
+                                    seed,
+                                    3,
+                                    step * (dstep + tstep) + j,
+                                    b as usize,
+                                    input.len(),
+                                    &mut ci,
+                                ),
+                            )
+                        })
+                        .collect();
+                    let aas: Vec<RawBatch> = (0..dstep)
+                        .map(|j| {
+                            RawBatch::gather(
+                                &guided,
+                                &batch_indices(
+                                    seed,
+                                    4,
+                                    step * dstep + j,
+                                    b as usize,
+                                    guided.len(),
+                                    &mut cg,
+                                ),
+                            )
+                        })
+                        .collect();
+                    (xs, aas)
+                },
+            );
             move |nets: &mut [Net], step| {
                 let (xs, aas) = loader.next_item().expect("loader");
                 let xs: Vec<Tensor> = xs.iter().map(|r| r.to_device(device).images).collect();
                 let aas: Vec<Tensor> = aas.iter().map(|r| r.to_device(device).images).collect();
-                let mut out = gan_iteration(t, d, nets, &xs, &aas, &identity, smooth, st.lambda, st.gan, (step + 1) % log_every == 0);
+                let mut out = gan_iteration(
+                    t,
+                    d,
+                    nets,
+                    &xs,
+                    &aas,
+                    &identity,
+                    smooth,
+                    st.lambda,
+                    st.gan,
+                    (step + 1) % log_every == 0,
+                );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
             }
         },
-        |_| Ok(vec![sample.images.shallow_clone(), t.forward_t(&sample.images, false)]),
+        |_| {
+            Ok(vec![
+                sample.images.shallow_clone(),
+                t.forward_t(&sample.images, false),
+            ])
+        },
     )
 }
 
@@ -675,18 +981,35 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     match cfg.task.enhancement {
         Enhancement::Local => {
             if !data.input.store.manifest.has_masks {
-                return Err(TrainError::Config(format!("local enhancement needs masks: {} has none (a global task?)", data.input.store.dir.display())));
+                return Err(TrainError::Config(format!(
+                    "local enhancement needs masks: {} has none (a global task?)",
+                    data.input.store.dir.display()
+                )));
             }
             let vs = nn::VarStore::new(ctx.device);
-            let c = LocalEnhanceConfig { image_size: cfg.model.image_size, ..Default::default() };
+            let c = LocalEnhanceConfig {
+                image_size: cfg.model.image_size,
+                ..Default::default()
+            };
             let e: LocalEnhanceNet = diat_nets::local_enhance_net(&vs.root(), &c);
             let opt = FlatAdam::new(&vs, st.lr)?;
-            let mut nets = vec![Net { name: "enhance", arch: "local_enhance", config: serde_json::to_value(&c).unwrap_or_default(), vs, opt: Some(opt) }];
+            let mut nets = vec![Net {
+                name: "enhance",
+                arch: "local_enhance",
+                config: serde_json::to_value(&c).unwrap_or_default(),
+                vs,
+                opt: Some(opt),
+            }];
             let vgg_pair = match st.features {
                 Features::Vggface => Some(vgg(ctx, allow_random_vgg())?),
                 Features::Discriminator => None,
             };
-            let betas: Vec<(usize, f64)> = st.betas.iter().enumerate().map(|(i, &w)| (i + 1, w)).collect();
+            let betas: Vec<(usize, f64)> = st
+                .betas
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| (i + 1, w))
+                .collect();
             let e = &e;
             run_stage(
                 ctx,
@@ -695,28 +1018,46 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                 b as u64,
                 &mut nets,
                 |start| {
-                    let mut loader = single_loader(&data.input, cfg.train.seed, 5, b, start, st.steps, cfg.train.loader_threads);
+                    let mut loader = single_loader(
+                        &data.input,
+                        cfg.train.seed,
+                        5,
+                        b,
+                        start,
+                        st.steps,
+                        cfg.train.loader_threads,
+                    );
                     move |nets: &mut [Net], _step| {
                         let batch = loader.next_item().expect("loader").to_device(device);
                         let (x, m) = (batch.images, batch.masks.expect("masked store"));
                         let tx = tch::no_grad(|| t.forward_t(&x, false));
                         let etx = e.forward(&x, &tx);
                         let loss = match &vgg_pair {
-                            Some((vgg, _)) => losses::eq10_local_enhancement_loss(vgg, &etx, &tx, &x, &m, &betas),
+                            Some((vgg, _)) => {
+                                losses::eq10_local_enhancement_loss(vgg, &etx, &tx, &x, &m, &betas)
+                            }
                             None => eq10_local_enhancement_loss_on_d(d, &etx, &tx, &x, &m, &betas),
                         };
                         descend(&mut nets[0], &loss);
-                        Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
+                        Ok(StepOut {
+                            losses: vec![("enhance", loss.detach())],
+                            extra: vec![],
+                        })
                     }
                 },
                 |_| {
                     let tx = t.forward_t(&sample.images, false);
-                    Ok(vec![sample.images.shallow_clone(), tx.shallow_clone(), e.forward(&sample.images, &tx)])
+                    Ok(vec![
+                        sample.images.shallow_clone(),
+                        tx.shallow_clone(),
+                        e.forward(&sample.images, &tx),
+                    ])
                 },
             )
         }
         Enhancement::Global => {
-            let (e_net, e) = new_transform(cfg, ctx.device, "enhance", "global_enhance", Some(st.lr))?;
+            let (e_net, e) =
+                new_transform(cfg, ctx.device, "enhance", "global_enhance", Some(st.lr))?;
             let mut nets = vec![e_net];
             let sigma = st.sigma;
             let e = &e;
@@ -727,13 +1068,25 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                 b as u64,
                 &mut nets,
                 |start| {
-                    let mut loader = single_loader(&data.pretrain, cfg.train.seed, 6, b, start, st.steps, cfg.train.loader_threads);
+                    let mut loader = single_loader(
+                        &data.pretrain,
+                        cfg.train.seed,
+                        6,
+                        b,
+                        start,
+                        st.steps,
+                        cfg.train.loader_threads,
+                    );
                     move |nets: &mut [Net], _step| {
                         let x = loader.next_item().expect("loader").to_device(device).images;
                         let bx = diat_nets::blur::gaussian_blur(&x, sigma);
-                        let loss = losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), &x);
+                        let loss =
+                            losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), &x);
                         descend(&mut nets[0], &loss);
-                        Ok(StepOut { losses: vec![("enhance", loss.detach())], extra: vec![] })
+                        Ok(StepOut {
+                            losses: vec![("enhance", loss.detach())],
+                            extra: vec![],
+                        })
                     }
                 },
                 |_| {
@@ -749,7 +1102,14 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
 /// Eq. (10) with the content term on the trained discriminator's conv features instead of
 /// VGG-Face (`enhance.features = "discriminator"`): for users without VGG-Face weights, in the
 /// spirit of DIAT-A's adaptive perceptual loss (§4). β_i weight D's conv layers 1..3.
-pub fn eq10_local_enhancement_loss_on_d(d: &Discriminator, etx: &Tensor, tx: &Tensor, x: &Tensor, mask: &Tensor, betas: &[(usize, f64)]) -> Tensor {
+pub fn eq10_local_enhancement_loss_on_d(
+    d: &Discriminator,
+    etx: &Tensor,
+    tx: &Tensor,
+    x: &Tensor,
+    mask: &Tensor,
+    betas: &[(usize, f64)],
+) -> Tensor {
     let pixel = losses::per_image_squared_norm(&((1f64 - mask) * (etx - x)));
     let n = tx.size()[0];
     let out = d.forward(&Tensor::cat(&[&(mask * tx), &(mask * etx)], 0));
