@@ -1,32 +1,9 @@
 //! `diat data …` end to end on the 32 real CelebA images: inspect, index, cluster, sets.
 
+mod common;
+
+use common::{celeba_samples as samples, diat};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn samples() -> PathBuf {
-    let p = std::env::var("DIAT_CELEBA_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/celeba"));
-    assert!(
-        p.join("Anno").exists(),
-        "real CelebA samples missing at {}",
-        p.display()
-    );
-    p
-}
-
-fn diat(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
-        .args(args)
-        .env("DIAT_PROGRESS", "lines")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 /// A 32-image official-layout root (consistent annotation subsets, real JPEGs).
 fn subset(dir: &Path) -> PathBuf {

@@ -1,41 +1,8 @@
 //! `diat data synth`, `diat eval synth` and `diat bench synth` as a user runs them.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn diat(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_diat"))
-        .args(args)
-        .env("DIAT_PROGRESS", "none")
-        .env("DIAT_LOG", "warn")
-        .output()
-        .expect("running diat")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = diat(args);
-    assert!(
-        out.status.success(),
-        "diat {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str], needle: &str) {
-    let out = diat(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "diat {args:?} should fail");
-    assert!(
-        err.contains(needle),
-        "diat {args:?}: expected {needle:?} in:\n{err}"
-    );
-    assert!(!err.contains("panicked"), "diat {args:?} panicked:\n{err}");
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{fails, ok, p};
 
 #[test]
 fn data_synth_writes_a_reproducible_celeba_layout() {

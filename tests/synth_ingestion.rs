@@ -1,20 +1,9 @@
 //! A synthetic dataset passes the ingestion's own validation: same layout, formats and checks as
 //! the real CelebA files.
 
-use std::process::Command;
+mod common;
 
-fn diat(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
-        .args(args)
-        .env("DIAT_PROGRESS", "none")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::diat;
 
 #[test]
 fn synthetic_dataset_passes_inspect_index_and_sets() {

@@ -113,7 +113,10 @@ fn train_cmd(data: &Path, run: &Path, extra: &[&str]) -> Command {
     c
 }
 
-fn losses(run: &Path) -> Vec<(String, u64, Vec<(String, f64)>)> {
+/// (stage, step, [(loss name, value)]) per logged line.
+type Logged = Vec<(String, u64, Vec<(String, f64)>)>;
+
+fn losses(run: &Path) -> Logged {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -136,10 +139,7 @@ fn losses(run: &Path) -> Vec<(String, u64, Vec<(String, f64)>)> {
 
 /// Losses equal up to float reassociation: MKL/oneDNN may pick alignment-dependent kernels for
 /// tensors restored from a checkpoint, which moves the 7th significant digit now and then.
-fn assert_same_losses(
-    got: &[(String, u64, Vec<(String, f64)>)],
-    want: &[(String, u64, Vec<(String, f64)>)],
-) {
+fn assert_same_losses(got: &Logged, want: &Logged) {
     assert_eq!(got.len(), want.len(), "same metric lines");
     for (g, w) in got.iter().zip(want) {
         assert_eq!((&g.0, g.1), (&w.0, w.1));

@@ -338,9 +338,12 @@ def eq9_discriminator_pretrain_loss(logits, y):
 
 
 def eq10_local_enhancement_loss(vgg, etx, tx, x, mask, betas=ENH_LAYERS):
-    pixel = per_image_sq((1.0 - mask) * (etx - x))
+    # Each term a mean over its own region (see diat-nets losses.rs, eq10_local_enhancement_loss).
+    d = (1.0 - mask) * (etx - x)
+    pixel = per_image_sq(d) / (2.0 * d.shape[1] * d.shape[2] * d.shape[3])
+    pixel = pixel / (1.0 - mask).mean().clamp_min(1e-6)
     ft, fe = vgg_pair(vgg, mask * tx, mask * etx, betas)
-    return pixel + weighted_content(ft, fe, betas)
+    return pixel + weighted_content(ft, fe, betas) / mask.mean().clamp_min(1e-6)
 
 
 def eq11_global_enhancement_loss(ebx, x):

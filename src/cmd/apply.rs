@@ -44,6 +44,9 @@ pub struct Args {
     /// With --align: smallest face side in pixels to detect.
     #[arg(long, default_value_t = 20.0)]
     min_face: f64,
+    /// The summary line goes to stderr (when another command's output owns stdout).
+    #[arg(skip)]
+    summary_to_stderr: bool,
 }
 
 /// One input image: its output stem and bytes.
@@ -156,27 +159,39 @@ fn save(rgb: &[u8], size: u32, out_size: Option<u32>, path: &Path) -> Result<()>
 }
 
 /// Applies `model` (zoo name or local path) to the images of `input` and writes them to `out`
-/// at `out_size` (used by `diat eval synth --model`).
-pub fn apply_dir(model: &str, input: &Path, out: &Path, out_size: Option<u32>) -> Result<()> {
+/// at `out_size` (used by `diat eval synth --model`); returns the model's image side.
+pub fn apply_dir(
+    model: &str,
+    input: &Path,
+    out: &Path,
+    out_size: Option<u32>,
+    keep_intermediate: bool,
+) -> Result<u32> {
     let args = Args {
         model: model.to_string(),
         inputs: vec![input.to_path_buf()],
         out: out.to_path_buf(),
         batch: 32,
         cpu: false,
-        keep_intermediate: false,
+        keep_intermediate,
         out_size,
         align: false,
         largest: false,
         min_face: 20.0,
+        summary_to_stderr: true,
     };
-    match run(args)? {
-        c if c == ExitCode::SUCCESS => Ok(()),
+    match run_sized(args)? {
+        (c, size) if c == ExitCode::SUCCESS => Ok(size),
         _ => bail!("no image of {} could be transformed", input.display()),
     }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    run_sized(args).map(|(code, _)| code)
+}
+
+/// [`run`], also returning the model's image side.
+fn run_sized(args: Args) -> Result<(ExitCode, u32)> {
     let device = if args.cpu {
         Device::Cpu
     } else {
@@ -191,7 +206,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&args.out)?;
     if args.align {
-        return apply_aligned(&args, &model, &items, device);
+        return Ok((apply_aligned(&args, &model, &items, device)?, size));
     }
     let mut cropper = Cropper::new(CropSpec::default().with_size(size));
     let progress = Progress::new("apply", Some(items.len() as u64));
@@ -253,16 +268,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         progress.inc(chunk.len() as u64);
     }
     progress.finish();
-    println!(
+    let summary = format!(
         "{done} image(s) written to {} ({} enhancement), {bad} skipped",
         args.out.display(),
         model.enhancement()
     );
-    Ok(if done == 0 {
+    if args.summary_to_stderr {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    let code = if done == 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    Ok((code, size))
 }
 
 /// `--align`: every face of every photo edited in place.

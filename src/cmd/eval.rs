@@ -6,7 +6,7 @@ use diat_synth::dataset::{DEFAULT_QUALITY, Manifest, SynthConfig};
 use diat_synth::eval::{Direction, EvalConfig, Transform, evaluate, table, write_inputs};
 use diat_synth::judge::Frame;
 use diat_synth::{Attr, Layout};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -184,15 +184,25 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
     transforms.dedup();
     transforms.extend(a.outputs.iter().cloned().map(Transform::Outputs));
     // With --model: inputs → the model → 128×128 outputs in a scratch folder, scored like --outputs.
+    // Rows: the model's output, its transform network alone (T(x), before enhancement), and,
+    // for a model working below 128 px, the identity and the exact counterfactual sent through
+    // its resolution and back: what "changing nothing" and "a perfect edit" score at that size
+    // (the judge is calibrated on images that took the same path).
     let scratch = std::env::temp_dir().join(format!("diat-eval-{}", std::process::id()));
     if let Some(model) = &a.model {
-        let (inputs, outputs) = (
-            scratch.join("inputs"),
-            scratch.join(model.replace(['/', '@'], "_")),
-        );
+        let (inputs, applied) = (scratch.join("inputs"), scratch.join("applied"));
         write_inputs(&cfg, &inputs)?;
-        super::apply::apply_dir(model, &inputs, &outputs, Some(128))?;
-        transforms.push(Transform::Outputs(outputs));
+        let px = super::apply::apply_dir(model, &inputs, &applied, Some(128), true)? as usize;
+        let t_only = scratch.join("transform");
+        split_intermediate(&applied, &t_only)?;
+        let via = if px == 128 { 0 } else { px };
+        transforms.push(Transform::Labelled(format!("model {model}"), applied, via));
+        transforms.push(Transform::Labelled("  T(x) only".into(), t_only, via));
+        if via > 0 {
+            for b in [Transform::Identity, Transform::Counterfactual] {
+                transforms.push(Transform::Resampled(Box::new(b), px));
+            }
+        }
     }
     if transforms.is_empty() {
         transforms = vec![Transform::Identity, Transform::Counterfactual];
@@ -216,4 +226,21 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Moves `<stem>.transform.png` (written by `diat apply --keep-intermediate`) out of `applied`
+/// into `t_only` as `<stem>.png`, and drops the `<stem>.input.png` copies.
+fn split_intermediate(applied: &Path, t_only: &Path) -> Result<()> {
+    std::fs::create_dir_all(t_only)?;
+    for e in std::fs::read_dir(applied)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if let Some(stem) = name.strip_suffix(".transform.png") {
+            let dest = t_only.join(format!("{stem}.png"));
+            std::fs::rename(&p, &dest).with_context(|| format!("moving {}", p.display()))?;
+        } else if name.ends_with(".input.png") {
+            std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
 }

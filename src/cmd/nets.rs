@@ -507,7 +507,7 @@ fn compare_with_pytorch(a: &BenchArgs, python: &Path, ours: &BenchReport) -> Res
     if !status.success() {
         bail!("the PyTorch benchmark failed ({status})");
     }
-    println!("\n(diat: {}; PyTorch: {})", ours.settings, "plain eager");
+    println!("\n(diat: {}; PyTorch: plain eager)", ours.settings);
     let theirs: BenchReport = serde_json::from_slice(&std::fs::read(&json)?)?;
     let _ = std::fs::remove_dir_all(&dir);
     println!("\n| measurement | batch | precision | diat img/s | PyTorch eager img/s | ratio |");

@@ -212,8 +212,15 @@ fn print_bench(r: &BenchReport) {
         );
     }
     println!(
-        "JPEG encode only: {:.3} ms/face with jpeg-encoder (used), {:.3} ms/face with the image crate",
-        r.encode_ms_jpeg_encoder, r.encode_ms_image_crate
+        "JPEG encode only (ms/face, mean bytes): {:.3} ms, {:.0} B with {} (used); \
+         {:.3} ms, {:.0} B with jpeg-encoder; {:.3} ms, {:.0} B with the image crate",
+        r.encode_ms,
+        r.jpeg_bytes,
+        r.encoder,
+        r.encode_ms_jpeg_encoder,
+        r.jpeg_bytes_jpeg_encoder,
+        r.encode_ms_image_crate,
+        r.jpeg_bytes_image_crate
     );
     println!(
         "(per CPU-second: the 1-thread run divided by the CPU time it got, i.e. one core's rate \

@@ -190,6 +190,9 @@ pub fn build_store(
     })
 }
 
+/// One decoded image: its crop's pixels, mask (masked sets) and metadata row.
+type Decoded = (Vec<u8>, Option<Vec<u8>>, MetaRow);
+
 /// Reads, decodes, crops one image and computes its landmarks and mask.
 fn decode_one(
     reader: &mut ImageReader,
@@ -199,7 +202,7 @@ fn decode_one(
     i: usize,
     region: Option<Region>,
     cfg: &BuildConfig,
-) -> std::result::Result<(Vec<u8>, Option<Vec<u8>>, MetaRow), Reject> {
+) -> std::result::Result<Decoded, Reject> {
     let id = &ann.ids[i];
     let side = cfg.crop.size;
     reader

@@ -388,7 +388,7 @@ mod tests {
                 landmarks: [1.5; 10],
                 cluster: None,
             };
-            w.push(&vec![i; 8 * 8 * 3], Some(&vec![255 * (i % 2); 64]), meta)
+            w.push(&[i; 8 * 8 * 3], Some(&[255 * (i % 2); 64]), meta)
                 .unwrap();
         }
         assert!(!dir.exists(), "nothing under the final name before finish");

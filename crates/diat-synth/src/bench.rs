@@ -1,8 +1,10 @@
 //! Throughput of the renderer: render only, and render + JPEG encode, on one thread and on all
-//! threads of the rayon pool; plus the two JPEG encoders side by side.
+//! threads of the rayon pool; plus the JPEG encoders side by side (this crate's [`crate::jpeg`],
+//! which the dataset writer uses, the `jpeg-encoder` crate and the `image` crate), on the same
+//! rendered faces in the same run.
 
 use crate::face::{FaceSpec, HEIGHT, WIDTH};
-use crate::image_io::{Img, encode_jpeg_into};
+use crate::image_io::{Img, encode_jpeg_crate_into, encode_jpeg_into};
 use crate::layout::Layout;
 use crate::render::Renderer;
 use rayon::prelude::*;
@@ -31,9 +33,18 @@ pub struct BenchReport {
     pub render_encode_1t: Rate,
     pub render_all: Rate,
     pub render_encode_all: Rate,
-    /// Encode-only time per face (ms) with `jpeg-encoder` (used) and with the `image` crate.
+    /// The encoder used for `render_encode_*` (this crate's [`crate::jpeg`]) and its code path.
+    pub encoder: String,
+    /// Encode-only time per face (ms) with the encoder used, with the `jpeg-encoder` crate and with
+    /// the `image` crate (same faces, same quality, 4:2:0 for the first two; the `image` crate
+    /// chooses its own subsampling).
+    pub encode_ms: f64,
     pub encode_ms_jpeg_encoder: f64,
     pub encode_ms_image_crate: f64,
+    /// Mean JPEG size (bytes) per face with each encoder, in the same order.
+    pub jpeg_bytes: f64,
+    pub jpeg_bytes_jpeg_encoder: f64,
+    pub jpeg_bytes_image_crate: f64,
 }
 
 /// The CPU model from `/proc/cpuinfo` (or "unknown").
@@ -126,28 +137,54 @@ pub fn run(n: usize, quality: u8) -> BenchReport {
         )
     });
 
-    // Encoders alone on one rendered face.
-    r.render_rgb8(&specs[0], &mut img.data);
+    // Encoders alone, cycling over up to 64 rendered faces (all three see the same faces).
+    let faces: Vec<Img> = specs
+        .iter()
+        .take(64)
+        .map(|s| {
+            let mut f = Img::new(WIDTH, HEIGHT, vec![0u8; WIDTH * HEIGHT * 3]);
+            r.render_rgb8(s, &mut f.data);
+            f
+        })
+        .collect();
     let m = (n / 4).clamp(20, 2000);
-    let t = Instant::now();
-    for _ in 0..m {
-        encode_jpeg_into(&img, quality, &mut jpg).expect("encode");
-    }
-    let encode_ms_jpeg_encoder = t.elapsed().as_secs_f64() * 1e3 / m as f64;
-    let t = Instant::now();
-    for _ in 0..m {
+    let time_encoder = |enc: &dyn Fn(&Img, &mut Vec<u8>)| {
+        let mut jpg = Vec::new();
+        let mut bytes = 0usize;
+        let t = Instant::now();
+        for i in 0..m {
+            enc(&faces[i % faces.len()], &mut jpg);
+            bytes += jpg.len();
+        }
+        (
+            t.elapsed().as_secs_f64() * 1e3 / m as f64,
+            bytes as f64 / m as f64,
+        )
+    };
+    let (encode_ms, jpeg_bytes) =
+        time_encoder(&|f, jpg| encode_jpeg_into(f, quality, jpg).expect("encode"));
+    let (encode_ms_jpeg_encoder, jpeg_bytes_jpeg_encoder) =
+        time_encoder(&|f, jpg| encode_jpeg_crate_into(f, quality, jpg).expect("encode"));
+    let (encode_ms_image_crate, jpeg_bytes_image_crate) = time_encoder(&|f, jpg| {
         jpg.clear();
-        let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, quality);
+        let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut *jpg, quality);
         image::ImageEncoder::write_image(
             enc,
-            &img.data,
+            &f.data,
             WIDTH as u32,
             HEIGHT as u32,
             image::ExtendedColorType::Rgb8,
         )
         .expect("encode");
-    }
-    let encode_ms_image_crate = t.elapsed().as_secs_f64() * 1e3 / m as f64;
+    });
+    let encoder = format!(
+        "diat-synth jpeg ({})",
+        if crate::jpeg::uses_avx2() {
+            "AVX2"
+        } else {
+            "portable"
+        }
+    );
 
     BenchReport {
         cpu: cpu_model(),
@@ -157,7 +194,12 @@ pub fn run(n: usize, quality: u8) -> BenchReport {
         render_encode_1t,
         render_all,
         render_encode_all,
+        encoder,
+        encode_ms,
         encode_ms_jpeg_encoder,
         encode_ms_image_crate,
+        jpeg_bytes,
+        jpeg_bytes_jpeg_encoder,
+        jpeg_bytes_image_crate,
     }
 }

@@ -60,6 +60,12 @@ pub enum Transform {
     Counterfactual,
     /// A folder of outputs named like the inputs.
     Outputs(PathBuf),
+    /// A folder of 128×128 outputs of a model working at `via` pixels (0: at 128), with a display
+    /// name (e.g. a model's T(x) beside its enhanced output).
+    Labelled(String, PathBuf, usize),
+    /// A baseline (identity or counterfactual) sent through `px × px` pixels and back to the
+    /// 128×128 frame: what a model working at that resolution is up against.
+    Resampled(Box<Transform>, usize),
 }
 
 impl Transform {
@@ -69,6 +75,8 @@ impl Transform {
             Transform::Identity => "identity".into(),
             Transform::Counterfactual => "counterfactual".into(),
             Transform::Outputs(p) => p.display().to_string(),
+            Transform::Labelled(name, ..) => name.clone(),
+            Transform::Resampled(t, px) => format!("{} @ {px} px", t.name()),
         }
     }
 }
@@ -176,7 +184,10 @@ pub struct EvalReport {
 }
 
 fn frame_name(f: &Frame) -> String {
-    format!("{}x{}", f.w, f.h)
+    match f.via {
+        0 => format!("{}x{}", f.w, f.h),
+        px => format!("{}x{}/{px}", f.w, f.h),
+    }
 }
 
 /// Finds `dir/000123.{png,jpg,jpeg,PNG,JPG}`.
@@ -241,7 +252,8 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
     let mut frames = Vec::new();
     for t in transforms {
         let f = match t {
-            Transform::Outputs(dir) => {
+            Transform::Resampled(_, px) => cfg.frame_128.through(*px),
+            Transform::Outputs(dir) | Transform::Labelled(_, dir, _) => {
                 if !dir.is_dir() {
                     return Err(Error::Invalid(format!(
                         "outputs folder {} does not exist",
@@ -257,7 +269,11 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
                     ))
                 })?;
                 let img = read(&first)?;
-                frame_of(&img, &first, cfg.frame_128)?
+                let f = frame_of(&img, &first, cfg.frame_128)?;
+                match t {
+                    Transform::Labelled(_, _, via) if *via > 0 => f.through(*via),
+                    _ => f,
+                }
             }
             _ => cfg.baseline_frame,
         };
@@ -304,30 +320,37 @@ pub fn evaluate(cfg: &EvalConfig, transforms: &[Transform], mode: Mode) -> Resul
                 let out = match t {
                     Transform::Identity => f.apply(&input),
                     Transform::Counterfactual => f.apply(&stored_twin),
-                    Transform::Outputs(dir) => match find_output(dir, i) {
-                        None => {
-                            scored.push(None);
-                            continue;
-                        }
-                        Some(p) => {
-                            let img = read(&p)?;
-                            let g = frame_of(&img, &p, cfg.frame_128)?;
-                            if g != *f {
-                                return Err(Error::Image {
-                                    path: p,
-                                    msg: format!(
-                                        "{}×{}, but other outputs in this folder are {}",
-                                        img.w,
-                                        img.h,
-                                        frame_name(f)
-                                    ),
-                                });
-                            }
-                            img
-                        }
+                    Transform::Resampled(b, _) => match **b {
+                        Transform::Counterfactual => f.apply(&stored_twin),
+                        _ => f.apply(&input),
                     },
+                    Transform::Outputs(dir) | Transform::Labelled(_, dir, _) => {
+                        match find_output(dir, i) {
+                            None => {
+                                scored.push(None);
+                                continue;
+                            }
+                            Some(p) => {
+                                let img = read(&p)?;
+                                let g = frame_of(&img, &p, cfg.frame_128)?;
+                                if g != f.direct() {
+                                    return Err(Error::Image {
+                                        path: p,
+                                        msg: format!(
+                                            "{}×{}, but other outputs in this folder are {}",
+                                            img.w,
+                                            img.h,
+                                            frame_name(f)
+                                        ),
+                                    });
+                                }
+                                img
+                            }
+                        }
+                    }
                 };
-                let reference = f.apply(&reference_full);
+                // The exact counterfactual, in the frame without any detour.
+                let reference = f.direct().apply(&reference_full);
                 let mask =
                     attribute_mask(attr, &lm).map(|m| m.map(f.x0, f.y0, f.scale).bitmap(f.w, f.h));
                 let quality = compare(&out, &reference, mask.as_deref());
@@ -423,9 +446,8 @@ pub fn table(r: &EvalReport) -> String {
         if let Some(t) = j.threshold(Attr::from_name(&r.attr).expect("known")) {
             let _ = writeln!(
                 s,
-                "judge {}x{}: threshold {:.3}, {:.1}% on {} calibration pairs",
-                j.frame.w,
-                j.frame.h,
+                "judge {}: threshold {:.3}, {:.1}% on {} calibration pairs",
+                frame_name(&j.frame),
                 t.threshold,
                 100.0 * t.calibration_accuracy,
                 t.calibration_pairs

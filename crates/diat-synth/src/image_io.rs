@@ -157,8 +157,14 @@ pub fn encode_jpeg(img: &Img, quality: u8) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// [`encode_jpeg`] into a reused buffer (cleared first).
+/// [`encode_jpeg`] into a reused buffer (cleared first), with this crate's encoder ([`crate::jpeg`]).
 pub fn encode_jpeg_into(img: &Img, quality: u8, out: &mut Vec<u8>) -> Result<()> {
+    crate::jpeg::encode_rgb(&img.data, img.w, img.h, quality.clamp(1, 100), out)
+}
+
+/// The same JPEG (baseline, 4:2:0, Annex K tables) with the `jpeg-encoder` crate, for comparison
+/// (see [`crate::bench`]).
+pub fn encode_jpeg_crate_into(img: &Img, quality: u8, out: &mut Vec<u8>) -> Result<()> {
     out.clear();
     if img.w > u16::MAX as usize || img.h > u16::MAX as usize {
         return Err(Error::Jpeg("image too large".into()));

@@ -11,7 +11,8 @@
 //! * [`mask`] defines the paper's attribute masks (§3.2) from the five landmarks;
 //! * [`judge`] re-detects drawn attributes in pixel space, independently of any model;
 //! * [`metrics`] and [`eval`] score a transform against the exact counterfactuals;
-//! * [`sheet`] builds contact sheets; [`bench`] measures throughput.
+//! * [`sheet`] builds contact sheets; [`bench`] measures throughput; [`jpeg`] is the fast JPEG
+//!   encoder the dataset writer uses.
 //!
 //! This crate does not depend on libtorch.
 
@@ -21,6 +22,7 @@ pub mod dataset;
 pub mod eval;
 pub mod face;
 pub mod image_io;
+pub mod jpeg;
 pub mod judge;
 pub mod layout;
 pub mod mask;

@@ -24,13 +24,13 @@ const IOTA: [f32; MAX_W] = {
 
 /// `max` without NaN handling (maps to one `maxps`; `f32::max` needs extra work per lane).
 #[inline(always)]
-fn fmax(a: f32, b: f32) -> f32 {
+pub(crate) fn fmax(a: f32, b: f32) -> f32 {
     if a > b { a } else { b }
 }
 
 /// `min` without NaN handling.
 #[inline(always)]
-fn fmin(a: f32, b: f32) -> f32 {
+pub(crate) fn fmin(a: f32, b: f32) -> f32 {
     if a < b { a } else { b }
 }
 
@@ -38,6 +38,17 @@ fn fmin(a: f32, b: f32) -> f32 {
 #[inline(always)]
 fn clamp01(x: f32) -> f32 {
     fmin(fmax(x, 0.0), 1.0)
+}
+
+/// [`Canvas::draw`] evaluates distances and blends over row segments padded to a multiple of this
+/// many pixels, so that the vectorised loops (8 × `f32` per AVX2 register) run without scalar
+/// remainder iterations.
+pub const LANES: usize = 8;
+
+/// `n` rounded up to a multiple of [`LANES`].
+#[inline(always)]
+fn pad(n: usize) -> usize {
+    n.div_ceil(LANES) * LANES
 }
 
 /// An sRGB colour with components in 0..1.
@@ -1066,10 +1077,12 @@ impl Paint for Linear {
             std::array::from_fn(|k| self.base.0[k] + self.dy.0[k] * fy + self.dx.0[k] * fx);
         let [dr, dg, db] = self.dx.0;
         let n = cov.len();
-        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        // (Slicing `IOTA` once keeps a bounds check out of the loop: one inside would stop it
+        // vectorising.)
+        let (r, g, b, iota) = (&mut r[..n], &mut g[..n], &mut b[..n], &IOTA[..n]);
         for i in 0..n {
             let a = cov[i];
-            let fi = IOTA[i];
+            let fi = iota[i];
             r[i] += a * (c0[0] + dr * fi - r[i]);
             g[i] += a * (c0[1] + dg * fi - g[i]);
             b[i] += a * (c0[2] + db * fi - b[i]);
@@ -1169,9 +1182,11 @@ impl Paint for Ellipsoid {
         let (lu, lv) = (lx * c + ly * s, ly * c - lx * s);
         let [cr, cg, cb] = self.color.0;
         let n = cov.len();
-        let (r, g, b) = (&mut r[..n], &mut g[..n], &mut b[..n]);
+        // (Slicing `IOTA` once keeps a bounds check out of the loop: one inside would stop it
+        // vectorising.)
+        let (r, g, b, iota) = (&mut r[..n], &mut g[..n], &mut b[..n], &IOTA[..n]);
         for i in 0..n {
-            let dx = base + IOTA[i];
+            let dx = base + iota[i];
             let nu = (dx * c + dy * s) * ia;
             let nv = (dy * c - dx * s) * ib;
             let k = fmin(nu * nu + nv * nv, 1.0);
@@ -1230,9 +1245,11 @@ impl Canvas {
         Self {
             w,
             h,
-            r: vec![0.0; w * h],
-            g: vec![0.0; w * h],
-            b: vec![0.0; w * h],
+            // `LANES` floats of slack: `draw` blends whole multiples of `LANES` pixels (zero
+            // coverage past the span, which leaves those pixels unchanged), possibly past the last.
+            r: vec![0.0; w * h + LANES],
+            g: vec![0.0; w * h + LANES],
+            b: vec![0.0; w * h + LANES],
         }
     }
 
@@ -1289,7 +1306,7 @@ impl Canvas {
         let k = 1.0 / style.feather.max(1e-3);
         let m = 0.5 * style.feather + 0.5;
         let op = style.opacity;
-        let mut cov = [0f32; MAX_W];
+        let mut cov = [0f32; MAX_W + LANES];
         let mut clip_row = [0f32; MAX_W];
         for y in y0..y1 {
             let fy = y as f32;
@@ -1304,7 +1321,11 @@ impl Canvas {
                 continue;
             }
             let n = rx1 - rx0;
-            let cov = &mut cov[..n];
+            // Every loop below runs over a multiple of `LANES` pixels: distances are evaluated past
+            // the end of each edge segment (then overwritten, in this order: left edge, interior,
+            // right edge, zero tail) and the blend covers `pad(n)` pixels, the ones past the span
+            // with zero coverage, which leaves them exactly as they were.
+            let n8 = pad(n);
             // Interior pixels (full coverage) need no distance.
             let (i0, i1) = if sp.has_inner() {
                 let a = (sp.in0.max(rx0 as f32) as usize).clamp(rx0, rx1) - rx0;
@@ -1313,22 +1334,26 @@ impl Canvas {
             } else {
                 (n, n)
             };
-            if i0 > 0 {
-                shape.sdf_row(fy, rx0 as f32, &mut cov[..i0]);
-            }
-            if i1 < n {
-                shape.sdf_row(fy, (rx0 + i1) as f32, &mut cov[i1..]);
-            }
             // (No running max here: a NaN-aware f32 reduction would keep these loops scalar.)
-            for c in cov[..i0].iter_mut() {
-                *c = clamp01(0.5 - *c * k) * op;
+            if i0 > 0 {
+                let c = &mut cov[..pad(i0)];
+                shape.sdf_row(fy, rx0 as f32, c);
+                for c in c.iter_mut() {
+                    *c = clamp01(0.5 - *c * k) * op;
+                }
             }
             cov[i0..i1].fill(op);
-            for c in cov[i1..].iter_mut() {
-                *c = clamp01(0.5 - *c * k) * op;
+            if i1 < n {
+                let c = &mut cov[i1..i1 + pad(n - i1)];
+                shape.sdf_row(fy, (rx0 + i1) as f32, c);
+                for c in c.iter_mut() {
+                    *c = clamp01(0.5 - *c * k) * op;
+                }
             }
+            cov[n..n8].fill(0.0);
+            let cov = &mut cov[..n8];
             if let Some(clip) = style.clip {
-                let cr = &mut clip_row[..n];
+                let cr = &mut clip_row[..n8];
                 clip.sdf_row(fy, rx0 as f32, cr);
                 for (c, d) in cov.iter_mut().zip(cr.iter()) {
                     *c *= clamp01(-0.25 - *d);
@@ -1339,9 +1364,9 @@ impl Canvas {
                 rx0,
                 y,
                 cov,
-                &mut self.r[o..o + n],
-                &mut self.g[o..o + n],
-                &mut self.b[o..o + n],
+                &mut self.r[o..o + n8],
+                &mut self.g[o..o + n8],
+                &mut self.b[o..o + n8],
             );
         }
     }
@@ -1381,6 +1406,71 @@ impl Canvas {
             }
         }
     }
+
+    /// [`Canvas::to_rgb8`] with AVX2 (the same bytes: the same clamp and round-to-nearest-even,
+    /// then a byte shuffle instead of the word packing).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(unsafe_code)]
+    pub unsafe fn to_rgb8_avx2(&self, out: &mut [u8]) {
+        use std::arch::x86_64::*;
+        let n = self.w * self.h;
+        assert_eq!(out.len(), n * 3);
+        // Rows are contiguous in the planes and in `out`: one flat pass. Each group of 8 pixels
+        // stores 28 bytes (24 + 4 that the next group overwrites), so the vector loop stops where
+        // that would run past `out`; the scalar loop finishes.
+        let groups = if n * 3 >= 28 {
+            (n * 3 - 28) / 24 + 1
+        } else {
+            0
+        }
+        .min(n / 8);
+        let (pr, pg, pb) = (&self.r[..n], &self.g[..n], &self.b[..n]);
+        let k255 = _mm256_set1_ps(255.0);
+        let zero = _mm256_setzero_ps();
+        let magic = _mm256_set1_ps(12_582_912.0);
+        let low = _mm256_set1_epi32(0xFF);
+        // Per 128-bit lane: 4 pixels as 0x00BBGGRR words -> 12 bytes RGBRGB…
+        let pack = _mm256_setr_epi8(
+            0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1, 0, 1, 2, 4, 5, 6, 8, 9, 10, 12,
+            13, 14, -1, -1, -1, -1,
+        );
+        let q8 = |p: *const f32| {
+            // SAFETY: `p` points at 8 readable floats (`g < groups <= n / 8`).
+            let v = unsafe { _mm256_loadu_ps(p) };
+            let v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v, k255), zero), k255);
+            _mm256_and_si256(_mm256_castps_si256(_mm256_add_ps(v, magic)), low)
+        };
+        for g in 0..groups {
+            let i = g * 8;
+            let r = q8(pr[i..].as_ptr());
+            let gg = q8(pg[i..].as_ptr());
+            let b = q8(pb[i..].as_ptr());
+            let px = _mm256_or_si256(
+                r,
+                _mm256_or_si256(_mm256_slli_epi32::<8>(gg), _mm256_slli_epi32::<16>(b)),
+            );
+            let bytes = _mm256_shuffle_epi8(px, pack);
+            let dst = out[3 * i..3 * i + 28].as_mut_ptr();
+            // SAFETY: `dst` has 28 writable bytes (the slice above).
+            unsafe {
+                _mm_storeu_si128(dst as *mut __m128i, _mm256_castsi256_si128(bytes));
+                _mm_storeu_si128(
+                    dst.add(12) as *mut __m128i,
+                    _mm256_extracti128_si256::<1>(bytes),
+                );
+            }
+        }
+        let q8s = |v: f32| (fmin(fmax(v * 255.0, 0.0), 255.0) + 12_582_912.0).to_bits() as u8;
+        for i in groups * 8..n {
+            out[3 * i] = q8s(pr[i]);
+            out[3 * i + 1] = q8s(pg[i]);
+            out[3 * i + 2] = q8s(pb[i]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1394,6 +1484,33 @@ mod tests {
             .flat_map(|y| (0..64).map(move |x| (x, y)))
             .map(|(x, y)| c.get(x, y).0[0])
             .sum()
+    }
+
+    #[test]
+    fn to_rgb8_code_paths_agree() {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            for (w, h) in [(178, 218), (5, 3), (9, 1), (1, 1), (16, 2)] {
+                let mut c = Canvas::new(w, h);
+                let mut k = 0u32;
+                c.fill_rows(|y| {
+                    k = k.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    let v = (k >> 8) as f32 / (1u32 << 24) as f32;
+                    (
+                        Rgb::new(v * 1.4 - 0.2, 0.5 + 0.001 * y as f32, 1.0 - v),
+                        Rgb::new(0.0021, -0.0037, 0.00499),
+                    )
+                });
+                let (mut a, mut b) = (vec![0u8; w * h * 3], vec![1u8; w * h * 3]);
+                c.to_rgb8(&mut a);
+                #[allow(unsafe_code)]
+                // SAFETY: AVX2 detected above.
+                unsafe {
+                    c.to_rgb8_avx2(&mut b)
+                };
+                assert!(a == b, "{w}×{h}");
+            }
+        }
     }
 
     #[test]

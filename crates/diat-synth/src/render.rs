@@ -220,7 +220,14 @@ fn dispatch(cv: &mut Canvas, spec: &FaceSpec, out: Option<&mut [u8]>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,avx2")]
 fn draw_avx2(cv: &mut Canvas, spec: &FaceSpec, out: Option<&mut [u8]>) {
-    draw_portable(cv, spec, out);
+    draw_face_generic(cv, spec);
+    if let Some(out) = out {
+        // SAFETY: this function only runs where AVX2 was detected (see `dispatch`).
+        #[allow(unsafe_code)]
+        unsafe {
+            cv.to_rgb8_avx2(out)
+        };
+    }
 }
 
 #[inline(always)]

@@ -74,6 +74,31 @@ pub enum Features {
     Discriminator,
 }
 
+/// A stage's learning-rate schedule over its steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The stage's rate throughout (the paper).
+    #[default]
+    Constant,
+    /// Half a cosine from the rate down to 1% of it at the last step (sharper auto-encoders in
+    /// short runs).
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The rate at `step` (0-based) of a stage of `steps` steps with base rate `lr`.
+    pub fn lr(self, lr: f64, step: u64, steps: u64) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let p = step as f64 / steps.max(1) as f64;
+                lr * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSection {
@@ -115,6 +140,13 @@ pub struct ModelSection {
     pub image_size: i64,
     pub d_fc_hidden: i64,
     pub d_width: f64,
+    /// Channel multiplier of the local enhancement network (64 hidden channels at 1.0).
+    #[serde(default = "one")]
+    pub enhance_width: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +154,8 @@ pub struct ModelSection {
 pub struct SimpleStage {
     pub steps: u64,
     pub lr: f64,
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +172,9 @@ pub struct AdversarialStage {
     /// γ of Eq. (7).
     pub gamma: f64,
     pub gan: GanLoss,
+    /// Applies to both rates.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +187,8 @@ pub struct EnhanceStage {
     /// σ of the blur of Eq. (11).
     pub sigma: f64,
     pub features: Features,
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

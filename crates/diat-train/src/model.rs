@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor, nn, nn::ModuleT};
 
 enum Enhancer {
-    Local(LocalEnhanceNet),
+    /// E(x, T(x)), composited into the input through the attribute region when the model has one.
+    Local(LocalEnhanceNet, Option<Tensor>),
     Global(TransformNet, f64),
 }
 
@@ -84,7 +85,13 @@ impl Model {
                 let e = match meta.architecture.as_str() {
                     "local_enhance" => {
                         let c: LocalEnhanceConfig = meta.config(&ep)?;
-                        Enhancer::Local(diat_nets::local_enhance_net(&vs.root(), &c))
+                        let region = match path.join("region.safetensors") {
+                            r if path.is_dir() && r.is_file() => {
+                                Some(load_region(&r, tcfg.image_size, device)?)
+                            }
+                            _ => None,
+                        };
+                        Enhancer::Local(diat_nets::local_enhance_net(&vs.root(), &c), region)
                     }
                     "global_enhance" => {
                         let c: TransformConfig = meta.config(&ep)?;
@@ -116,7 +123,8 @@ impl Model {
     pub fn enhancement(&self) -> &'static str {
         match self.e {
             None => "none",
-            Some(Enhancer::Local(_)) => "local",
+            Some(Enhancer::Local(_, Some(_))) => "masked local",
+            Some(Enhancer::Local(_, None)) => "local",
             Some(Enhancer::Global(..)) => "global",
         }
     }
@@ -127,7 +135,8 @@ impl Model {
             let tx = self.t.forward_t(x, false);
             let out = match &self.e {
                 None => tx.shallow_clone(),
-                Some(Enhancer::Local(e)) => e.forward(x, &tx),
+                Some(Enhancer::Local(e, None)) => e.forward(x, &tx),
+                Some(Enhancer::Local(e, Some(r))) => r * e.forward(x, &tx) + (1.0 - r) * x,
                 Some(Enhancer::Global(e, sigma)) => {
                     e.forward_t(&diat_nets::blur::gaussian_blur(&tx, *sigma), false)
                 }
@@ -135,4 +144,22 @@ impl Model {
             (tx, out.clamp(-1.0, 1.0))
         })
     }
+}
+
+/// The attribute region of a local model (`region.safetensors`, 1×1×S×S in [0, 1]).
+fn load_region(path: &Path, size: i64, device: Device) -> Result<Tensor> {
+    let (tensors, _) = checkpoint::read_tensors(path)?;
+    let r = tensors
+        .into_iter()
+        .find(|(n, _)| n == "region")
+        .map(|(_, t)| t)
+        .ok_or_else(|| TrainError::Config(format!("{}: no tensor named region", path.display())))?;
+    if r.size() != [1, 1, size, size] {
+        return Err(TrainError::Config(format!(
+            "{}: region of shape {:?}, expected [1, 1, {size}, {size}] for this model",
+            path.display(),
+            r.size()
+        )));
+    }
+    Ok(r.to_kind(tch::Kind::Float).to_device(device))
 }

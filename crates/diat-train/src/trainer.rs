@@ -14,7 +14,7 @@
 //! signal, and saves the stage's networks; every DIAT variant goes through one GAN step
 //! ([`gan_iteration`]) whose identity and regularization terms follow the variant.
 
-use crate::config::{Enhancement, Features, PipelineConfig};
+use crate::config::{Enhancement, Features, LrSchedule, PipelineConfig};
 use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_indices};
 use crate::error::{Result, TrainError};
 use crate::images;
@@ -528,13 +528,18 @@ pub fn gan_iteration(
                 g_id[0].norm().double_value(&[]) / g_gan[0].norm().double_value(&[]).max(1e-12);
             out.extra.push(("grad_ratio_identity_gan", ratio));
         }
-        let mut total = gan_term.shallow_clone();
+        // Out of place: `+=` would add into the GAN term's own storage.
+        let mut terms = vec![gan_term.shallow_clone()];
         if let Some(id) = &id {
-            total = total + id * lambda;
+            terms.push(id * lambda);
         }
         if let (Some(s), Some((_, gamma))) = (&smooth_term, smooth) {
-            total = total + s * gamma;
+            terms.push(s * gamma);
         }
+        let total = terms
+            .into_iter()
+            .reduce(|a, b| a + b)
+            .expect("the GAN term");
         let opt = t_net.opt.as_mut().expect("T trains");
         opt.zero_grad();
         total.backward();
@@ -647,6 +652,9 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
     copy("adversarial", "transform")?;
     copy("adversarial", "discriminator")?;
     copy("enhance", "enhance")?;
+    if variant.enhanced() && cfg.task.enhancement == Enhancement::Local {
+        save_attribute_region(&data.input, &final_dir)?;
+    }
     diat_common::write_atomic(&final_dir.join("pipeline.toml"), cfg.to_toml().as_bytes())
         .map_err(|e| TrainError::io(&final_dir, e))?;
     Ok(Summary {
@@ -654,6 +662,62 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         stages: report,
         final_dir,
     })
+}
+
+/// A stage that trains one network on batches of one source: `loss(batch)` gives the loss to
+/// descend (logged as `loss_<loss_name>`) and extra tensors to log; `sample` the grid rows.
+#[allow(clippy::too_many_arguments)]
+fn single_net_stage<L, S>(
+    ctx: &Ctx<'_>,
+    stage: &str,
+    (steps, lr, schedule): (u64, f64, LrSchedule),
+    net: Net,
+    src: &Source,
+    stream: u64,
+    loss_name: &'static str,
+    mut loss: L,
+    sample: S,
+) -> Result<()>
+where
+    L: FnMut(&Batch) -> (Tensor, Vec<(&'static str, Tensor)>),
+    S: Fn(&[Net]) -> Result<Vec<Tensor>>,
+{
+    let (cfg, device) = (ctx.cfg, ctx.device);
+    let b = cfg.train.batch;
+    let mut nets = vec![net];
+    run_stage(
+        ctx,
+        stage,
+        steps,
+        b as u64,
+        &mut nets,
+        |start| {
+            let mut loader = single_loader(
+                src,
+                cfg.train.seed,
+                stream,
+                b,
+                start,
+                steps,
+                cfg.train.loader_threads,
+            );
+            move |nets: &mut [Net], step| {
+                let batch = loader.next_item().expect("loader").to_device(device);
+                if let Some(opt) = nets[0].opt.as_mut() {
+                    opt.set_lr(schedule.lr(lr, step, steps));
+                }
+                let (l, extra) = loss(&batch);
+                descend(&mut nets[0], &l);
+                let mut losses = vec![(loss_name, l.detach())];
+                losses.extend(extra);
+                Ok(StepOut {
+                    losses,
+                    extra: vec![("loader_img_per_s", loader.capacity_ips())],
+                })
+            }
+        },
+        sample,
+    )
 }
 
 fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
@@ -666,40 +730,20 @@ fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         "reconstruction",
         Some(st.lr),
     )?;
-    let mut nets = vec![g_net];
-    let (device, b) = (ctx.device, cfg.train.batch);
-    let sample = data.sample_batch(cfg.train.sample_images, device);
-    let g = &g;
-    run_stage(
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    single_net_stage(
         ctx,
         "reconstruct",
-        st.steps,
-        b as u64,
-        &mut nets,
-        |start| {
-            let mut loader = single_loader(
-                &data.pretrain,
-                cfg.train.seed,
-                10,
-                b,
-                start,
-                st.steps,
-                cfg.train.loader_threads,
-            );
-            move |nets: &mut [Net], _step| {
-                let x = loader.next_item().expect("loader").to_device(device).images;
-                let loss = losses::eq4_reconstruction_objective(
-                    &vgg,
-                    &g.forward_t(&x, true),
-                    &x,
-                    &IDENTITY_LAYERS,
-                );
-                descend(&mut nets[0], &loss);
-                Ok(StepOut {
-                    losses: vec![("reconstruct", loss.detach())],
-                    extra: vec![("loader_img_per_s", loader.capacity_ips())],
-                })
-            }
+        (st.steps, st.lr, st.lr_schedule),
+        g_net,
+        &data.pretrain,
+        10,
+        "reconstruct",
+        |batch| {
+            let x = &batch.images;
+            let gx = g.forward_t(x, true);
+            let l = losses::eq4_reconstruction_objective(&vgg, &gx, x, &IDENTITY_LAYERS);
+            (l, vec![])
         },
         |_| {
             Ok(vec![
@@ -715,36 +759,19 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (mut g_net, g) = new_transform(cfg, ctx.device, "reconstruction", "reconstruction", None)?;
     load_stage_net(ctx, "reconstruct", &mut g_net)?;
     let (f_net, f) = new_denoise(cfg, ctx.device, Some(st.lr))?;
-    let mut nets = vec![f_net];
-    let (device, b) = (ctx.device, cfg.train.batch);
-    let sample = data.sample_batch(cfg.train.sample_images, device);
-    let (g, f) = (&g, &f);
-    run_stage(
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    single_net_stage(
         ctx,
         "denoise",
-        st.steps,
-        b as u64,
-        &mut nets,
-        |start| {
-            let mut loader = single_loader(
-                &data.pretrain,
-                cfg.train.seed,
-                11,
-                b,
-                start,
-                st.steps,
-                cfg.train.loader_threads,
-            );
-            move |nets: &mut [Net], _step| {
-                let x = loader.next_item().expect("loader").to_device(device).images;
-                let gx = tch::no_grad(|| g.forward_t(&x, false));
-                let loss = losses::eq5_denoise_objective(&f, &gx, &x);
-                descend(&mut nets[0], &loss);
-                Ok(StepOut {
-                    losses: vec![("denoise", loss.detach())],
-                    extra: vec![],
-                })
-            }
+        (st.steps, st.lr, st.lr_schedule),
+        f_net,
+        &data.pretrain,
+        11,
+        "denoise",
+        |batch| {
+            let x = &batch.images;
+            let gx = tch::no_grad(|| g.forward_t(x, false));
+            (losses::eq5_denoise_objective(&f, &gx, x), vec![])
         },
         |_| {
             let gx = g.forward_t(&sample.images, false);
@@ -760,35 +787,21 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
 fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.pretrain_t);
     let (t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", Some(st.lr))?;
-    let mut nets = vec![t_net];
-    let (device, b) = (ctx.device, cfg.train.batch);
-    let sample = data.sample_batch(cfg.train.sample_images, device);
-    let t = &t;
-    run_stage(
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    single_net_stage(
         ctx,
         "pretrain_t",
-        st.steps,
-        b as u64,
-        &mut nets,
-        |start| {
-            let mut loader = single_loader(
-                &data.pretrain,
-                cfg.train.seed,
-                1,
-                b,
-                start,
-                st.steps,
-                cfg.train.loader_threads,
-            );
-            move |nets: &mut [Net], _step| {
-                let x = loader.next_item().expect("loader").to_device(device).images;
-                let loss = losses::eq8_reconstruction_loss(&t.forward_t(&x, true), &x);
-                descend(&mut nets[0], &loss);
-                Ok(StepOut {
-                    losses: vec![("reconstruction", loss.detach())],
-                    extra: vec![("loader_img_per_s", loader.capacity_ips())],
-                })
-            }
+        (st.steps, st.lr, st.lr_schedule),
+        t_net,
+        &data.pretrain,
+        1,
+        "reconstruction",
+        |batch| {
+            let x = &batch.images;
+            (
+                losses::eq8_reconstruction_loss(&t.forward_t(x, true), x),
+                vec![],
+            )
         },
         |_| {
             Ok(vec![
@@ -802,44 +815,27 @@ fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
 fn stage_pretrain_d(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.pretrain_d);
     let (d_net, d) = new_disc(cfg, ctx.device, Some(st.lr))?;
-    let mut nets = vec![d_net];
-    let (device, b) = (ctx.device, cfg.train.batch);
-    let d = &d;
-    run_stage(
+    single_net_stage(
         ctx,
         "pretrain_d",
-        st.steps,
-        b as u64,
-        &mut nets,
-        |start| {
-            let mut loader = single_loader(
-                &data.pretrain,
-                cfg.train.seed,
-                2,
-                b,
-                start,
-                st.steps,
-                cfg.train.loader_threads,
-            );
-            move |nets: &mut [Net], _step| {
-                let batch = loader.next_item().expect("loader").to_device(device);
-                let y = batch.labels.expect("labelled pretraining store");
-                let logits = d.logits(&batch.images);
-                let loss = losses::eq9_discriminator_pretrain_loss(&logits, &y);
-                descend(&mut nets[0], &loss);
-                let acc = tch::no_grad(|| {
-                    logits
-                        .ge(0.0)
-                        .to_kind(Kind::Float)
-                        .eq_tensor(&y)
-                        .to_kind(Kind::Float)
-                        .mean(Kind::Float)
-                });
-                Ok(StepOut {
-                    losses: vec![("pretrain_d", loss.detach()), ("accuracy", acc)],
-                    extra: vec![],
-                })
-            }
+        (st.steps, st.lr, st.lr_schedule),
+        d_net,
+        &data.pretrain,
+        2,
+        "pretrain_d",
+        |batch| {
+            let y = batch.labels.as_ref().expect("labelled pretraining store");
+            let logits = d.logits(&batch.images);
+            let l = losses::eq9_discriminator_pretrain_loss(&logits, y);
+            let acc = tch::no_grad(|| {
+                logits
+                    .ge(0.0)
+                    .to_kind(Kind::Float)
+                    .eq_tensor(y)
+                    .to_kind(Kind::Float)
+                    .mean(Kind::Float)
+            });
+            (l, vec![("accuracy", acc)])
         },
         |_| Ok(vec![]),
     )
@@ -942,6 +938,11 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             );
             move |nets: &mut [Net], step| {
                 let (xs, aas) = loader.next_item().expect("loader");
+                for (net, lr) in nets.iter_mut().zip([st.lr_t, st.lr_d]) {
+                    if let Some(opt) = net.opt.as_mut() {
+                        opt.set_lr(st.lr_schedule.lr(lr, step, st.steps));
+                    }
+                }
                 let xs: Vec<Tensor> = xs.iter().map(|r| r.to_device(device).images).collect();
                 let aas: Vec<Tensor> = aas.iter().map(|r| r.to_device(device).images).collect();
                 let mut out = gan_iteration(
@@ -975,9 +976,7 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     load_stage_net(ctx, "adversarial", &mut t_net)?;
     let (mut d_net, d) = new_disc(cfg, ctx.device, None)?;
     load_stage_net(ctx, "adversarial", &mut d_net)?;
-    let (device, b) = (ctx.device, cfg.train.batch);
-    let sample = data.sample_batch(cfg.train.sample_images, device);
-    let (t, d) = (&t, &d);
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
     match cfg.task.enhancement {
         Enhancement::Local => {
             if !data.input.store.manifest.has_masks {
@@ -989,105 +988,80 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             let vs = nn::VarStore::new(ctx.device);
             let c = LocalEnhanceConfig {
                 image_size: cfg.model.image_size,
+                width: cfg.model.enhance_width,
                 ..Default::default()
             };
             let e: LocalEnhanceNet = diat_nets::local_enhance_net(&vs.root(), &c);
-            let opt = FlatAdam::new(&vs, st.lr)?;
-            let mut nets = vec![Net {
+            let net = Net {
                 name: "enhance",
                 arch: "local_enhance",
                 config: serde_json::to_value(&c).unwrap_or_default(),
+                opt: Some(FlatAdam::new(&vs, st.lr)?),
                 vs,
-                opt: Some(opt),
-            }];
+            };
             let vgg_pair = match st.features {
                 Features::Vggface => Some(vgg(ctx, allow_random_vgg())?),
                 Features::Discriminator => None,
             };
+            let region = attribute_region(&data.input).map(|r| r.to_device(ctx.device));
             let betas: Vec<(usize, f64)> = st
                 .betas
                 .iter()
                 .enumerate()
                 .map(|(i, &w)| (i + 1, w))
                 .collect();
-            let e = &e;
-            run_stage(
+            single_net_stage(
                 ctx,
                 "enhance",
-                st.steps,
-                b as u64,
-                &mut nets,
-                |start| {
-                    let mut loader = single_loader(
-                        &data.input,
-                        cfg.train.seed,
-                        5,
-                        b,
-                        start,
-                        st.steps,
-                        cfg.train.loader_threads,
-                    );
-                    move |nets: &mut [Net], _step| {
-                        let batch = loader.next_item().expect("loader").to_device(device);
-                        let (x, m) = (batch.images, batch.masks.expect("masked store"));
-                        let tx = tch::no_grad(|| t.forward_t(&x, false));
-                        let etx = e.forward(&x, &tx);
-                        let loss = match &vgg_pair {
-                            Some((vgg, _)) => {
-                                losses::eq10_local_enhancement_loss(vgg, &etx, &tx, &x, &m, &betas)
-                            }
-                            None => eq10_local_enhancement_loss_on_d(d, &etx, &tx, &x, &m, &betas),
-                        };
-                        descend(&mut nets[0], &loss);
-                        Ok(StepOut {
-                            losses: vec![("enhance", loss.detach())],
-                            extra: vec![],
-                        })
-                    }
+                (st.steps, st.lr, st.lr_schedule),
+                net,
+                &data.input,
+                5,
+                "enhance",
+                |batch| {
+                    let (x, m) = (&batch.images, batch.masks.as_ref().expect("masked store"));
+                    let tx = tch::no_grad(|| t.forward_t(x, false));
+                    let etx = e.forward(x, &tx);
+                    let l = match &vgg_pair {
+                        Some((vgg, _)) => {
+                            losses::eq10_local_enhancement_loss(vgg, &etx, &tx, x, m, &betas)
+                        }
+                        None => eq10_local_enhancement_loss_on_d(&d, &etx, &tx, x, m, &betas),
+                    };
+                    (l, vec![])
                 },
                 |_| {
-                    let tx = t.forward_t(&sample.images, false);
-                    Ok(vec![
-                        sample.images.shallow_clone(),
-                        tx.shallow_clone(),
-                        e.forward(&sample.images, &tx),
-                    ])
+                    // input | T(x) | the model's output: E(x, T(x)) inside the attribute region.
+                    let x = &sample.images;
+                    let tx = t.forward_t(x, false);
+                    let etx = e.forward(x, &tx);
+                    let out = match &region {
+                        Some(r) => r * etx + (1.0 - r) * x,
+                        None => etx,
+                    };
+                    Ok(vec![x.shallow_clone(), tx, out])
                 },
             )
         }
         Enhancement::Global => {
             let (e_net, e) =
                 new_transform(cfg, ctx.device, "enhance", "global_enhance", Some(st.lr))?;
-            let mut nets = vec![e_net];
             let sigma = st.sigma;
-            let e = &e;
-            run_stage(
+            single_net_stage(
                 ctx,
                 "enhance",
-                st.steps,
-                b as u64,
-                &mut nets,
-                |start| {
-                    let mut loader = single_loader(
-                        &data.pretrain,
-                        cfg.train.seed,
-                        6,
-                        b,
-                        start,
-                        st.steps,
-                        cfg.train.loader_threads,
-                    );
-                    move |nets: &mut [Net], _step| {
-                        let x = loader.next_item().expect("loader").to_device(device).images;
-                        let bx = diat_nets::blur::gaussian_blur(&x, sigma);
-                        let loss =
-                            losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), &x);
-                        descend(&mut nets[0], &loss);
-                        Ok(StepOut {
-                            losses: vec![("enhance", loss.detach())],
-                            extra: vec![],
-                        })
-                    }
+                (st.steps, st.lr, st.lr_schedule),
+                e_net,
+                &data.pretrain,
+                6,
+                "enhance",
+                |batch| {
+                    let x = &batch.images;
+                    let bx = diat_nets::blur::gaussian_blur(x, sigma);
+                    (
+                        losses::eq11_global_enhancement_loss(&e.forward_t(&bx, true), x),
+                        vec![],
+                    )
                 },
                 |_| {
                     let tx = t.forward_t(&sample.images, false);
@@ -1097,6 +1071,49 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             )
         }
     }
+}
+
+/// Mean-mask level above which a pixel belongs to the attribute region.
+pub const REGION_LEVEL: f32 = 0.02;
+
+/// The attribute region of a local task, for inference on aligned crops (§3.2, the "masked local
+/// version"): the pixels where more than [`REGION_LEVEL`] of the input set's training masks lie,
+/// feathered by a Gaussian of σ = S/64 px. A local model's output is then
+/// `r ∘ E(x, T(x)) + (1 − r) ∘ x`: outside the region the input is kept exactly, which is what
+/// Eq. (10)'s first term trains E to approximate. `None` for a store without masks.
+pub fn attribute_region(src: &Source) -> Option<Tensor> {
+    let (n, s) = (src.len(), src.size());
+    let mut acc = vec![0f32; (s * s) as usize];
+    for i in 0..n {
+        for (a, &v) in acc.iter_mut().zip(src.store.mask(i)?) {
+            *a += f32::from(v) / 255.0;
+        }
+    }
+    let level = REGION_LEVEL * n.max(1) as f32;
+    let region: Vec<f32> = acc
+        .iter()
+        .map(|&a| if a > level { 1.0 } else { 0.0 })
+        .collect();
+    let r = Tensor::from_slice(&region).view([1, 1, s, s]);
+    Some(diat_nets::blur::gaussian_blur(&r, s as f64 / 64.0).clamp(0.0, 1.0))
+}
+
+/// Writes `region.safetensors` (see [`attribute_region`]) into a model folder.
+fn save_attribute_region(src: &Source, dir: &Path) -> Result<()> {
+    let Some(r) = attribute_region(src) else {
+        return Ok(());
+    };
+    let meta = checkpoint::CheckpointMeta::new(
+        "attribute_region",
+        &json!({ "level": REGION_LEVEL, "feather_sigma_px": src.size() as f64 / 64.0,
+                 "masks": src.len() }),
+    )?;
+    checkpoint::save_tensors(
+        &dir.join("region.safetensors"),
+        &[("region".to_string(), r)],
+        &meta,
+    )?;
+    Ok(())
 }
 
 /// Eq. (10) with the content term on the trained discriminator's conv features instead of
@@ -1110,10 +1127,9 @@ pub fn eq10_local_enhancement_loss_on_d(
     mask: &Tensor,
     betas: &[(usize, f64)],
 ) -> Tensor {
-    let pixel = losses::per_image_squared_norm(&((1f64 - mask) * (etx - x)));
     let n = tx.size()[0];
     let out = d.forward(&Tensor::cat(&[&(mask * tx), &(mask * etx)], 0));
     let ft: Vec<Tensor> = out.features.iter().map(|f| f.narrow(0, 0, n)).collect();
     let fe: Vec<Tensor> = out.features.iter().map(|f| f.narrow(0, n, n)).collect();
-    pixel + losses::weighted_content_loss(&ft, &fe, betas)
+    losses::eq10_pixel_term(etx, x, mask) + losses::eq10_content_term(&ft, &fe, mask, betas)
 }
