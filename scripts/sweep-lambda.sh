@@ -37,7 +37,7 @@ for l in "$@"; do
   first=${first:-$run}
   "$diat" eval synth --data "$synth" --attr "$eattr" --direction "$dir" --limit 100 \
     --model "$run/final" --json "$run/eval.json" >&2
-  rows+=("$l $run/eval.json")
+  rows+=("$l" "$run/eval.json")
 done
 python3 - "$out/sweep.md" "${rows[@]}" <<'PY'
 import json, sys

@@ -475,7 +475,8 @@ fn pipeline_files_reject_unknown_keys() {
         );
         let resolved = String::from_utf8_lossy(&out.stdout);
         assert!(
-            resolved.contains(&format!("name = \"{task}\"")) && resolved.contains("lambda = 100.0"),
+            resolved.contains(&format!("name = \"{task}\""))
+                && resolved.contains("lambda = 1000.0"),
             "{resolved}"
         );
     }
