@@ -37,6 +37,11 @@ demo: build
 	$(DIAT) data synth --out $(DEMO_OUT)/synth --count 3000 --overwrite --sheet $(DEMO_OUT)/synth_sheet.png
 	$(DIAT) data prepare $(DEMO_OUT)/synth --out $(DEMO_OUT)/prepared --task mouth_open --size 64 \
 	  --input-size 500 --test-size 50 --sheet-size 12
+	@# A run of an older demo pipeline cannot be resumed: set it aside and start afresh.
+	@if [ -f $(DEMO_OUT)/run/resolved.toml ] && ! $(DIAT) train --pipeline pipelines/demo/mouth_open.toml \
+	  --set 'task.data="$(abspath $(DEMO_OUT))/prepared"' --dry-run | cmp -s - $(DEMO_OUT)/run/resolved.toml; then \
+	  echo "demo: the pipeline changed since $(DEMO_OUT)/run was trained; moving it to $(DEMO_OUT)/run.old"; \
+	  rm -rf $(DEMO_OUT)/run.old; mv $(DEMO_OUT)/run $(DEMO_OUT)/run.old; fi
 	$(DIAT) train --pipeline pipelines/demo/mouth_open.toml --run-dir $(DEMO_OUT)/run --resume \
 	  --set 'task.data="$(abspath $(DEMO_OUT))/prepared"'
 	$(DIAT) eval synth --data $(DEMO_OUT)/synth --attr Mouth_Slightly_Open --direction add --limit 50 \
