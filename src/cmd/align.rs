@@ -666,7 +666,7 @@ mod tests {
         let (photo, lms, _) = group_photo();
         save_image(Path::new(&d("group.png")), &photo).unwrap();
         save_image(Path::new(&d("blank.png")), &RgbImage::new(64, 64)).unwrap();
-        let mut csv = diat_align::landmarks::COLUMNS.join(",") + "\n";
+        let mut csv = diat_align::landmarks::header() + "\n";
         for lm in &lms {
             let v: Vec<String> = lm.iter().flatten().map(|c| format!("{c:.3}")).collect();
             csv += &format!("group.png,{}\n", v.join(","));

@@ -6,11 +6,12 @@ use anyhow::{Context, Result, bail};
 use diat_celeba::crop::{CropSpec, Cropper};
 use diat_celeba::dataset::{ALIGNED_HEIGHT, ALIGNED_WIDTH};
 use diat_common::Progress;
+use diat_train::data::images_to_device;
 use diat_train::model::Model;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -229,13 +230,7 @@ fn run_sized(args: Args) -> Result<(ExitCode, u32)> {
         if !ok.is_empty() {
             let n = ok.len() as i64;
             let s = size as i64;
-            let x = Tensor::from_slice(&pixels)
-                .view([n, s, s, 3])
-                .to_device(device)
-                .permute([0, 3, 1, 2])
-                .to_kind(Kind::Float)
-                / 127.5
-                - 1.0;
+            let x = images_to_device(&Tensor::from_slice(&pixels).view([n, s, s, 3]), device);
             let (tx, out) = model.apply(&x);
             let outs = diat_train::images::to_rgb(&out);
             let txs = args
@@ -316,13 +311,7 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
             pixels.extend_from_slice(f.crop.as_raw());
         }
         let n = faces.len() as i64;
-        let x = Tensor::from_slice(&pixels)
-            .view([n, s, s, 3])
-            .to_device(device)
-            .permute([0, 3, 1, 2])
-            .to_kind(Kind::Float)
-            / 127.5
-            - 1.0;
+        let x = images_to_device(&Tensor::from_slice(&pixels).view([n, s, s, 3]), device);
         let (_, out) = model.apply(&x);
         let mut result = photo;
         for (f, rgb) in faces.iter().zip(diat_train::images::to_rgb(&out)) {

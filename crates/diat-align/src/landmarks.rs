@@ -17,20 +17,10 @@ use std::path::{Path, PathBuf};
 /// Left eye, right eye, nose, left mouth corner, right mouth corner: `[x, y]` each.
 pub type Landmarks = [[f64; 2]; 5];
 
-/// CelebA's column names, in order.
-pub const COLUMNS: [&str; 11] = [
-    "image_id",
-    "lefteye_x",
-    "lefteye_y",
-    "righteye_x",
-    "righteye_y",
-    "nose_x",
-    "nose_y",
-    "leftmouth_x",
-    "leftmouth_y",
-    "rightmouth_x",
-    "rightmouth_y",
-];
+/// The CSV header: `image_id` and CelebA's landmark columns, in order.
+pub fn header() -> String {
+    format!("image_id,{}", diat_common::LANDMARK_NAMES.join(","))
+}
 
 /// The rows of a landmark file, in file order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -82,11 +72,7 @@ impl LandmarkFile {
             if fields.len() != 11 {
                 return Err(err(
                     i + 1,
-                    format!(
-                        "expected 11 fields ({}), found {}",
-                        COLUMNS.join(","),
-                        fields.len()
-                    ),
+                    format!("expected 11 fields ({}), found {}", header(), fields.len()),
                 ));
             }
             let mut lm = [[0.0; 2]; 5];
@@ -96,7 +82,10 @@ impl LandmarkFile {
                     .ok()
                     .filter(|v: &f64| v.is_finite())
                     .ok_or_else(|| {
-                        err(i + 1, format!("{}: {f:?} is not a number", COLUMNS[k + 1]))
+                        err(
+                            i + 1,
+                            format!("{}: {f:?} is not a number", diat_common::LANDMARK_NAMES[k]),
+                        )
                     })?;
                 lm[k / 2][k % 2] = v;
             }

@@ -52,20 +52,7 @@ pub const ATTRIBUTE_NAMES: [&str; 40] = [
     "Young",
 ];
 
-/// The 10 aligned-landmark columns in file order (x, y of left eye, right eye, nose, left and
-/// right mouth corner; "left" is the image's left).
-pub const LANDMARK_NAMES: [&str; 10] = [
-    "lefteye_x",
-    "lefteye_y",
-    "righteye_x",
-    "righteye_y",
-    "nose_x",
-    "nose_y",
-    "leftmouth_x",
-    "leftmouth_y",
-    "rightmouth_x",
-    "rightmouth_y",
-];
+pub use diat_common::LANDMARK_NAMES;
 
 /// Bounding-box columns (in-the-wild images).
 pub const BBOX_NAMES: [&str; 4] = ["x_1", "y_1", "width", "height"];

@@ -8,5 +8,21 @@ pub mod dirs;
 pub mod progress;
 
 pub use atomic::{StagedDir, write_atomic};
+
+/// CelebA's 10 aligned-landmark columns in file order (x, y of left eye, right eye, nose, left and
+/// right mouth corner; "left" is the image's left), shared by the ingestion, the synthetic
+/// dataset writer and the landmark CSVs of real-photo alignment.
+pub const LANDMARK_NAMES: [&str; 10] = [
+    "lefteye_x",
+    "lefteye_y",
+    "righteye_x",
+    "righteye_y",
+    "nose_x",
+    "nose_y",
+    "leftmouth_x",
+    "leftmouth_y",
+    "rightmouth_x",
+    "rightmouth_y",
+];
 pub use dirs::Dirs;
 pub use progress::Progress;

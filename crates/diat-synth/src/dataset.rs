@@ -39,19 +39,7 @@ pub const DEFAULT_QUALITY: u8 = 90;
 /// Zip member folder, as in the official archive.
 pub const ZIP_FOLDER: &str = "img_align_celeba";
 
-/// The landmark file's column names.
-pub const LANDMARK_NAMES: [&str; 10] = [
-    "lefteye_x",
-    "lefteye_y",
-    "righteye_x",
-    "righteye_y",
-    "nose_x",
-    "nose_y",
-    "leftmouth_x",
-    "leftmouth_y",
-    "rightmouth_x",
-    "rightmouth_y",
-];
+pub use diat_common::LANDMARK_NAMES;
 
 /// What to generate.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
