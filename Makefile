@@ -64,10 +64,11 @@ train-all: build
 	done
 
 gpu-bundle: build
-	mkdir -p .device/bin
-	cp $(DIAT) .device/bin/diat
+	rm -rf .device/bin && mkdir -p .device/bin
+	strip -o .device/bin/diat $(DIAT)   # debug info makes it ~450 MB; stripped ~50 MB
 	cp scripts/diat-gpu .device/bin/diat-gpu
-	@echo "carry .device; run .device/bin/diat-gpu <args> on the GPU machine"
+	@du -sh .device
+	@echo "carry .device; run .device/bin/diat-gpu <args> (or scripts/bench/gpu-session.sh) on the GPU machine"
 
 clean:
 	$(CARGO) clean

@@ -228,18 +228,6 @@ struct BenchReport {
     results: Vec<BenchRow>,
 }
 
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 /// Runs `f` `warmup` times untimed, then in rounds until both `min_iters` and `min_time` are
 /// reached, synchronising the device before reading the clock. Returns (iterations, seconds).
 fn measure(
@@ -271,13 +259,7 @@ fn measure(
 }
 
 pub fn bench(a: BenchArgs) -> Result<ExitCode> {
-    let device = match a.device.as_str() {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("--device cuda: CUDA is not available"),
-        other => bail!("--device must be auto, cpu or cuda, got {other}"),
-    };
+    let device = super::bench::device(&a.device)?;
     let levers = !a.plain;
     let channels_last = levers && !a.no_channels_last;
     let flat_adam = levers && !a.libtorch_adam;
@@ -295,7 +277,11 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("cuda:{i}")),
-        _ => format!("{} (CPU, {} threads)", cpu_name(), tch::get_num_threads()),
+        _ => format!(
+            "{} (CPU, {} threads)",
+            super::bench::cpu_name(),
+            tch::get_num_threads()
+        ),
     };
     let tcfg = TransformConfig {
         res_blocks: a.res_blocks,

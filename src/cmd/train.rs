@@ -1,9 +1,15 @@
 //! `diat train --pipeline pipelines/<task>.toml`: the paper's whole training for one task.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use diat_nets::layers::synchronize;
+use diat_train::data::Source;
+use diat_train::trainer::{TaskData, adversarial_loader};
 use diat_train::{PipelineConfig, TrainError, TrainOptions};
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+use tch::Device;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,4 +68,229 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Err(e) => bail!(e),
     }
+}
+
+/// `diat bench loader`: what the adversarial stage's data loader delivers — the very loader of
+/// `diat train` (worker threads gathering batches from the packed stores, pinned for CUDA), each
+/// batch moved to the device and converted to floats in [-1, 1] as the training loop does, with
+/// no training in between. `scripts/bench/bench_loader.py` measures PyTorch's DataLoader on the
+/// same stores with the same batches per iteration.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// A prepared data directory (`diat data prepare` / `diat data sets` output).
+    #[arg(long)]
+    data: PathBuf,
+    /// The task whose input and guided sets are read.
+    #[arg(long, default_value = "mouth_open")]
+    task: String,
+    /// Images per batch (paper: 64).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// D updates per iteration (each reads an input and a guided batch).
+    #[arg(long, default_value_t = 1)]
+    dstep: u64,
+    /// T updates per iteration (each reads an input batch).
+    #[arg(long, default_value_t = 1)]
+    tstep: u64,
+    /// Worker thread counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    threads: Vec<usize>,
+    /// Timed iterations per measurement.
+    #[arg(long, default_value_t = 300)]
+    iters: u64,
+    /// Untimed iterations first.
+    #[arg(long, default_value_t = 20)]
+    warmup: u64,
+    /// cpu, cuda, or auto (CUDA when available).
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Then run scripts/bench/bench_loader.py with the same settings through this python and
+    /// print the ratios.
+    #[arg(long)]
+    compare_python: Option<PathBuf>,
+    /// The PyTorch benchmark script for --compare-python.
+    #[arg(long, default_value = "scripts/bench/bench_loader.py")]
+    python_script: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LoaderRow {
+    threads: usize,
+    /// Delivered to the training loop, converted on the device (wall clock).
+    img_per_s: f64,
+    /// What the workers alone could sustain (images per second of worker time × workers);
+    /// absent for PyTorch.
+    #[serde(default)]
+    worker_capacity_img_per_s: Option<f64>,
+    iters: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LoaderReport {
+    implementation: String,
+    device: String,
+    settings: String,
+    results: Vec<LoaderRow>,
+}
+
+/// Touches every page of a store so that both implementations read from the page cache.
+fn warm_page_cache(src: &Source) -> u64 {
+    src.store
+        .images_raw()
+        .iter()
+        .step_by(4096)
+        .map(|&b| u64::from(b))
+        .sum()
+}
+
+pub fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let device = super::bench::device(&a.device)?;
+    if a.batch == 0 || a.iters == 0 || a.tstep == 0 || a.threads.contains(&0) {
+        bail!("--batch, --iters, --tstep and every --threads value must be at least 1");
+    }
+    // The store's own image size: the bench reads whatever `data` holds.
+    let probe =
+        Source::open(&a.data.join("tasks").join(&a.task).join("input")).with_context(|| {
+            format!(
+                "opening the {} input set under {}",
+                a.task,
+                a.data.display()
+            )
+        })?;
+    let data = TaskData::open(&a.data, &a.task, probe.size())?;
+    let _ = warm_page_cache(&data.input) + warm_page_cache(&data.guided);
+    let per_iter = a.batch as u64 * (2 * a.dstep + a.tstep);
+    let settings = format!(
+        "{} {}px, batch {}, dstep {} tstep {} ({} images per iteration: {} input + {} guided)",
+        a.task,
+        probe.size(),
+        a.batch,
+        a.dstep,
+        a.tstep,
+        per_iter,
+        a.dstep + a.tstep,
+        a.dstep
+    );
+    let device_name = match device {
+        Device::Cuda(i) => super::doctor::report()
+            .cuda
+            .devices
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("cuda:{i}")),
+        _ => format!("{} (CPU)", super::bench::cpu_name()),
+    };
+    println!("diat bench loader on {device_name}: {settings}");
+    let mut rows = Vec::new();
+    for &threads in &a.threads {
+        let total = a.warmup + a.iters;
+        let mut loader = adversarial_loader(
+            &data.input,
+            &data.guided,
+            0,
+            a.batch,
+            (a.dstep, a.tstep),
+            (0, total),
+            threads,
+            device,
+        );
+        let mut start = Instant::now();
+        let mut sink = Vec::new();
+        for i in 0..total {
+            if i == a.warmup {
+                synchronize(device);
+                start = Instant::now();
+            }
+            let (xs, aas) = loader.next_item().context("the loader stopped early")?;
+            // What the training loop does with them: to the device, to floats in [-1, 1].
+            sink = xs
+                .iter()
+                .chain(&aas)
+                .map(|r| r.to_device(device).images)
+                .collect();
+        }
+        synchronize(device);
+        let secs = start.elapsed().as_secs_f64();
+        drop(sink);
+        let row = LoaderRow {
+            threads,
+            img_per_s: (a.iters * per_iter) as f64 / secs,
+            worker_capacity_img_per_s: Some(loader.capacity_ips()),
+            iters: a.iters,
+        };
+        println!(
+            "loader {threads:>2} worker thread(s): {:>10.0} img/s ({:.2} ms/iter, {} iters; \
+             the workers alone could sustain {:.0} img/s)",
+            row.img_per_s,
+            secs * 1e3 / a.iters as f64,
+            a.iters,
+            loader.capacity_ips()
+        );
+        rows.push(row);
+    }
+    let report = LoaderReport {
+        implementation: "diat (adversarial_loader)".into(),
+        device: device_name,
+        settings,
+        results: rows,
+    };
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(python) = &a.compare_python {
+        compare_loader_with_pytorch(&a, python, &report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compare_loader_with_pytorch(a: &BenchArgs, python: &Path, ours: &LoaderReport) -> Result<()> {
+    let json = std::env::temp_dir().join(format!("diat-bench-loader-{}.json", std::process::id()));
+    let threads: Vec<String> = a.threads.iter().map(|t| t.to_string()).collect();
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(&a.python_script)
+        .arg("--data")
+        .arg(&a.data)
+        .args(["--task", &a.task, "--batch", &a.batch.to_string()])
+        .args([
+            "--dstep",
+            &a.dstep.to_string(),
+            "--tstep",
+            &a.tstep.to_string(),
+        ])
+        .args([
+            "--threads",
+            &threads.join(","),
+            "--iters",
+            &a.iters.to_string(),
+        ])
+        .args(["--warmup", &a.warmup.to_string(), "--device", &a.device])
+        .arg("--json")
+        .arg(&json);
+    println!("\nrunning {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", python.display()))?;
+    if !status.success() {
+        bail!("the PyTorch loader benchmark failed ({status})");
+    }
+    let theirs: LoaderReport = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let _ = std::fs::remove_file(&json);
+    println!("\n| worker threads | diat img/s | PyTorch DataLoader img/s | ratio |");
+    println!("|---:|---:|---:|---:|");
+    for r in &ours.results {
+        if let Some(p) = theirs.results.iter().find(|p| p.threads == r.threads) {
+            println!(
+                "| {} | {:.0} | {:.0} | {:.2} |",
+                r.threads,
+                r.img_per_s,
+                p.img_per_s,
+                r.img_per_s / p.img_per_s
+            );
+        }
+    }
+    Ok(())
 }

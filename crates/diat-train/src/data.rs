@@ -75,14 +75,28 @@ impl Source {
 
 /// N×S×S×3 uint8 RGB pixels → N×3×S×S floats in [-1, 1] on `device` (moved as bytes: 4× less
 /// traffic than floats), the networks' input convention.
+///
+/// The copy never waits for the device: from page-locked memory ([`RawBatch::pinned`]) it is a
+/// DMA transfer queued on the stream, from pageable memory CUDA stages the bytes before
+/// returning. (A blocking copy would synchronise the stream every step, so the CPU could never
+/// queue the next step's kernels while the GPU runs this one's.)
 pub fn images_to_device(hwc: &Tensor, device: Device) -> Tensor {
-    let x = hwc
-        .to_device(device)
+    let x = to_device_async(hwc, device)
         .permute([0, 3, 1, 2])
         .to_kind(Kind::Float)
         / 127.5
         - 1.0;
     x.contiguous()
+}
+
+/// Host → `device` without a stream synchronisation (see [`images_to_device`]); a no-op copy on
+/// the CPU.
+fn to_device_async(t: &Tensor, device: Device) -> Tensor {
+    if t.device() == device {
+        t.shallow_clone()
+    } else {
+        t.to_device_(device, t.kind(), true, false)
+    }
 }
 
 /// The store indices of batch `step` of `stream`: epoch-wise permutations seeded by
@@ -160,6 +174,22 @@ impl RawBatch {
         }
     }
 
+    /// For a CUDA `device`: the same batch in page-locked host memory, so that
+    /// [`RawBatch::to_device`] is an asynchronous DMA transfer (what PyTorch's DataLoader does
+    /// with `pin_memory=True`). Called on the loader's worker threads. Elsewhere, or if pinning
+    /// fails (no CUDA driver, page-locked memory exhausted), the batch is returned as it is.
+    pub fn pinned(self, device: Device) -> Self {
+        if !device.is_cuda() {
+            return self;
+        }
+        let pin = |t: Tensor| t.f_pin_memory(device).unwrap_or(t);
+        Self {
+            images: pin(self.images),
+            masks: self.masks.map(pin),
+            labels: self.labels.map(pin),
+        }
+    }
+
     /// Moves to `device` and converts (on the device: 4× less traffic than floats).
     pub fn to_device(&self, device: Device) -> Batch {
         Batch {
@@ -167,8 +197,8 @@ impl RawBatch {
             masks: self
                 .masks
                 .as_ref()
-                .map(|m| (m.to_device(device).to_kind(Kind::Float) / 255.0).contiguous()),
-            labels: self.labels.as_ref().map(|l| l.to_device(device)),
+                .map(|m| (to_device_async(m, device).to_kind(Kind::Float) / 255.0).contiguous()),
+            labels: self.labels.as_ref().map(|l| to_device_async(l, device)),
         }
     }
 }

@@ -187,7 +187,14 @@ where
                 for (n, v) in &last.extra {
                     line.insert((*n).into(), (*v).into());
                 }
+                // img/s counts every image the step reads (the adversarial stage: dstep + tstep
+                // input batches and dstep guided ones); step_per_s × batch is the input-image rate
+                // `diat bench nets` reports for a DIAT-A step.
                 line.insert("img_per_s".into(), (window.1 as f64 / secs).into());
+                line.insert(
+                    "step_per_s".into(),
+                    ((window.1 / images_per_step.max(1)) as f64 / secs).into(),
+                );
                 ctx.run.log_metrics(&Value::Object(line))?;
                 progress.set_message(
                     vals.iter()
@@ -328,7 +335,8 @@ impl TaskData {
     }
 }
 
-/// Prefetched single-source batches for steps `start..end`.
+/// Prefetched single-source batches for steps `start..end`, pinned for a CUDA `device`.
+#[allow(clippy::too_many_arguments)]
 fn single_loader(
     src: &Source,
     seed: u64,
@@ -337,6 +345,7 @@ fn single_loader(
     start: u64,
     end: u64,
     threads: usize,
+    device: Device,
 ) -> Prefetcher<RawBatch> {
     let src = src.clone();
     Prefetcher::new(start, end, threads, 4, batch as u64, move |step| {
@@ -345,6 +354,53 @@ fn single_loader(
             &src,
             &batch_indices(seed, stream, step, batch as usize, src.len(), &mut cache),
         )
+        .pinned(device)
+    })
+}
+
+/// The batches of one adversarial iteration: `dstep + tstep` input batches and `dstep` guided.
+pub type AdversarialItem = (Vec<RawBatch>, Vec<RawBatch>);
+
+/// The loader of the adversarial stage (Algorithm 1's inner loop), for iterations
+/// `start..end`: iteration `i` gets input batches `i·(dstep+tstep) + j` of stream 3 and guided
+/// batches `i·dstep + j` of stream 4, so a resumed run sees exactly the uninterrupted run's data.
+/// Assembled (and pinned, for a CUDA `device`) on `threads` worker threads. `diat bench loader`
+/// measures this very loader.
+#[allow(clippy::too_many_arguments)]
+pub fn adversarial_loader(
+    input: &Source,
+    guided: &Source,
+    seed: u64,
+    batch: usize,
+    (dstep, tstep): (u64, u64),
+    (start, end): (u64, u64),
+    threads: usize,
+    device: Device,
+) -> Prefetcher<AdversarialItem> {
+    let (input, guided) = (input.clone(), guided.clone());
+    let images = batch as u64 * (2 * dstep + tstep);
+    Prefetcher::new(start, end, threads, 4, images, move |step| {
+        let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
+        let xs: Vec<RawBatch> = (0..dstep + tstep)
+            .map(|j| {
+                let idx = batch_indices(
+                    seed,
+                    3,
+                    step * (dstep + tstep) + j,
+                    batch,
+                    input.len(),
+                    &mut ci,
+                );
+                RawBatch::gather(&input, &idx).pinned(device)
+            })
+            .collect();
+        let aas: Vec<RawBatch> = (0..dstep)
+            .map(|j| {
+                let idx = batch_indices(seed, 4, step * dstep + j, batch, guided.len(), &mut cg);
+                RawBatch::gather(&guided, &idx).pinned(device)
+            })
+            .collect();
+        (xs, aas)
     })
 }
 
@@ -700,6 +756,7 @@ where
                 start,
                 steps,
                 cfg.train.loader_threads,
+                device,
             );
             move |nets: &mut [Net], step| {
                 let batch = loader.next_item().expect("loader").to_device(device);
@@ -894,47 +951,15 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         b as u64 * (2 * dstep + tstep),
         &mut nets,
         |start| {
-            let (input, guided) = (data.input.clone(), data.guided.clone());
-            let mut loader = Prefetcher::new(
-                start,
-                st.steps,
+            let mut loader = adversarial_loader(
+                &data.input,
+                &data.guided,
+                seed,
+                b as usize,
+                (dstep, tstep),
+                (start, st.steps),
                 cfg.train.loader_threads,
-                4,
-                b as u64 * (2 * dstep + tstep),
-                move |step| {
-                    let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
-                    let xs: Vec<RawBatch> = (0..dstep + tstep)
-                        .map(|j| {
-                            RawBatch::gather(
-                                &input,
-                                &batch_indices(
-                                    seed,
-                                    3,
-                                    step * (dstep + tstep) + j,
-                                    b as usize,
-                                    input.len(),
-                                    &mut ci,
-                                ),
-                            )
-                        })
-                        .collect();
-                    let aas: Vec<RawBatch> = (0..dstep)
-                        .map(|j| {
-                            RawBatch::gather(
-                                &guided,
-                                &batch_indices(
-                                    seed,
-                                    4,
-                                    step * dstep + j,
-                                    b as usize,
-                                    guided.len(),
-                                    &mut cg,
-                                ),
-                            )
-                        })
-                        .collect();
-                    (xs, aas)
-                },
+                device,
             );
             move |nets: &mut [Net], step| {
                 let (xs, aas) = loader.next_item().expect("loader");
