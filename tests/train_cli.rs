@@ -432,6 +432,141 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     }
 }
 
+/// Every §5.1 variant through the one GAN loop, both enhancement networks, and both memory
+/// formats (channels-last is what CUDA runs use by default; here it checks on the CPU that no
+/// stage depends on contiguous NCHW activations). VGG-Face weights cannot be obtained here, so the
+/// VGG-Face variants run on random weights, which must be asked for explicitly.
+#[test]
+fn every_variant_trains_through_the_one_gan_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    // (variant, enhancement, memory format, stages that must have logged, adversarial losses)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [&'a str]);
+    let cases: [Case<'_>; 5] = [
+        (
+            "diat",
+            "global",
+            "channels_last",
+            &[
+                "reconstruct",
+                "denoise",
+                "pretrain_t",
+                "pretrain_d",
+                "adversarial",
+                "enhance",
+            ],
+            &["d", "t", "gan", "identity", "smooth"],
+        ),
+        (
+            "diat-a",
+            "global",
+            "channels_last",
+            &["pretrain_t", "pretrain_d", "adversarial", "enhance"],
+            &["d", "t", "gan", "identity"],
+        ),
+        (
+            "diat1",
+            "local",
+            "channels_last",
+            &["pretrain_t", "pretrain_d", "adversarial"],
+            &["d", "t", "gan"],
+        ),
+        (
+            "diat2",
+            "local",
+            "contiguous",
+            &["pretrain_t", "pretrain_d", "adversarial"],
+            &["d", "t", "gan", "identity"],
+        ),
+        (
+            "diat3",
+            "local",
+            "contiguous",
+            &[
+                "reconstruct",
+                "denoise",
+                "pretrain_t",
+                "pretrain_d",
+                "adversarial",
+            ],
+            &["d", "t", "gan", "identity", "smooth"],
+        ),
+    ];
+    for (variant, enhancement, format, stages, adv_losses) in cases {
+        let run = tmp.path().join(format!("{variant}-{enhancement}"));
+        let settings = [
+            format!("task.variant=\"{variant}\""),
+            format!("task.enhancement=\"{enhancement}\""),
+            format!("train.memory_format=\"{format}\""),
+        ];
+        let mut extra = vec![];
+        for s in &settings {
+            extra.extend(["--set", s.as_str()]);
+        }
+        extra.extend([
+            "--set",
+            "stages.reconstruct.steps=5",
+            "--set",
+            "stages.denoise.steps=5",
+            "--set",
+            "stages.adversarial.steps=6",
+            "--set",
+            "stages.enhance.steps=5",
+        ]);
+        let out = train_cmd(&data, &run, &extra)
+            .env("DIAT_ALLOW_RANDOM_VGGFACE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{variant}/{enhancement}/{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let logged = losses(&run);
+        let mut seen: Vec<&str> = logged.iter().map(|(s, _, _)| s.as_str()).collect();
+        seen.dedup();
+        assert_eq!(seen, stages.to_vec(), "{variant}: stages run");
+        let (_, _, adv) = logged
+            .iter()
+            .rev()
+            .find(|(s, _, _)| s == "adversarial")
+            .unwrap();
+        let mut names: Vec<&str> = adv
+            .iter()
+            .map(|(n, _)| n.trim_start_matches("loss_"))
+            .collect();
+        names.sort();
+        let mut want = adv_losses.to_vec();
+        want.sort();
+        assert_eq!(names, want, "{variant}: adversarial losses");
+        assert!(adv.iter().all(|(_, v)| v.is_finite()));
+        assert!(run.join("final/transform.safetensors").exists());
+        assert_eq!(
+            run.join("final/enhance.safetensors").exists(),
+            stages.contains(&"enhance"),
+            "{variant}"
+        );
+        let resolved = std::fs::read_to_string(run.join("resolved.toml")).unwrap();
+        assert!(resolved.contains(&format!("memory_format = \"{format}\"")));
+    }
+    // Without the explicit opt-in, a VGG-Face variant refuses random weights, naming the fix.
+    let out = train_cmd(
+        &data,
+        &tmp.path().join("no-vgg"),
+        &["--set", "task.variant=\"diat2\""],
+    )
+    .env_remove("DIAT_ALLOW_RANDOM_VGGFACE")
+    .env("DIAT_HOME", tmp.path().join("home"))
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("import-vggface") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
 #[test]
 fn pipeline_files_reject_unknown_keys() {
     let tmp = tempfile::tempdir().unwrap();

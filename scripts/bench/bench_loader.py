@@ -7,7 +7,8 @@ Dataset over a numpy memmap returning one uint8 HWC tensor per image, one shuffl
 per set (`num_workers` = the thread count, `pin_memory` on CUDA, persistent workers), and per
 iteration `dstep + tstep` input batches and `dstep` guided batches — exactly what one iteration of
 the adversarial stage of `diat train` reads — each moved to the device
-(`non_blocking=True`) and converted to NCHW floats in [-1, 1]. No training in between.
+(`non_blocking=True`) and converted to N×3×S×S floats in [-1, 1] (channels-last on CUDA, as
+`diat train` lays them out). No training in between.
 
 Before timing, every page of both stores is touched (both implementations read from the page
 cache); `--warmup` iterations are untimed; the device is synchronised before the clock is read.
@@ -93,10 +94,13 @@ def main() -> None:
     dev_name = torch.cuda.get_device_name(device) if cuda else f"{cpu_name()} (CPU)"
     print(f"PyTorch DataLoader on {dev_name}: {settings}")
 
+    # As `diat train` by default: channels-last on CUDA, contiguous NCHW elsewhere.
+    fmt = torch.channels_last if cuda else torch.contiguous_format
+
     def to_device(x: torch.Tensor) -> torch.Tensor:
         return (
             x.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-        ).contiguous()
+        ).contiguous(memory_format=fmt)
 
     rows = []
     for threads in [int(t) for t in a.threads.split(",")]:

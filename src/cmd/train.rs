@@ -184,6 +184,8 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         _ => format!("{} (CPU)", super::bench::cpu_name()),
     };
     println!("diat bench loader on {device_name}: {settings}");
+    // As `diat train` lays batches out by default (train.memory_format = "auto").
+    let channels_last = diat_train::config::MemoryFormat::Auto.channels_last(device);
     let mut rows = Vec::new();
     for &threads in &a.threads {
         let total = a.warmup + a.iters;
@@ -209,7 +211,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             sink = xs
                 .iter()
                 .chain(&aas)
-                .map(|r| r.to_device(device).images)
+                .map(|r| r.to_device(device, channels_last).images)
                 .collect();
         }
         synchronize(device);

@@ -99,6 +99,31 @@ impl LrSchedule {
     }
 }
 
+/// The memory layout of the training batches (and so of every activation: convolutions keep
+/// their input's layout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryFormat {
+    /// Channels-last on CUDA (cuDNN's faster NHWC kernels: PyTorch eager's DIAT-A step at batch
+    /// 64 on an H200 goes from 2.46k to 3.45k img/s with it), contiguous NCHW elsewhere (the CPU
+    /// runs stay bit-reproducible with earlier results).
+    #[default]
+    Auto,
+    ChannelsLast,
+    Contiguous,
+}
+
+impl MemoryFormat {
+    /// Whether batches on `device` are laid out channels-last.
+    pub fn channels_last(self, device: tch::Device) -> bool {
+        match self {
+            MemoryFormat::Auto => device.is_cuda(),
+            MemoryFormat::ChannelsLast => true,
+            MemoryFormat::Contiguous => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSection {
@@ -129,6 +154,9 @@ pub struct TrainSection {
     pub sample_images: i64,
     /// Loader worker threads.
     pub loader_threads: usize,
+    /// "auto" (channels-last on CUDA), "channels_last" or "contiguous".
+    #[serde(default)]
+    pub memory_format: MemoryFormat,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -81,12 +81,22 @@ impl Source {
 /// returning. (A blocking copy would synchronise the stream every step, so the CPU could never
 /// queue the next step's kernels while the GPU runs this one's.)
 pub fn images_to_device(hwc: &Tensor, device: Device) -> Tensor {
+    images_to_device_as(hwc, device, false)
+}
+
+/// [`images_to_device`], laid out channels-last (NHWC in memory, N×3×S×S in shape) when
+/// `channels_last`: the uint8 pixels already are, so that layout costs nothing.
+pub fn images_to_device_as(hwc: &Tensor, device: Device, channels_last: bool) -> Tensor {
     let x = to_device_async(hwc, device)
         .permute([0, 3, 1, 2])
         .to_kind(Kind::Float)
         / 127.5
         - 1.0;
-    x.contiguous()
+    if channels_last {
+        diat_nets::layers::to_channels_last(&x)
+    } else {
+        x.contiguous()
+    }
 }
 
 /// Host → `device` without a stream synchronisation (see [`images_to_device`]); a no-op copy on
@@ -190,10 +200,11 @@ impl RawBatch {
         }
     }
 
-    /// Moves to `device` and converts (on the device: 4× less traffic than floats).
-    pub fn to_device(&self, device: Device) -> Batch {
+    /// Moves to `device` and converts (on the device: 4× less traffic than floats), images
+    /// channels-last when `channels_last`.
+    pub fn to_device(&self, device: Device, channels_last: bool) -> Batch {
         Batch {
-            images: images_to_device(&self.images, device),
+            images: images_to_device_as(&self.images, device, channels_last),
             masks: self
                 .masks
                 .as_ref()
@@ -321,6 +332,30 @@ mod tests {
         first.sort();
         assert_eq!(first, (0..10).collect::<Vec<_>>());
         assert_ne!(batch_indices(8, 1, 0, 4, 10, &mut BTreeMap::new()), run[0]);
+    }
+
+    #[test]
+    fn images_convert_alike_in_both_memory_formats() {
+        use diat_nets::layers::is_channels_last;
+        let hwc = Tensor::randint(256, [3, 8, 8, 3], (Kind::Uint8, Device::Cpu));
+        let nchw = images_to_device(&hwc, Device::Cpu);
+        let cl = images_to_device_as(&hwc, Device::Cpu, true);
+        assert_eq!(nchw.size(), [3, 3, 8, 8]);
+        assert!(nchw.is_contiguous() && !is_channels_last(&nchw));
+        assert!(is_channels_last(&cl));
+        assert_eq!((&nchw - &cl).abs().max().double_value(&[]), 0.0);
+        // [-1, 1], pixel (0, 0) of image 0 at channel 1.
+        let v = nchw.double_value(&[0, 1, 0, 0]);
+        let p = f64::from(hwc.int64_value(&[0, 0, 0, 1]) as u8);
+        assert!((v - (p / 127.5 - 1.0)).abs() < 1e-6);
+        // Pinning is a no-op away from CUDA.
+        let raw = RawBatch {
+            images: hwc.shallow_clone(),
+            masks: None,
+            labels: None,
+        }
+        .pinned(Device::Cpu);
+        assert_eq!(raw.images.data_ptr(), hwc.data_ptr());
     }
 
     #[test]

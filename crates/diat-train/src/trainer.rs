@@ -107,6 +107,8 @@ pub struct Ctx<'a> {
     pub cfg: &'a PipelineConfig,
     pub run: RunDir,
     pub device: Device,
+    /// Batches (and so activations) channels-last: `train.memory_format` on this device.
+    pub channels_last: bool,
     pub stop: Arc<AtomicBool>,
     pub progress: diat_common::progress::Mode,
 }
@@ -319,14 +321,14 @@ impl TaskData {
     }
 
     /// The fixed sample batch: the first images of the test inputs (else of the input set).
-    pub fn sample_batch(&self, n: i64, device: Device) -> Batch {
+    pub fn sample_batch(&self, n: i64, device: Device, channels_last: bool) -> Batch {
         let src = self.test.as_ref().unwrap_or(&self.input);
         let idx: Vec<usize> = (0..(n as usize).min(src.len())).collect();
-        let mut b = RawBatch::gather(src, &idx).to_device(device);
+        let mut b = RawBatch::gather(src, &idx).to_device(device, channels_last);
         if b.masks.is_none() && self.input.store.manifest.has_masks {
             b.masks = Some(
                 RawBatch::gather(&self.input, &idx[..idx.len().min(self.input.len())])
-                    .to_device(device)
+                    .to_device(device, channels_last)
                     .masks
                     .expect("masked"),
             );
@@ -663,6 +665,7 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         cfg,
         run,
         device,
+        channels_last: cfg.train.memory_format.channels_last(device),
         stop,
         progress: opts.progress,
     };
@@ -759,7 +762,10 @@ where
                 device,
             );
             move |nets: &mut [Net], step| {
-                let batch = loader.next_item().expect("loader").to_device(device);
+                let batch = loader
+                    .next_item()
+                    .expect("loader")
+                    .to_device(device, ctx.channels_last);
                 if let Some(opt) = nets[0].opt.as_mut() {
                     opt.set_lr(schedule.lr(lr, step, steps));
                 }
@@ -787,7 +793,7 @@ fn stage_reconstruct(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         "reconstruction",
         Some(st.lr),
     )?;
-    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device, ctx.channels_last);
     single_net_stage(
         ctx,
         "reconstruct",
@@ -816,7 +822,7 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (mut g_net, g) = new_transform(cfg, ctx.device, "reconstruction", "reconstruction", None)?;
     load_stage_net(ctx, "reconstruct", &mut g_net)?;
     let (f_net, f) = new_denoise(cfg, ctx.device, Some(st.lr))?;
-    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device, ctx.channels_last);
     single_net_stage(
         ctx,
         "denoise",
@@ -844,7 +850,7 @@ fn stage_denoise(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
 fn stage_pretrain_t(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.pretrain_t);
     let (t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", Some(st.lr))?;
-    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device, ctx.channels_last);
     single_net_stage(
         ctx,
         "pretrain_t",
@@ -941,7 +947,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let mut nets = vec![t_net, d_net];
     let (device, b, seed) = (ctx.device, cfg.train.batch, cfg.train.seed);
     let (dstep, tstep) = (st.dstep as u64, st.tstep as u64);
-    let sample = data.sample_batch(cfg.train.sample_images, device);
+    let sample = data.sample_batch(cfg.train.sample_images, device, ctx.channels_last);
     let log_every = cfg.train.log_every.max(1);
     let (t, d) = (&t, &d);
     run_stage(
@@ -968,8 +974,9 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                         opt.set_lr(st.lr_schedule.lr(lr, step, st.steps));
                     }
                 }
-                let xs: Vec<Tensor> = xs.iter().map(|r| r.to_device(device).images).collect();
-                let aas: Vec<Tensor> = aas.iter().map(|r| r.to_device(device).images).collect();
+                let cl = ctx.channels_last;
+                let xs: Vec<Tensor> = xs.iter().map(|r| r.to_device(device, cl).images).collect();
+                let aas: Vec<Tensor> = aas.iter().map(|r| r.to_device(device, cl).images).collect();
                 let mut out = gan_iteration(
                     t,
                     d,
@@ -1001,7 +1008,7 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     load_stage_net(ctx, "adversarial", &mut t_net)?;
     let (mut d_net, d) = new_disc(cfg, ctx.device, None)?;
     load_stage_net(ctx, "adversarial", &mut d_net)?;
-    let sample = data.sample_batch(cfg.train.sample_images, ctx.device);
+    let sample = data.sample_batch(cfg.train.sample_images, ctx.device, ctx.channels_last);
     match cfg.task.enhancement {
         Enhancement::Local => {
             if !data.input.store.manifest.has_masks {
