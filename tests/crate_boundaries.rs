@@ -1,6 +1,8 @@
 //! Only the crates that need libtorch depend on tch: ingestion, the shared plumbing (and later the
 //! zoo's download layer) build and test on machines without libtorch.
 
+mod common;
+
 use std::process::Command;
 
 fn deps_of(package: &str) -> String {
@@ -19,11 +21,7 @@ fn deps_of(package: &str) -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "cargo tree -p {package}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, format!("cargo tree -p {package}"));
     String::from_utf8(out.stdout).unwrap()
 }
 

@@ -1,5 +1,7 @@
 //! `diat doctor --json` is machine-readable and tells the truth about this machine.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -10,11 +12,7 @@ fn doctor_json_parses_and_reports_libtorch_and_dirs() {
         .env("DIAT_HOME", home.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat doctor");
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("doctor --json prints JSON");
     assert_eq!(v["tch_version"], "0.24.0");
@@ -45,11 +43,7 @@ fn transform_forward_runs() {
         .args(["nets", "forward", "--size", "32", "--batch", "2"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat doctor");
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("output [2, 3, 32, 32]"), "{s}");
 }

@@ -1,5 +1,7 @@
 //! `diat nets import-vggface` and `diat bench nets` as a user runs them.
 
+mod common;
+
 use std::process::Command;
 use tch::{Device, Kind, Tensor};
 
@@ -47,11 +49,7 @@ fn import_vggface_writes_the_default_checkpoint_and_rejects_other_files() {
         home.path(),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat nets import-vggface");
     assert!(
         stdout.contains("vgg-face.pytorch layout, width 0.125") && stdout.contains("fc8.weight"),
         "{stdout}"
@@ -114,11 +112,7 @@ fn bench_nets_measures_forward_and_a_training_step() {
         json.to_str().unwrap(),
     ];
     let out = diat(&args, home.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat bench nets");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = v["results"].as_array().unwrap();
     let what: Vec<(&str, i64)> = rows
@@ -136,4 +130,36 @@ fn bench_nets_measures_forward_and_a_training_step() {
         );
     }
     assert!(v["libtorch"].as_str().unwrap().starts_with("2.11"));
+
+    // --compare-python: the PyTorch script measures the same rows, then the ratio table.
+    let python = std::env::var("DIAT_TORCH_PYTHON").expect("DIAT_TORCH_PYTHON (make setup)");
+    let script = common::repo("scripts/bench/bench_nets.py");
+    let mut with_peer: Vec<&str> = args.to_vec();
+    with_peer.extend([
+        "--compare-python",
+        &python,
+        "--python-script",
+        script.to_str().unwrap(),
+    ]);
+    let out = diat(&with_peer, home.path());
+    let stdout = common::assert_ok(&out, "diat bench nets --compare-python");
+    for row in [
+        "| t_forward | 1 | fp32 |",
+        "| t_forward | 2 | fp32 |",
+        "| diat_a_step | 2 | fp32 |",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no {row} ratio row:\n{stdout}"));
+        let ratio: f64 = line
+            .trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(ratio > 0.0, "{line}");
+    }
 }

@@ -2,6 +2,8 @@
 //! SIGINT followed by --resume (reproducing the uninterrupted run's losses exactly), and
 //! non-finite losses.
 
+mod common;
+
 use diat_celeba::annotations::attribute_index;
 use diat_celeba::crop::CropSpec;
 use diat_celeba::store::{MetaRow, StoreWriter};
@@ -182,11 +184,7 @@ fn smoke_run_then_sigkill_and_sigint_resumes_reproduce_it() {
     let out = train_cmd(&data, &a, &["--set", "task.variant=\"diat-a0\""])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat train (DIAT-A0 smoke)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("adversarial: trained"), "{stdout}");
     for f in [
@@ -243,63 +241,55 @@ fn smoke_run_then_sigkill_and_sigint_resumes_reproduce_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
 
     // SIGKILL in the middle of the adversarial stage, then --resume.
-    let b = tmp.path().join("b");
-    let mut child = train_cmd(&data, &b, &["--set", "task.variant=\"diat-a0\""])
-        .spawn()
-        .unwrap();
-    wait_for(
-        || has_checkpoint(&b, "adversarial"),
-        "an adversarial checkpoint",
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(
-        !b.join("stages/adversarial/done.json").exists(),
-        "killed before the stage finished"
-    );
-    let out = train_cmd(
+    interrupt_then_resume(
         &data,
-        &b,
-        &["--set", "task.variant=\"diat-a0\"", "--resume"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &tmp.path().join("b"),
+        "adversarial",
+        "KILL",
+        &reference,
     );
-    assert_same_losses(&losses(&b), &reference);
-
     // SIGINT: finish the step, checkpoint, exit 130; --resume completes identically.
-    let c = tmp.path().join("c");
-    let mut child = train_cmd(&data, &c, &["--set", "task.variant=\"diat-a0\""])
-        .spawn()
-        .unwrap();
+    interrupt_then_resume(
+        &data,
+        &tmp.path().join("c"),
+        "pretrain_d",
+        "INT",
+        &reference,
+    );
+}
+
+/// Starts a DIAT-A0 smoke run, sends `signal` once `stage` has a checkpoint, then `--resume`s it:
+/// every logged loss must equal the uninterrupted run's (`reference`).
+fn interrupt_then_resume(data: &Path, run: &Path, stage: &str, signal: &str, reference: &Logged) {
+    let a0 = ["--set", "task.variant=\"diat-a0\""];
+    let mut child = train_cmd(data, run, &a0).spawn().unwrap();
     wait_for(
-        || has_checkpoint(&c, "pretrain_d"),
-        "a pretrain_d checkpoint",
+        || has_checkpoint(run, stage),
+        &format!("a {stage} checkpoint"),
     );
     Command::new("kill")
-        .arg("-INT")
+        .arg(format!("-{signal}"))
         .arg(child.id().to_string())
         .status()
         .unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let out = train_cmd(
-        &data,
-        &c,
-        &["--set", "task.variant=\"diat-a0\"", "--resume"],
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_same_losses(&losses(&c), &reference);
+    if signal == "INT" {
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "SIGINT exits 130 after a checkpoint"
+        );
+    } else {
+        assert!(
+            !run.join(format!("stages/{stage}/done.json")).exists(),
+            "killed before {stage} finished"
+        );
+    }
+    let out = train_cmd(data, run, &[&a0[..], &["--resume"]].concat())
+        .output()
+        .unwrap();
+    common::assert_ok(&out, "--resume");
+    assert_same_losses(&losses(run), reference);
 }
 
 #[test]
@@ -310,11 +300,7 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let out = train_cmd(&data, &run, &["--set", "stages.enhance.steps=10"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat train (DIAT-A smoke)");
     assert!(run.join("final/enhance.safetensors").exists());
     assert!(run.join("samples/enhance-step-00000010.png").exists());
 
@@ -338,11 +324,7 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         .env("DIAT_PROGRESS", "none")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat apply");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("2 image(s) written")
             && String::from_utf8_lossy(&out.stdout).contains("local enhancement")
@@ -380,11 +362,7 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         .env("DIAT_PROGRESS", "none")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat apply --align");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("1 photo(s) with 1 edited face(s)"),
         "{}",
@@ -517,11 +495,7 @@ fn every_variant_trains_through_the_one_gan_loop() {
             .env("DIAT_ALLOW_RANDOM_VGGFACE", "1")
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{variant}/{enhancement}/{format}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out, format!("{variant}/{enhancement}/{format}"));
         let logged = losses(&run);
         let mut seen: Vec<&str> = logged.iter().map(|(s, _, _)| s.as_str()).collect();
         seen.dedup();
@@ -603,11 +577,7 @@ fn pipeline_files_reject_unknown_keys() {
             .arg(&p)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{task}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out, task);
         let resolved = String::from_utf8_lossy(&out.stdout);
         assert!(
             resolved.contains(&format!("name = \"{task}\""))

@@ -1,6 +1,8 @@
 //! `diat zoo` end to end: publish a run, serve it on loopback, then list / info / pull / verify /
 //! rm / gc through the binary, with concurrent pulls, offline mode, a corrupted cache and faults.
 
+mod common;
+
 #[path = "../crates/diat-zoo/tests/support/server.rs"]
 mod server;
 
@@ -47,11 +49,7 @@ impl Env {
 
     fn ok_json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "diat {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out, format!("diat {args:?}"));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "diat {args:?}: {e}: {}",
@@ -174,11 +172,7 @@ fn publish_list_info_pull_verify_rm_gc() {
         .env_remove("no_proxy")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat zoo pull");
     let pulled: Value = serde_json::from_slice(&out.stdout).unwrap();
     let transform = pulled[0]["files"]["transform"].as_str().unwrap();
     assert_eq!(fs::read(transform).unwrap(), weights);
@@ -303,11 +297,7 @@ fn two_concurrent_cli_pulls_share_one_cache() {
         .unwrap();
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_ok(&out, "concurrent diat zoo pull");
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             fs::read(v[0]["files"]["transform"].as_str().unwrap()).unwrap(),
@@ -365,11 +355,7 @@ fn offline_never_touches_the_network_and_names_what_is_missing() {
         .env("DIAT_OFFLINE", "1")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "offline diat zoo pull");
     assert_eq!(server.total_requests(), n);
 }
 
@@ -417,11 +403,7 @@ fn faults_surface_as_clear_errors() {
     // A reset, then a 500: retried and resumed, and the pull succeeds.
     server.script(path, vec![Fault::ResetAfter(20_000), Fault::Status(500)]);
     let out = pull(&["--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_ok(&out, "diat zoo pull after a reset and a 500");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["fetched"][0]["requests"], 3);
     // publish refuses a run without a transform.

@@ -1,6 +1,7 @@
 //! `diat bench …`: benchmarks, each implemented beside the command it measures.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -53,4 +54,37 @@ pub(crate) fn cpu_name() -> String {
             })
         })
         .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Runs a benchmark's PyTorch counterpart (`python script --flag value … --json TMP`) right after
+/// ours, its output going to the terminal, and reads back its JSON report.
+pub(crate) fn run_python_peer<T: serde::de::DeserializeOwned>(
+    python: &Path,
+    script: &Path,
+    args: &[(&str, String)],
+) -> Result<T> {
+    let dir = tempfile::Builder::new()
+        .prefix("diat-bench-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let json = dir.path().join("pytorch.json");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(script);
+    for (flag, value) in args {
+        cmd.arg(flag).arg(value);
+    }
+    cmd.arg("--json").arg(&json);
+    println!("\nrunning {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", python.display()))?;
+    if !status.success() {
+        bail!(
+            "the PyTorch benchmark {} failed ({status})",
+            script.display()
+        );
+    }
+    let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{}: not the benchmark's JSON report", json.display()))
 }

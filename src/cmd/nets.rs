@@ -1,7 +1,7 @@
 //! `diat nets`: network utilities (`forward`, `import-vggface`) and `diat bench nets`.
 
 use anyhow::{Context, Result, bail};
-use diat_nets::diat_a::{DIAT_A_LEARNING_RATE, FlatAdam, diat_a_step};
+use diat_nets::diat_a::{DIAT_A_LEARNING_RATE, FlatAdam, StepOptimizer, diat_a_step};
 use diat_nets::layers::{bf16_supported, synchronize, to_channels_last};
 use diat_nets::losses::DiatALossConfig;
 use diat_nets::vggface::{self, ImportOptions};
@@ -381,38 +381,16 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         let x = Tensor::rand([n, 3, s, s], (Kind::Float, device)) * 2.0 - 1.0;
         let g = Tensor::rand([n, 3, s, s], (Kind::Float, device)) * 2.0 - 1.0;
         let cfg = DiatALossConfig::default();
+        let nets = (&st, &d, &mut dvs);
+        let (x, g) = (&x, &g);
         let (iters, secs) = if flat_adam {
-            let mut ot = FlatAdam::new(&svs, DIAT_A_LEARNING_RATE)?;
-            let mut od = FlatAdam::new(&dvs, DIAT_A_LEARNING_RATE)?;
-            measure(device, a.warmup, a.min_time, a.min_iters, || {
-                let _ = diat_a_step(
-                    &st,
-                    &d,
-                    &mut dvs,
-                    &mut ot,
-                    &mut od,
-                    &x,
-                    &g,
-                    &cfg,
-                    channels_last,
-                );
-            })
+            let ot = FlatAdam::new(&svs, DIAT_A_LEARNING_RATE)?;
+            let od = FlatAdam::new(nets.2, DIAT_A_LEARNING_RATE)?;
+            time_diat_a_steps(&a, device, nets, (ot, od), (x, g), &cfg, channels_last)
         } else {
-            let mut ot = nn::Adam::default().build(&svs, DIAT_A_LEARNING_RATE)?;
-            let mut od = nn::Adam::default().build(&dvs, DIAT_A_LEARNING_RATE)?;
-            measure(device, a.warmup, a.min_time, a.min_iters, || {
-                let _ = diat_a_step(
-                    &st,
-                    &d,
-                    &mut dvs,
-                    &mut ot,
-                    &mut od,
-                    &x,
-                    &g,
-                    &cfg,
-                    channels_last,
-                );
-            })
+            let ot = nn::Adam::default().build(&svs, DIAT_A_LEARNING_RATE)?;
+            let od = nn::Adam::default().build(nets.2, DIAT_A_LEARNING_RATE)?;
+            time_diat_a_steps(&a, device, nets, (ot, od), (x, g), &cfg, channels_last)
         };
         let row = BenchRow {
             what: "diat_a_step".into(),
@@ -447,55 +425,47 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// [`measure`]s DIAT-A iterations (D step + T step) with the optimizers `opts` (T's, D's).
+fn time_diat_a_steps(
+    a: &BenchArgs,
+    device: Device,
+    (t, d, d_vs): (
+        &diat_nets::TransformNet,
+        &diat_nets::Discriminator,
+        &mut nn::VarStore,
+    ),
+    (mut ot, mut od): (impl StepOptimizer, impl StepOptimizer),
+    (x, g): (&Tensor, &Tensor),
+    cfg: &DiatALossConfig,
+    channels_last: bool,
+) -> (usize, f64) {
+    measure(device, a.warmup, a.min_time, a.min_iters, || {
+        let _ = diat_a_step(t, d, d_vs, &mut ot, &mut od, x, g, cfg, channels_last);
+    })
+}
+
 /// Runs the PyTorch benchmark with the same settings and prints diat / PyTorch per row.
 fn compare_with_pytorch(a: &BenchArgs, python: &Path, ours: &BenchReport) -> Result<()> {
-    let dir = tempfile_dir()?;
-    let json = dir.join("pytorch.json");
-    let join = |v: &[String]| v.join(",");
+    let list = |v: &[String]| v.join(",");
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(&a.python_script)
-        .args([
-            "--device",
-            &a.device,
-            "--image-size",
-            &a.image_size.to_string(),
-            "--width",
-            &a.width.to_string(),
-        ])
-        .args([
-            "--res-blocks",
-            &a.res_blocks.to_string(),
-            "--batches",
-            &join(&batches),
-            "--kinds",
-            &join(&a.kinds),
-        ])
-        .args([
-            "--step-batch",
-            &a.step_batch.to_string(),
-            "--warmup",
-            &a.warmup.to_string(),
-        ])
-        .args([
-            "--min-time",
-            &a.min_time.to_string(),
-            "--min-iters",
-            &a.min_iters.to_string(),
-        ])
-        .args(["--threads", &a.threads.to_string()])
-        .arg("--json")
-        .arg(&json);
-    println!("\nrunning {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("starting {}", python.display()))?;
-    if !status.success() {
-        bail!("the PyTorch benchmark failed ({status})");
-    }
+    let theirs: BenchReport = super::bench::run_python_peer(
+        python,
+        &a.python_script,
+        &[
+            ("--device", a.device.clone()),
+            ("--image-size", a.image_size.to_string()),
+            ("--width", a.width.to_string()),
+            ("--res-blocks", a.res_blocks.to_string()),
+            ("--batches", list(&batches)),
+            ("--kinds", list(&a.kinds)),
+            ("--step-batch", a.step_batch.to_string()),
+            ("--warmup", a.warmup.to_string()),
+            ("--min-time", a.min_time.to_string()),
+            ("--min-iters", a.min_iters.to_string()),
+            ("--threads", a.threads.to_string()),
+        ],
+    )?;
     println!("\n(diat: {}; PyTorch: plain eager)", ours.settings);
-    let theirs: BenchReport = serde_json::from_slice(&std::fs::read(&json)?)?;
-    let _ = std::fs::remove_dir_all(&dir);
     println!("\n| measurement | batch | precision | diat img/s | PyTorch eager img/s | ratio |");
     println!("|---|---:|---|---:|---:|---:|");
     for r in &ours.results {
@@ -516,10 +486,4 @@ fn compare_with_pytorch(a: &BenchArgs, python: &Path, ours: &BenchReport) -> Res
         }
     }
     Ok(())
-}
-
-fn tempfile_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("diat-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -250,37 +250,22 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
 }
 
 fn compare_loader_with_pytorch(a: &BenchArgs, python: &Path, ours: &LoaderReport) -> Result<()> {
-    let json = std::env::temp_dir().join(format!("diat-bench-loader-{}.json", std::process::id()));
     let threads: Vec<String> = a.threads.iter().map(|t| t.to_string()).collect();
-    let mut cmd = std::process::Command::new(python);
-    cmd.arg(&a.python_script)
-        .arg("--data")
-        .arg(&a.data)
-        .args(["--task", &a.task, "--batch", &a.batch.to_string()])
-        .args([
-            "--dstep",
-            &a.dstep.to_string(),
-            "--tstep",
-            &a.tstep.to_string(),
-        ])
-        .args([
-            "--threads",
-            &threads.join(","),
-            "--iters",
-            &a.iters.to_string(),
-        ])
-        .args(["--warmup", &a.warmup.to_string(), "--device", &a.device])
-        .arg("--json")
-        .arg(&json);
-    println!("\nrunning {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("starting {}", python.display()))?;
-    if !status.success() {
-        bail!("the PyTorch loader benchmark failed ({status})");
-    }
-    let theirs: LoaderReport = serde_json::from_slice(&std::fs::read(&json)?)?;
-    let _ = std::fs::remove_file(&json);
+    let theirs: LoaderReport = super::bench::run_python_peer(
+        python,
+        &a.python_script,
+        &[
+            ("--data", a.data.display().to_string()),
+            ("--task", a.task.clone()),
+            ("--batch", a.batch.to_string()),
+            ("--dstep", a.dstep.to_string()),
+            ("--tstep", a.tstep.to_string()),
+            ("--threads", threads.join(",")),
+            ("--iters", a.iters.to_string()),
+            ("--warmup", a.warmup.to_string()),
+            ("--device", a.device.clone()),
+        ],
+    )?;
     println!("\n| worker threads | diat img/s | PyTorch DataLoader img/s | ratio |");
     println!("|---:|---:|---:|---:|");
     for r in &ours.results {

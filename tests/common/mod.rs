@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the `diat` binary as a user would.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -65,4 +66,15 @@ pub fn celeba_samples() -> PathBuf {
 /// A file of the repository.
 pub fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `out` (of any process) must have succeeded; else panics with `what` and its stderr. Its stdout.
+pub fn assert_ok(out: &Output, what: impl Display) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into()
 }

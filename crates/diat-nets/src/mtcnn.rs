@@ -93,15 +93,72 @@ fn conv(p: &nn::Path<'_>, i: i64, o: i64, k: i64) -> nn::Conv2D {
     nn::conv2d(p, i, o, k, Default::default())
 }
 
+/// `conv{i}` (k×k, stride 1) → `prelu{i}` → optionally a max-pool of the given kernel, stride 2,
+/// ceil mode: one stage of the three networks' trunks, under facenet-pytorch's names.
+#[derive(Debug)]
+struct ConvStage {
+    conv: nn::Conv2D,
+    prelu: Tensor,
+    pool: Option<i64>,
+}
+
+fn conv_stage(
+    p: &nn::Path<'_>,
+    i: usize,
+    (cin, cout, k): (i64, i64, i64),
+    pool: Option<i64>,
+) -> ConvStage {
+    ConvStage {
+        conv: conv(&(p / format!("conv{i}")), cin, cout, k),
+        prelu: prelu(&(p / format!("prelu{i}")), cout),
+        pool,
+    }
+}
+
+/// The stages in turn.
+fn trunk(stages: &[ConvStage], x: &Tensor) -> Tensor {
+    use nn::Module;
+    stages.iter().fold(x.shallow_clone(), |x, s| {
+        let x = s.conv.forward(&x).prelu(&s.prelu);
+        match s.pool {
+            Some(k) => x.max_pool2d([k, k], [2, 2], [0, 0], [1, 1], true),
+            None => x,
+        }
+    })
+}
+
+/// `dense{i}` → `prelu{i}` on the trunk's output flattened in Caffe's (W, H, C) order, which the
+/// published weights expect.
+#[derive(Debug)]
+struct DenseStage {
+    dense: nn::Linear,
+    prelu: Tensor,
+}
+
+fn dense_stage(p: &nn::Path<'_>, i: usize, cin: i64, cout: i64) -> DenseStage {
+    DenseStage {
+        dense: nn::linear(p / format!("dense{i}"), cin, cout, Default::default()),
+        prelu: prelu(&(p / format!("prelu{i}")), cout),
+    }
+}
+
+impl DenseStage {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        use nn::Module;
+        let n = x.size()[0];
+        let x = x.permute([0, 3, 2, 1]).contiguous().view([n, -1]);
+        self.dense.forward(&x).prelu(&self.prelu)
+    }
+}
+
+fn head(p: &nn::Path<'_>, name: &str, cin: i64, cout: i64) -> nn::Linear {
+    nn::linear(p / name, cin, cout, Default::default())
+}
+
 /// P-Net: the fully convolutional proposal network (12×12 receptive field, stride 2).
 #[derive(Debug)]
 pub struct PNet {
-    conv1: nn::Conv2D,
-    prelu1: Tensor,
-    conv2: nn::Conv2D,
-    prelu2: Tensor,
-    conv3: nn::Conv2D,
-    prelu3: Tensor,
+    trunk: Vec<ConvStage>,
     conv4_1: nn::Conv2D,
     conv4_2: nn::Conv2D,
 }
@@ -109,12 +166,11 @@ pub struct PNet {
 /// Builds P-Net under `p` (facenet-pytorch's names).
 pub fn pnet(p: &nn::Path<'_>) -> PNet {
     PNet {
-        conv1: conv(&(p / "conv1"), 3, 10, 3),
-        prelu1: prelu(&(p / "prelu1"), 10),
-        conv2: conv(&(p / "conv2"), 10, 16, 3),
-        prelu2: prelu(&(p / "prelu2"), 16),
-        conv3: conv(&(p / "conv3"), 16, 32, 3),
-        prelu3: prelu(&(p / "prelu3"), 32),
+        trunk: vec![
+            conv_stage(p, 1, (3, 10, 3), Some(2)),
+            conv_stage(p, 2, (10, 16, 3), None),
+            conv_stage(p, 3, (16, 32, 3), None),
+        ],
         conv4_1: conv(&(p / "conv4_1"), 32, 2, 1),
         conv4_2: conv(&(p / "conv4_2"), 32, 4, 1),
     }
@@ -125,10 +181,7 @@ impl PNet {
     /// probabilities `[N, 2, H', W']`).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
         use nn::Module;
-        let x = self.conv1.forward(x).prelu(&self.prelu1);
-        let x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv2.forward(&x).prelu(&self.prelu2);
-        let x = self.conv3.forward(&x).prelu(&self.prelu3);
+        let x = trunk(&self.trunk, x);
         let a = self.conv4_1.forward(&x).softmax(1, Kind::Float);
         let b = self.conv4_2.forward(&x);
         (b, a)
@@ -138,14 +191,8 @@ impl PNet {
 /// R-Net: the refinement network on 24×24 crops.
 #[derive(Debug)]
 pub struct RNet {
-    conv1: nn::Conv2D,
-    prelu1: Tensor,
-    conv2: nn::Conv2D,
-    prelu2: Tensor,
-    conv3: nn::Conv2D,
-    prelu3: Tensor,
-    dense4: nn::Linear,
-    prelu4: Tensor,
+    trunk: Vec<ConvStage>,
+    dense4: DenseStage,
     dense5_1: nn::Linear,
     dense5_2: nn::Linear,
 }
@@ -153,16 +200,14 @@ pub struct RNet {
 /// Builds R-Net under `p` (facenet-pytorch's names).
 pub fn rnet(p: &nn::Path<'_>) -> RNet {
     RNet {
-        conv1: conv(&(p / "conv1"), 3, 28, 3),
-        prelu1: prelu(&(p / "prelu1"), 28),
-        conv2: conv(&(p / "conv2"), 28, 48, 3),
-        prelu2: prelu(&(p / "prelu2"), 48),
-        conv3: conv(&(p / "conv3"), 48, 64, 2),
-        prelu3: prelu(&(p / "prelu3"), 64),
-        dense4: nn::linear(p / "dense4", 576, 128, Default::default()),
-        prelu4: prelu(&(p / "prelu4"), 128),
-        dense5_1: nn::linear(p / "dense5_1", 128, 2, Default::default()),
-        dense5_2: nn::linear(p / "dense5_2", 128, 4, Default::default()),
+        trunk: vec![
+            conv_stage(p, 1, (3, 28, 3), Some(3)),
+            conv_stage(p, 2, (28, 48, 3), Some(3)),
+            conv_stage(p, 3, (48, 64, 2), None),
+        ],
+        dense4: dense_stage(p, 4, 576, 128),
+        dense5_1: head(p, "dense5_1", 128, 2),
+        dense5_2: head(p, "dense5_2", 128, 4),
     }
 }
 
@@ -170,14 +215,7 @@ impl RNet {
     /// `x`: `[N, 3, 24, 24]`, normalised. Returns (box regression `[N, 4]`, probabilities `[N, 2]`).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
         use nn::Module;
-        let x = self.conv1.forward(x).prelu(&self.prelu1);
-        let x = x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv2.forward(&x).prelu(&self.prelu2);
-        let x = x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv3.forward(&x).prelu(&self.prelu3);
-        let n = x.size()[0];
-        let x = x.permute([0, 3, 2, 1]).contiguous().view([n, -1]);
-        let x = self.dense4.forward(&x).prelu(&self.prelu4);
+        let x = self.dense4.forward(&trunk(&self.trunk, x));
         let a = self.dense5_1.forward(&x).softmax(1, Kind::Float);
         let b = self.dense5_2.forward(&x);
         (b, a)
@@ -187,16 +225,8 @@ impl RNet {
 /// O-Net: the output network on 48×48 crops, with the 5 landmarks.
 #[derive(Debug)]
 pub struct ONet {
-    conv1: nn::Conv2D,
-    prelu1: Tensor,
-    conv2: nn::Conv2D,
-    prelu2: Tensor,
-    conv3: nn::Conv2D,
-    prelu3: Tensor,
-    conv4: nn::Conv2D,
-    prelu4: Tensor,
-    dense5: nn::Linear,
-    prelu5: Tensor,
+    trunk: Vec<ConvStage>,
+    dense5: DenseStage,
     dense6_1: nn::Linear,
     dense6_2: nn::Linear,
     dense6_3: nn::Linear,
@@ -205,19 +235,16 @@ pub struct ONet {
 /// Builds O-Net under `p` (facenet-pytorch's names).
 pub fn onet(p: &nn::Path<'_>) -> ONet {
     ONet {
-        conv1: conv(&(p / "conv1"), 3, 32, 3),
-        prelu1: prelu(&(p / "prelu1"), 32),
-        conv2: conv(&(p / "conv2"), 32, 64, 3),
-        prelu2: prelu(&(p / "prelu2"), 64),
-        conv3: conv(&(p / "conv3"), 64, 64, 3),
-        prelu3: prelu(&(p / "prelu3"), 64),
-        conv4: conv(&(p / "conv4"), 64, 128, 2),
-        prelu4: prelu(&(p / "prelu4"), 128),
-        dense5: nn::linear(p / "dense5", 1152, 256, Default::default()),
-        prelu5: prelu(&(p / "prelu5"), 256),
-        dense6_1: nn::linear(p / "dense6_1", 256, 2, Default::default()),
-        dense6_2: nn::linear(p / "dense6_2", 256, 4, Default::default()),
-        dense6_3: nn::linear(p / "dense6_3", 256, 10, Default::default()),
+        trunk: vec![
+            conv_stage(p, 1, (3, 32, 3), Some(3)),
+            conv_stage(p, 2, (32, 64, 3), Some(3)),
+            conv_stage(p, 3, (64, 64, 3), Some(2)),
+            conv_stage(p, 4, (64, 128, 2), None),
+        ],
+        dense5: dense_stage(p, 5, 1152, 256),
+        dense6_1: head(p, "dense6_1", 256, 2),
+        dense6_2: head(p, "dense6_2", 256, 4),
+        dense6_3: head(p, "dense6_3", 256, 10),
     }
 }
 
@@ -226,16 +253,7 @@ impl ONet {
     /// (five x then five y, relative to the box), probabilities `[N, 2]`).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         use nn::Module;
-        let x = self.conv1.forward(x).prelu(&self.prelu1);
-        let x = x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv2.forward(&x).prelu(&self.prelu2);
-        let x = x.max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv3.forward(&x).prelu(&self.prelu3);
-        let x = x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true);
-        let x = self.conv4.forward(&x).prelu(&self.prelu4);
-        let n = x.size()[0];
-        let x = x.permute([0, 3, 2, 1]).contiguous().view([n, -1]);
-        let x = self.dense5.forward(&x).prelu(&self.prelu5);
+        let x = self.dense5.forward(&trunk(&self.trunk, x));
         let a = self.dense6_1.forward(&x).softmax(1, Kind::Float);
         let b = self.dense6_2.forward(&x);
         let c = self.dense6_3.forward(&x);
