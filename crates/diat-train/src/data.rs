@@ -356,6 +356,14 @@ mod tests {
         }
         .pinned(Device::Cpu);
         assert_eq!(raw.images.data_ptr(), hwc.data_ptr());
+        // For CUDA: page-locked where a driver is present, else (here) the batch unchanged —
+        // never a panic; the pixels are the same either way.
+        let raw = raw.pinned(Device::Cuda(0));
+        assert!(raw.images.device() == Device::Cpu && raw.images.equal(&hwc));
+        assert_eq!(
+            raw.images.is_pinned(Device::Cuda(0)),
+            tch::Cuda::is_available()
+        );
     }
 
     #[test]
