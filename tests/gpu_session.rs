@@ -23,6 +23,7 @@ fn gpu_session_script_runs_every_step_and_summarises() {
         .arg(common::repo("scripts/bench/gpu-session.sh"))
         .env("QUICK", "1")
         .env("OUT", &out)
+        .env("WORK", tmp.path().join("work"))
         .env("DIAT", env!("CARGO_BIN_EXE_diat"))
         .env("PY", python())
         .env("DIAT_PROGRESS", "none")
@@ -86,7 +87,17 @@ fn gpu_session_script_runs_every_step_and_summarises() {
         .find(|l| l.contains("steps/s ="))
         .unwrap_or_else(|| panic!("no training line in:\n{summary}"));
     assert!(train.contains("input img/s at batch 16"), "{train}");
-    for f in ["metrics.jsonl", "run.json", "resolved.toml", "doctor.txt"] {
+    assert!(
+        !out.join("work").exists() && tmp.path().join("work/prepared").exists(),
+        "data stays out of the reports folder"
+    );
+    for f in [
+        "metrics.jsonl",
+        "run.json",
+        "resolved.toml",
+        "doctor.txt",
+        "adversarial-samples.png",
+    ] {
         assert!(Path::new(&out.join(f)).exists(), "{f} not kept");
     }
 }

@@ -16,7 +16,8 @@
 # 5. $OUT/summary.md: the numbers the README's tables need, with the card's name
 #
 # Steps keep going after a failure (each is bounded by `timeout`); rc and time are in
-# $OUT/session.log, each step's full output in $OUT/<step>.txt.
+# $OUT/session.log, each step's full output in $OUT/<step>.txt. Data and the run directory go
+# to $WORK (default: a new folder under $TMPDIR).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -30,7 +31,8 @@ if [ -z "${PY:-}" ]; then
 fi
 PY=${PY:-python3}
 QUICK=${QUICK:-0}
-work=$OUT/work
+# Data and the run directory stay outside $OUT (hundreds of MB); only reports go there.
+work=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/diat-gpu-session.XXXXXX")}
 mkdir -p "$work"
 : >"$OUT/session.log"
 
@@ -64,7 +66,7 @@ step() {
 }
 
 log "gpu-session $(date -u +%FT%TZ) quick=$QUICK diat=$DIAT python=$PY"
-log "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+log "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown); data and run: $work"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$OUT/nvidia-smi.txt" 2>&1
 step doctor 120 "$DIAT" doctor --json
 
@@ -86,6 +88,8 @@ step train 600 "$DIAT" train --pipeline "$pipeline" --run-dir "$work/run" \
   --set stages.enhance.features=discriminator "${train_set[@]}"
 cp "$work/run/metrics.jsonl" "$work/run/run.json" "$work/run/resolved.toml" "$OUT/" 2>/dev/null
 cp "$work/run/loss_curve.png" "$OUT/" 2>/dev/null
+last_grid=$(ls "$work"/run/samples/adversarial-step-*.png 2>/dev/null | tail -1)
+[ -n "$last_grid" ] && cp "$last_grid" "$OUT/adversarial-samples.png"
 
 "$PY" - "$OUT" <<'EOF' | tee "$OUT/summary.md"
 import json, os, sys
