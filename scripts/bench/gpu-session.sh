@@ -15,7 +15,8 @@
 #    and the loader's img/s with the real loader in the loop
 # 5. $OUT/summary.md: the numbers the README's tables need, with the card's name
 #
-# Steps keep going after a failure (each is bounded by `timeout`); rc and time are in
+# Steps keep going after a failure (each is bounded by `timeout`, all together by BUDGET seconds,
+# default 540); rc and time are in
 # $OUT/session.log, each step's full output in $OUT/<step>.txt. Data and the run directory go
 # to $WORK (default: a new folder under $TMPDIR).
 set -uo pipefail
@@ -51,12 +52,21 @@ else
              --set train.log_every=50 --set train.sample_every=500 --set train.checkpoint_every=1000)
 fi
 
+# The whole session must end (summary written) within BUDGET seconds: a borrowed machine's
+# command limit is 600 s. Each step gets its own limit, cut to what the budget has left.
+BUDGET=${BUDGET:-540}
 log() { echo "$*" | tee -a "$OUT/session.log"; }
 # step NAME LIMIT_S CMD...: runs CMD with a time limit, output to $OUT/NAME.txt, keeps going.
 step() {
   local name=$1 limit=$2
   shift 2
-  log "== $name: $*"
+  local left=$((BUDGET - 25 - SECONDS))
+  if [ "$left" -lt 15 ]; then
+    log "== $name: skipped (session budget of $BUDGET s spent)"
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  log "== $name (limit ${limit} s): $*"
   local t0=$SECONDS
   timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$OUT/$name.txt" 2>&1
   local rc=$?
