@@ -22,12 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
 import torch
 import torch.utils.data as tud
+from bench_nets import cpu_name  # same folder: one CPU-name reader for both benchmarks
 
 
 class PackedStore(tud.Dataset):
@@ -49,17 +49,6 @@ class PackedStore(tud.Dataset):
 def endless(loader: tud.DataLoader):
     while True:
         yield from loader
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

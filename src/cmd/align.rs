@@ -173,16 +173,6 @@ struct PhotoEntry {
     status: String,
 }
 
-fn parse_device(s: &str) -> Result<Device> {
-    Ok(match s {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("--device cuda: CUDA is not available"),
-        other => bail!("--device must be auto, cpu or cuda, got {other}"),
-    })
-}
-
 fn is_image(p: &Path) -> bool {
     matches!(
         p.extension()
@@ -246,7 +236,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ),
         None => (
             None,
-            Some(load_detector(parse_device(&args.device)?, args.min_face)?),
+            Some(load_detector(
+                super::parse_device(&args.device)?,
+                args.min_face,
+            )?),
         ),
     };
     let (write_aligned, write_crop) = (!args.crop, !args.aligned);

@@ -31,18 +31,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// `--device auto|cpu|cuda` of the benchmarks (auto: CUDA when available).
-pub(crate) fn device(name: &str) -> Result<tch::Device> {
-    use tch::Device;
-    Ok(match name {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("--device cuda: CUDA is not available"),
-        other => bail!("--device must be auto, cpu or cuda, got {other}"),
-    })
-}
-
 /// The CPU's model name, for benchmark reports.
 pub(crate) fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -54,6 +42,15 @@ pub(crate) fn cpu_name() -> String {
             })
         })
         .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// Writes a benchmark's report as pretty JSON to `path`, when one was asked for.
+pub(crate) fn write_report(path: Option<&Path>, report: &impl serde::Serialize) -> Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs a benchmark's PyTorch counterpart (`python script --flag value … --json TMP`) right after

@@ -1,7 +1,9 @@
 //! Subcommands of `diat`, one module each.
 
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use tch::Device;
 
 pub mod align;
 pub mod apply;
@@ -59,4 +61,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Nets(args) => nets::run(args),
         Command::Bench(args) => bench::run(args),
     }
+}
+
+/// `--device auto|cpu|cuda` (auto: CUDA when available).
+pub(crate) fn parse_device(s: &str) -> Result<Device> {
+    Ok(match s {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "cuda" => bail!("--device cuda: CUDA is not available"),
+        other => bail!("--device must be auto, cpu or cuda, got {other}"),
+    })
 }

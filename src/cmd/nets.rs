@@ -259,7 +259,7 @@ fn measure(
 }
 
 pub fn bench(a: BenchArgs) -> Result<ExitCode> {
-    let device = super::bench::device(&a.device)?;
+    let device = super::parse_device(&a.device)?;
     let levers = !a.plain;
     let channels_last = levers && !a.no_channels_last;
     let flat_adam = levers && !a.libtorch_adam;
@@ -415,10 +415,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         settings,
         results: rows,
     };
-    if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::bench::write_report(a.json.as_deref(), &report)?;
     if let Some(python) = &a.compare_python {
         compare_with_pytorch(&a, python, &report)?;
     }

@@ -147,7 +147,7 @@ fn warm_page_cache(src: &Source) -> u64 {
 }
 
 pub fn bench(a: BenchArgs) -> Result<ExitCode> {
-    let device = super::bench::device(&a.device)?;
+    let device = super::parse_device(&a.device)?;
     if a.batch == 0 || a.iters == 0 || a.tstep == 0 || a.threads.contains(&0) {
         bail!("--batch, --iters, --tstep and every --threads value must be at least 1");
     }
@@ -161,7 +161,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             )
         })?;
     let data = TaskData::open(&a.data, &a.task, probe.size())?;
-    let _ = warm_page_cache(&data.input) + warm_page_cache(&data.guided);
+    std::hint::black_box(warm_page_cache(&data.input) + warm_page_cache(&data.guided));
     let per_iter = a.batch as u64 * (2 * a.dstep + a.tstep);
     let settings = format!(
         "{} {}px, batch {}, dstep {} tstep {} ({} images per iteration: {} input + {} guided)",
@@ -239,10 +239,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         settings,
         results: rows,
     };
-    if let Some(path) = &a.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    super::bench::write_report(a.json.as_deref(), &report)?;
     if let Some(python) = &a.compare_python {
         compare_loader_with_pytorch(&a, python, &report)?;
     }
