@@ -3,7 +3,7 @@
 use anyhow::{Context, Result, bail};
 use diat_nets::layers::synchronize;
 use diat_train::data::Source;
-use diat_train::trainer::{TaskData, adversarial_loader};
+use diat_train::trainer::adversarial_loader;
 use diat_train::{PipelineConfig, TrainError, TrainOptions};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -151,22 +151,32 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     if a.batch == 0 || a.iters == 0 || a.tstep == 0 || a.threads.contains(&0) {
         bail!("--batch, --iters, --tstep and every --threads value must be at least 1");
     }
-    // The store's own image size: the bench reads whatever `data` holds.
-    let probe =
-        Source::open(&a.data.join("tasks").join(&a.task).join("input")).with_context(|| {
+    // The two sets the adversarial stage reads, at whatever size `data` holds them.
+    let tdir = a.data.join("tasks").join(&a.task);
+    let open = |role: &str| {
+        Source::open(&tdir.join(role)).with_context(|| {
             format!(
-                "opening the {} input set under {}",
+                "opening the {} {role} set under {}",
                 a.task,
                 a.data.display()
             )
-        })?;
-    let data = TaskData::open(&a.data, &a.task, probe.size())?;
-    std::hint::black_box(warm_page_cache(&data.input) + warm_page_cache(&data.guided));
+        })
+    };
+    let (input, guided) = (open("input")?, open("guided")?);
+    if input.size() != guided.size() {
+        bail!(
+            "{}: input images are {} px but guided ones {} px",
+            tdir.display(),
+            input.size(),
+            guided.size()
+        );
+    }
+    std::hint::black_box(warm_page_cache(&input) + warm_page_cache(&guided));
     let per_iter = a.batch as u64 * (2 * a.dstep + a.tstep);
     let settings = format!(
         "{} {}px, batch {}, dstep {} tstep {} ({} images per iteration: {} input + {} guided)",
         a.task,
-        probe.size(),
+        input.size(),
         a.batch,
         a.dstep,
         a.tstep,
@@ -190,8 +200,8 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     for &threads in &a.threads {
         let total = a.warmup + a.iters;
         let mut loader = adversarial_loader(
-            &data.input,
-            &data.guided,
+            &input,
+            &guided,
             0,
             a.batch,
             (a.dstep, a.tstep),
