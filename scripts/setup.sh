@@ -58,3 +58,5 @@ if [ "$(cat .cargo/config.toml 2>/dev/null)" != "$cfg" ]; then
 fi
 # MTCNN face-detector weights for `diat align` (pip download of facenet-pytorch, sha256-pinned).
 TORCH_VENV="$TORCH_VENV" bash scripts/setup-mtcnn.sh
+# dlib's face-recognition ResNet (converted to safetensors) and dlib-bin for its parity tests.
+TORCH_VENV="$TORCH_VENV" bash scripts/setup-dlib.sh

@@ -20,12 +20,11 @@
 use anyhow::{Context, Result, bail};
 use diat_align::image::RgbImage;
 use diat_align::{
-    AlignedFace, CropWindow, Detection, FaceRecord, LandmarkFile, Landmarks, PasteMode,
+    AlignedFace, CropWindow, Detection, FacesJson, LandmarkFile, Landmarks, PasteMode,
     PasteOptions, align_face, crop_aligned, load_photo, paste_into, save_image,
 };
 use diat_celeba::crop::CropSpec;
 use diat_nets::mtcnn::{FaceDetection, Mtcnn, MtcnnConfig};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -152,27 +151,6 @@ pub fn paste_back(photo: &RgbImage, face: &AlignedFace, edited: &RgbImage) -> Re
     Ok(diat_align::paste_back(photo, face, edited)?)
 }
 
-/// faces.json.
-#[derive(Debug, Serialize, Deserialize)]
-struct FacesJson {
-    version: u32,
-    /// "mtcnn" or the landmark file.
-    landmarks_from: String,
-    template: [[f64; 2]; 5],
-    aligned_size: [u32; 2],
-    photos: Vec<PhotoEntry>,
-    faces: Vec<FaceRecord>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct PhotoEntry {
-    photo: String,
-    size: Option<[u32; 2]>,
-    faces: usize,
-    /// "ok", "no face" or the error.
-    status: String,
-}
-
 fn is_image(p: &Path) -> bool {
     matches!(
         p.extension()
@@ -266,7 +244,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => {
                 tracing::warn!("{e}: skipped");
                 failed += 1;
-                doc.photos.push(PhotoEntry {
+                doc.photos.push(diat_align::PhotoEntry {
                     photo: shown,
                     size: None,
                     faces: 0,
@@ -308,7 +286,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => {
                 tracing::warn!("{shown}: {e:#}: skipped");
                 failed += 1;
-                doc.photos.push(PhotoEntry {
+                doc.photos.push(diat_align::PhotoEntry {
                     photo: shown,
                     size: Some(size),
                     faces: 0,
@@ -320,7 +298,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if faces.is_empty() {
             tracing::warn!("{shown}: no face found, skipped");
             faceless += 1;
-            doc.photos.push(PhotoEntry {
+            doc.photos.push(diat_align::PhotoEntry {
                 photo: shown,
                 size: Some(size),
                 faces: 0,
@@ -351,7 +329,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             doc.faces.push(rec);
         }
         tracing::info!("{shown}: {} face(s)", faces.len());
-        doc.photos.push(PhotoEntry {
+        doc.photos.push(diat_align::PhotoEntry {
             photo: shown,
             size: Some(size),
             faces: faces.len(),

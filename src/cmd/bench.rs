@@ -20,6 +20,9 @@ enum Cmd {
     Synth(super::synth::BenchArgs),
     /// The training data loader: batches of the adversarial stage delivered to the device.
     Loader(super::train::BenchArgs),
+    /// The real-face evaluation networks: dlib descriptor port and attribute classifier, beside
+    /// dlib's Python API and PyTorch eager.
+    Real(super::eval::BenchArgs),
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -28,6 +31,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Cmd::Nets(a) => super::nets::bench(a),
         Cmd::Synth(a) => super::synth::bench(a),
         Cmd::Loader(a) => super::train::bench(a),
+        Cmd::Real(a) => super::eval::bench(a),
     }
 }
 

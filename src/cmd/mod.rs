@@ -8,6 +8,7 @@ use tch::Device;
 pub mod align;
 pub mod apply;
 pub mod bench;
+pub mod classifier;
 pub mod data;
 pub mod doctor;
 pub mod eval;
@@ -41,8 +42,11 @@ pub enum Command {
     Apply(apply::Args),
     /// Detect and align faces in real photos to the CelebA crop (and paste edits back).
     Align(align::Args),
-    /// Evaluate a transform on synthetic faces with exact counterfactuals.
+    /// Evaluate a transform: on synthetic faces against exact counterfactuals, or on real faces
+    /// with an attribute classifier and a face-identity descriptor.
     Eval(eval::Args),
+    /// The attribute classifier of `diat eval real`: train, score.
+    Classifier(classifier::Args),
     /// Network utilities.
     Nets(nets::Args),
     /// Benchmarks (each beside its named peer in the same run).
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(args),
         Command::Align(args) => align::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Classifier(args) => classifier::run(args),
         Command::Nets(args) => nets::run(args),
         Command::Bench(args) => bench::run(args),
     }

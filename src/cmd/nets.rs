@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result, bail};
 use diat_nets::diat_a::{DIAT_A_LEARNING_RATE, FlatAdam, StepOptimizer, diat_a_step};
-use diat_nets::layers::{bf16_supported, synchronize, to_channels_last};
+use diat_nets::layers::{bf16_supported, to_channels_last};
 use diat_nets::losses::DiatALossConfig;
+use diat_nets::timing::measure;
 use diat_nets::vggface::{self, ImportOptions};
 use diat_nets::{DiscriminatorConfig, TransformConfig, discriminator, transform_net};
 use serde::Serialize;
@@ -226,36 +227,6 @@ struct BenchReport {
     libtorch: String,
     settings: String,
     results: Vec<BenchRow>,
-}
-
-/// Runs `f` `warmup` times untimed, then in rounds until both `min_iters` and `min_time` are
-/// reached, synchronising the device before reading the clock. Returns (iterations, seconds).
-fn measure(
-    device: Device,
-    warmup: usize,
-    min_time: f64,
-    min_iters: usize,
-    mut f: impl FnMut(),
-) -> (usize, f64) {
-    for _ in 0..warmup {
-        f();
-    }
-    synchronize(device);
-    let start = Instant::now();
-    let (mut n, mut round) = (0, min_iters.max(1));
-    loop {
-        for _ in 0..round {
-            f();
-        }
-        n += round;
-        synchronize(device);
-        let secs = start.elapsed().as_secs_f64();
-        if secs >= min_time {
-            return (n, secs);
-        }
-        // Aim at the remaining time from the rate so far (at least one more iteration).
-        round = ((min_time - secs) / (secs / n as f64)).ceil().max(1.0) as usize;
-    }
 }
 
 pub fn bench(a: BenchArgs) -> Result<ExitCode> {

@@ -142,27 +142,46 @@ pub fn crop_aligned(aligned: &RgbImage, window: CropWindow) -> Result<RgbImage> 
             aligned.height()
         )));
     }
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(
+    resize_region(
+        aligned,
+        [
             window.left as f64,
             window.top as f64,
             window.width as f64,
             window.height as f64,
-        );
-    let src = ImageRef::new(
-        aligned.width(),
-        aligned.height(),
-        aligned.as_raw(),
-        PixelType::U8x3,
+        ],
+        window.size,
+        window.size,
     )
-    .map_err(|e| AlignError::Invalid(e.to_string()))?;
-    let mut dst = Image::new(window.size, window.size, PixelType::U8x3);
+}
+
+/// `img` resized to `width × height` with the training crops' resizer (fast_image_resize,
+/// bilinear convolution): model outputs are brought to a classifier's size exactly as its
+/// training crops were made.
+pub fn resize(img: &RgbImage, width: u32, height: u32) -> Result<RgbImage> {
+    if img.dimensions() == (width, height) {
+        return Ok(img.clone());
+    }
+    let full = [0.0, 0.0, img.width() as f64, img.height() as f64];
+    resize_region(img, full, width, height)
+}
+
+/// The region `[left, top, width, height]` of `img` resized to `width × height`.
+fn resize_region(img: &RgbImage, region: [f64; 4], width: u32, height: u32) -> Result<RgbImage> {
+    if width == 0 || height == 0 || img.width() == 0 || img.height() == 0 {
+        return Err(AlignError::Invalid("resize of or to an empty image".into()));
+    }
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(region[0], region[1], region[2], region[3]);
+    let src = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x3)
+        .map_err(|e| AlignError::Invalid(e.to_string()))?;
+    let mut dst = Image::new(width, height, PixelType::U8x3);
     Resizer::new()
         .resize(&src, &mut dst, &options)
         .map_err(|e| AlignError::Invalid(e.to_string()))?;
-    RgbImage::from_raw(window.size, window.size, dst.into_vec())
-        .ok_or_else(|| AlignError::Invalid("crop buffer size".into()))
+    RgbImage::from_raw(width, height, dst.into_vec())
+        .ok_or_else(|| AlignError::Invalid("resize buffer size".into()))
 }
 
 /// Fraction of the crop window's pixels whose source lies inside the photo.
@@ -198,5 +217,59 @@ mod tests {
         assert_eq!(rec.similarity(), face.transform);
         let json = serde_json::to_string(&rec).unwrap();
         assert_eq!(serde_json::from_str::<FaceRecord>(&json).unwrap(), rec);
+    }
+}
+
+/// `faces.json`, written by `diat align` beside the aligned images: the photos, what became of
+/// each, and one [`FaceRecord`] per face found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FacesJson {
+    pub version: u32,
+    /// "mtcnn" or the landmark file.
+    pub landmarks_from: String,
+    pub template: [[f64; 2]; 5],
+    pub aligned_size: [u32; 2],
+    pub photos: Vec<PhotoEntry>,
+    pub faces: Vec<FaceRecord>,
+}
+
+/// One photo of a `faces.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhotoEntry {
+    pub photo: String,
+    pub size: Option<[u32; 2]>,
+    pub faces: usize,
+    /// "ok", "no face" or the error.
+    pub status: String,
+}
+
+impl FacesJson {
+    /// Reads `path` (a `faces.json`), naming the file in any error.
+    pub fn read(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| AlignError::Io {
+            path: path.into(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            AlignError::Invalid(format!(
+                "{}: not a faces.json of `diat align`: {e}",
+                path.display()
+            ))
+        })
+    }
+}
+
+impl FaceRecord {
+    /// The landmarks mapped into the 178×218 aligned frame.
+    pub fn aligned_landmarks(&self) -> Landmarks {
+        let t = self.similarity();
+        self.landmarks.map(|p| t.apply(p))
+    }
+}
+
+impl AlignedFace {
+    /// The landmarks mapped into the 178×218 aligned frame.
+    pub fn aligned_landmarks(&self) -> Landmarks {
+        self.landmarks.map(|p| self.transform.apply(p))
     }
 }

@@ -11,11 +11,13 @@
 //! | [`face`] | [`align_face`]: photo + landmarks → aligned image, crop, transform |
 //! | [`paste`] | [`paste_back`]: edited crop → whole photo, inverse warp, feathered mask |
 //! | [`landmarks`] | landmark files in CelebA's column order (for users' own detectors) |
+//! | [`chip`] | [`face_chip`]: dlib's 150×150 face chips (for its face-recognition ResNet), dlib's exact sampling |
 //!
 //! Landmarks are in CelebA's coordinate convention (that of `list_landmarks_align_celeba.txt`);
 //! the MTCNN detector (`diat_nets::mtcnn`, which needs libtorch and so lives elsewhere) converts
 //! into it. This crate does not depend on tch.
 
+pub mod chip;
 pub mod error;
 pub mod face;
 pub mod landmarks;
@@ -24,8 +26,15 @@ pub mod similarity;
 pub mod template;
 pub mod warp;
 
+pub use chip::{
+    ChipDetails, DLIB_5_POINT_TEMPLATE, FACE_CHIP_PADDING, FACE_CHIP_SIZE, celeba5_template,
+    dlib_chip_from_dlib5, extract_image_chip, face_chip, face_chip_details,
+};
 pub use error::{AlignError, Result};
-pub use face::{AlignedFace, Detection, FaceRecord, align_face, crop_aligned, fit_to_template};
+pub use face::{
+    AlignedFace, Detection, FaceRecord, FacesJson, PhotoEntry, align_face, crop_aligned,
+    fit_to_template, resize,
+};
 pub use image;
 pub use landmarks::{LandmarkFile, Landmarks};
 pub use paste::{PasteMode, PasteOptions, paste_back, paste_back_with, paste_into};

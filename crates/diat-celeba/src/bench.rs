@@ -36,7 +36,8 @@ pub struct BenchReport {
     pub pillow: Option<PeerResult>,
 }
 
-fn cpu_model() -> String {
+/// "N × CPU model name" of this machine (from /proc/cpuinfo).
+pub fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = info
         .lines()

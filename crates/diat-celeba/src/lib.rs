@@ -9,6 +9,7 @@
 //! - [`crop`]: the central crop resized to 128×128, landmarks transformed alike;
 //! - [`sets`]: guided / input / test sets per task, balanced on confounders;
 //! - [`masks`]: convex-hull attribute masks;
+//! - [`split`]: train / val / test by identity for real faces;
 //! - [`store`], [`pipeline`]: packed memory-mappable stores with parquet sidecars and manifests.
 
 pub mod annotations;
@@ -23,6 +24,7 @@ pub mod masks;
 pub mod pipeline;
 pub mod sets;
 pub mod sheets;
+pub mod split;
 pub mod store;
 pub mod verify;
 pub mod workflow;

@@ -13,12 +13,16 @@
 //! | [`blur`] | the Gaussian blur B of Eq. (11) |
 //! | [`losses`] | Eq. (1)–(14) |
 //! | [`diat_a`] | one DIAT-A training iteration — Algorithm 1 with Eq. (14) |
+//! | [`face_descriptor`] | dlib's ResNet face descriptor, the identity measure of `diat eval real` |
+//! | [`attr_classifier`] | the attribute classifier of `diat eval real` |
 //! | [`checkpoint`] | safetensors checkpoints that PyTorch loads with `strict=True` |
+//! | [`timing`] | the timing loop of every benchmark |
 //! | [`torch_legacy`] | reader of legacy (PyTorch < 1.6) `torch.save` files, for VGG-Face |
 //!
 //! Every network and loss is tested against the PyTorch reference in
 //! `scripts/reference/diat_reference.py` (`tests/parity.rs`).
 
+pub mod attr_classifier;
 pub mod blur;
 pub mod checkpoint;
 pub mod denoise;
@@ -26,9 +30,11 @@ pub mod diat_a;
 pub mod discriminator;
 pub mod enhance;
 pub mod error;
+pub mod face_descriptor;
 pub mod layers;
 pub mod losses;
 pub mod mtcnn;
+pub mod timing;
 pub mod torch_legacy;
 pub mod transform;
 pub mod vggface;

@@ -21,6 +21,8 @@ pub struct Model {
     pub image_size: i64,
     pub device: Device,
     pub source: PathBuf,
+    /// The task it was trained for (`task.name` of the run's `pipeline.toml`), when known.
+    pub task: Option<String>,
     _vs: Vec<nn::VarStore>,
 }
 
@@ -71,12 +73,17 @@ impl Model {
         checkpoint::load(&vs, &tpath, Some("transform"))?;
         vs.freeze();
         stores.push(vs);
-        let sigma = pipeline
+        let pipeline = pipeline
             .as_deref()
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|s| s.parse::<toml::Table>().ok())
+            .and_then(|s| s.parse::<toml::Table>().ok());
+        let sigma = pipeline
+            .as_ref()
             .and_then(|t| t.get("stages")?.get("enhance")?.get("sigma")?.as_float())
             .unwrap_or(diat_nets::blur::PAPER_SIGMA);
+        let task = pipeline
+            .as_ref()
+            .and_then(|t| Some(t.get("task")?.get("name")?.as_str()?.to_string()));
         let e = match epath {
             None => None,
             Some(ep) => {
@@ -116,6 +123,7 @@ impl Model {
             image_size: tcfg.image_size,
             device,
             source: path.to_path_buf(),
+            task,
             _vs: stores,
         })
     }
@@ -126,6 +134,15 @@ impl Model {
             Some(Enhancer::Local(_, Some(_))) => "masked local",
             Some(Enhancer::Local(_, None)) => "local",
             Some(Enhancer::Global(..)) => "global",
+        }
+    }
+
+    /// The attribute region of a masked local model (`1×1×S×S` in [0, 1]): where the edit may
+    /// change the face.
+    pub fn region(&self) -> Option<&Tensor> {
+        match &self.e {
+            Some(Enhancer::Local(_, Some(r))) => Some(r),
+            _ => None,
         }
     }
 
