@@ -454,8 +454,12 @@ fn classifier_train_score_and_pytorch_parity() {
     assert!(score.contains("Eyeglasses"), "{score}");
 
     // The shipped classifier: diat and its PyTorch module agree on real crops.
-    let shipped = diat_eval::classifier::default_path();
-    let cls = diat_eval::classifier::Classifier::load(&shipped, Device::Cpu).unwrap();
+    let shipped = common::repo("zoo/eval/attr_classifier_v1.safetensors");
+    assert_eq!(
+        std::fs::read(&shipped).unwrap(),
+        diat_eval::classifier::SHIPPED
+    );
+    let cls = diat_eval::classifier::Classifier::shipped(Device::Cpu).unwrap();
     let s = cls.config().image_size as u32;
     let crops_dir = tmp.path().join("crops");
     std::fs::create_dir_all(&crops_dir).unwrap();

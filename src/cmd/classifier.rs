@@ -176,10 +176,11 @@ fn run_score(a: ScoreArgs) -> Result<ExitCode> {
         "test" => diat_celeba::split::Split::Test,
         other => bail!("--split {other:?}: expected test, val or train"),
     };
-    let path = a
-        .classifier
-        .unwrap_or_else(diat_eval::classifier::default_path);
-    let classifier = Classifier::load(&path, device)?;
+    let classifier = match &a.classifier {
+        Some(path) => Classifier::load(path, device)?,
+        None => Classifier::load_default(device)?,
+    };
+    let path = classifier.source.clone();
     let labels = Labels::load(&a.data.celeba).context("reading CelebA's labels")?;
     let (data, report) = load_data(
         &a.data.faces,

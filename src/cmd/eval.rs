@@ -309,11 +309,10 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         .map(Labels::load)
         .transpose()
         .context("reading CelebA's labels")?;
-    let classifier_path = a
-        .classifier
-        .clone()
-        .unwrap_or_else(diat_eval::classifier::default_path);
-    let classifier = Classifier::load(&classifier_path, device)?;
+    let classifier = match &a.classifier {
+        Some(path) => Classifier::load(path, device)?,
+        None => Classifier::load_default(device)?,
+    };
     let descriptor = diat_nets::face_descriptor::FaceDescriptor::load_default(device)?;
     let detector = match source {
         FaceSource::Aligned(_) => None,
@@ -415,10 +414,16 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     if a.batches.is_empty() || a.batches.contains(&0) {
         bail!("--batches must be positive");
     }
-    let classifier_path = a
-        .classifier
-        .clone()
-        .unwrap_or_else(diat_eval::classifier::default_path);
+    // The peer reads the classifier from a file: the given one, or the built-in one written out.
+    let scratch = tempfile::tempdir().context("creating a temporary folder")?;
+    let classifier_path = match &a.classifier {
+        Some(p) => p.clone(),
+        None => {
+            let p = scratch.path().join("attr_classifier_v1.safetensors");
+            std::fs::write(&p, diat_eval::classifier::SHIPPED)?;
+            p
+        }
+    };
     let classifier = diat_eval::classifier::Classifier::load(&classifier_path, device)?;
     let descriptor = diat_nets::face_descriptor::FaceDescriptor::load_default(device)?;
     println!(

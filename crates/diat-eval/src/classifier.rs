@@ -343,7 +343,12 @@ pub fn train(
             "classifier config and data disagree on attributes or size".into(),
         ));
     }
-    if cfg.epochs == 0 || cfg.batch == 0 || !(cfg.lr > 0.0) || !(0..=16).contains(&cfg.shift) {
+    if cfg.epochs == 0
+        || cfg.batch == 0
+        || cfg.lr.is_nan()
+        || cfg.lr <= 0.0
+        || !(0..=16).contains(&cfg.shift)
+    {
         return Err(EvalError::Config(format!("training settings {cfg:?}")));
     }
     let train_idx = data.indices(Split::Train);
@@ -486,50 +491,66 @@ pub struct Classifier {
     pub source: PathBuf,
 }
 
-/// Where the committed classifier lives: `$DIAT_CLASSIFIER`, else the repository's
-/// `zoo/eval/attr_classifier_v1.safetensors`.
-pub fn default_path() -> PathBuf {
+/// The classifier the repository ships (`zoo/eval/attr_classifier_v1.safetensors`, its model
+/// card beside it), built into the binary so `diat eval real` works offline anywhere.
+pub const SHIPPED: &[u8] = include_bytes!("../../../zoo/eval/attr_classifier_v1.safetensors");
+/// How the built-in classifier is named in reports.
+pub const SHIPPED_NAME: &str = "attr_classifier_v1 (built in; zoo/eval/attr_classifier_v1.md)";
+
+/// `$DIAT_CLASSIFIER` when set (a classifier file to use instead of the built-in one).
+pub fn override_path() -> Option<PathBuf> {
     std::env::var_os("DIAT_CLASSIFIER")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../zoo/eval/attr_classifier_v1.safetensors")
-        })
 }
 
 impl Classifier {
-    /// Loads a classifier checkpoint (strict names and shapes, architecture checked).
+    /// Loads a classifier checkpoint file (strict names and shapes, architecture checked).
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        if !path.is_file() {
-            return Err(EvalError::Input {
-                path: path.into(),
-                problem: "attribute classifier not found (the repository ships it under \
-                          zoo/eval/; DIAT_CLASSIFIER points at another)"
-                    .into(),
-            });
+        let bytes = std::fs::read(path).map_err(|source| EvalError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes, device)
+    }
+
+    /// The built-in classifier ([`SHIPPED`]).
+    pub fn shipped(device: Device) -> Result<Self> {
+        Self::from_bytes(Path::new(SHIPPED_NAME), SHIPPED, device)
+    }
+
+    /// `$DIAT_CLASSIFIER`, else the built-in one.
+    pub fn load_default(device: Device) -> Result<Self> {
+        match override_path() {
+            Some(p) => Self::load(&p, device),
+            None => Self::shipped(device),
         }
-        let meta = checkpoint::read_meta(path)?;
+    }
+
+    /// A classifier checkpoint in memory; `name` names it in errors and reports.
+    pub fn from_bytes(name: &Path, bytes: &[u8], device: Device) -> Result<Self> {
+        let (tensors, meta) = checkpoint::read_tensors_from_bytes(name, bytes)?;
+        let meta = checkpoint::meta_from_map(name, meta)?;
         if meta.architecture != ARCHITECTURE {
             return Err(EvalError::Input {
-                path: path.into(),
+                path: name.into(),
                 problem: format!(
                     "holds a {} network, not an attribute classifier",
                     meta.architecture
                 ),
             });
         }
-        let cfg: AttrClassifierConfig = meta.config(path)?;
+        let cfg: AttrClassifierConfig = meta.config(name)?;
         cfg.validate()?;
         let mut vs = nn::VarStore::new(device);
         let net = attr_classifier(&vs.root(), &cfg);
-        checkpoint::load(&vs, path, Some(ARCHITECTURE))?;
+        checkpoint::copy_into(&vs, name, tensors)?;
         vs.freeze();
         Ok(Self {
             net,
             _vs: vs,
             device,
-            source: path.into(),
+            source: name.into(),
         })
     }
 

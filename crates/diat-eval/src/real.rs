@@ -210,9 +210,10 @@ fn gather(
         File(&'a Path),
         Entry(String),
     }
+    type Items<'a> = Vec<(String, String, Item<'a>)>;
     let (aligned_doc, items): (
         Option<(std::path::PathBuf, diat_align::FacesJson)>,
-        Vec<(String, String, Item<'_>)>,
+        Items<'_>,
     ) = match source {
         FaceSource::Aligned(dir) => {
             let (doc, keep, not_aligned) = read_aligned_dir(dir)?;

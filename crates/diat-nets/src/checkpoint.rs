@@ -283,15 +283,23 @@ pub fn read_tensors(path: &Path) -> Result<(NamedTensors, Option<HashMap<String,
         path: path.into(),
         source,
     })?;
-    let st = SafeTensors::deserialize(&buf).map_err(|source| NetsError::Safetensors {
+    read_tensors_from_bytes(path, &buf)
+}
+
+/// [`read_tensors`] of a file already in memory (e.g. weights built into the binary); `path`
+/// names it in errors.
+pub fn read_tensors_from_bytes(
+    path: &Path,
+    buf: &[u8],
+) -> Result<(NamedTensors, Option<HashMap<String, String>>)> {
+    let st = SafeTensors::deserialize(buf).map_err(|source| NetsError::Safetensors {
         path: path.into(),
         source,
     })?;
-    let (_, header) =
-        SafeTensors::read_metadata(&buf).map_err(|source| NetsError::Safetensors {
-            path: path.into(),
-            source,
-        })?;
+    let (_, header) = SafeTensors::read_metadata(buf).map_err(|source| NetsError::Safetensors {
+        path: path.into(),
+        source,
+    })?;
     let mut out = Vec::with_capacity(st.len());
     for (name, view) in st.iter() {
         let kind = kind_of(view.dtype()).ok_or_else(|| NetsError::Metadata {
@@ -306,6 +314,11 @@ pub fn read_tensors(path: &Path) -> Result<(NamedTensors, Option<HashMap<String,
         ));
     }
     Ok((out, header.metadata().clone()))
+}
+
+/// The metadata of a checkpoint given as raw `__metadata__` (from [`read_tensors`]).
+pub fn meta_from_map(path: &Path, map: Option<HashMap<String, String>>) -> Result<CheckpointMeta> {
+    CheckpointMeta::from_map(path, map)
 }
 
 /// Reads only the metadata of a diat checkpoint.
