@@ -45,17 +45,25 @@ use image::RgbImage;
 use std::path::Path;
 
 /// Reads a photo as RGB, applying its EXIF orientation (phone pictures are often stored sideways).
+/// A JPEG cut short (no end-of-image marker) is an error, not a half-grey picture.
 pub fn load_photo(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|source| AlignError::Io {
+        path: path.into(),
+        source,
+    })?;
+    decode_photo(path, &bytes)
+}
+
+/// [`load_photo`] of bytes already read; `path` names them in errors.
+pub fn decode_photo(path: &Path, bytes: &[u8]) -> Result<RgbImage> {
     use image::ImageDecoder;
+    check_complete_jpeg(bytes)
+        .map_err(|problem| AlignError::Invalid(format!("{}: {problem}", path.display())))?;
     let decode = |source| AlignError::Decode {
         path: path.into(),
         source,
     };
-    let reader = image::ImageReader::open(path)
-        .map_err(|source| AlignError::Io {
-            path: path.into(),
-            source,
-        })?
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|source| AlignError::Io {
             path: path.into(),
@@ -66,6 +74,21 @@ pub fn load_photo(path: &Path) -> Result<RgbImage> {
     let mut img = image::DynamicImage::from_decoder(decoder).map_err(decode)?;
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
+}
+
+/// A JPEG (starting with SOI, `FF D8`) must end with its end-of-image marker `FF D9`, followed at
+/// most by padding: decoders fill a file cut short with grey and report nothing. Inside the
+/// entropy-coded data an `FF` byte is always stuffed (`FF 00`) or a restart marker, so `FF D9`
+/// near the end is the real EOI. Other formats pass unchecked.
+pub fn check_complete_jpeg(bytes: &[u8]) -> std::result::Result<(), String> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Ok(());
+    }
+    let tail = &bytes[bytes.len().saturating_sub(4096)..];
+    match tail.windows(2).rposition(|w| w == [0xFF, 0xD9]) {
+        Some(_) => Ok(()),
+        None => Err("truncated JPEG (no end-of-image marker): the file was cut short".into()),
+    }
 }
 
 /// Writes an image atomically; the format follows the extension (`.png`, `.jpg`/`.jpeg` at
@@ -127,4 +150,32 @@ pub fn psnr(a: &RgbImage, b: &RgbImage, include: Option<&dyn Fn(u32, u32) -> boo
         return f64::INFINITY;
     }
     10.0 * (255.0f64 * 255.0 / (se / n as f64)).log10()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncated_jpegs_are_refused() {
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 90]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&img)
+            .unwrap();
+        let p = Path::new("x.jpg");
+        assert_eq!(decode_photo(p, &jpeg).unwrap().dimensions(), (64, 48));
+        let e = decode_photo(p, &jpeg[..jpeg.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.jpg") && e.contains("truncated"), "{e}");
+        // Padding after EOI is fine; HTML is a decode error naming the file.
+        let mut padded = jpeg.clone();
+        padded.extend_from_slice(&[0; 16]);
+        assert!(decode_photo(p, &padded).is_ok());
+        let e = decode_photo(p, b"<html>nope</html>")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.jpg"), "{e}");
+    }
 }

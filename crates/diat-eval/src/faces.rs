@@ -257,24 +257,10 @@ pub fn zip_photo_names(path: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Decodes a photo from bytes (EXIF orientation applied), naming `source` in errors.
+/// Decodes a photo from bytes (EXIF orientation applied; a truncated JPEG is an error), naming
+/// `source` in errors.
 pub fn decode_photo(source: &str, bytes: &[u8]) -> Result<RgbImage> {
-    use image::ImageDecoder;
-    let bad = |e: image::ImageError| EvalError::Input {
-        path: source.into(),
-        problem: format!("unreadable image: {e}"),
-    };
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| EvalError::Input {
-            path: source.into(),
-            problem: e.to_string(),
-        })?;
-    let mut decoder = reader.into_decoder().map_err(bad)?;
-    let orientation = decoder.orientation().map_err(bad)?;
-    let mut img = image::DynamicImage::from_decoder(decoder).map_err(bad)?;
-    img.apply_orientation(orientation);
-    Ok(img.into_rgb8())
+    Ok(diat_align::decode_photo(Path::new(source), bytes)?)
 }
 
 /// Detects the largest face of `photo` with MTCNN and aligns it into CelebA's frame.

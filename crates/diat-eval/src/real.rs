@@ -330,9 +330,16 @@ fn gather(
             }
             Err(e @ EvalError::Config(_)) => return Err(e),
             Err(e) => {
+                // Errors name the file; the report has it as `source` already.
+                let text = e.to_string();
+                let reason = text
+                    .strip_prefix(&format!("{shown}: "))
+                    .map(|r| r.strip_prefix(&format!("{shown}: ")).unwrap_or(r))
+                    .unwrap_or(&text)
+                    .to_string();
                 g.rejected.push(Rejected {
                     source: shown,
-                    reason: e.to_string(),
+                    reason,
                 });
                 continue;
             }
