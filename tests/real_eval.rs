@@ -180,6 +180,34 @@ fn random_model(dir: &Path, task: &str) -> PathBuf {
     m
 }
 
+/// `diat eval real` on Mouth_Slightly_Open with CelebA's labels on the CPU, plus `extra`.
+fn eval_real(
+    direction: &str,
+    model: &Path,
+    faces: &Path,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let celeba = common::celeba_samples();
+    let mut args = vec![
+        "eval",
+        "real",
+        "--attr",
+        "Mouth_Slightly_Open",
+        "--direction",
+        direction,
+        "--model",
+        p(model),
+        "--faces",
+        p(faces),
+        "--celeba",
+        p(&celeba),
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    diat(&args)
+}
+
 #[test]
 fn eval_real_end_to_end_with_bad_inputs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -201,31 +229,21 @@ fn eval_real_end_to_end_with_bad_inputs() {
     let model = random_model(tmp.path(), "mouth_open");
     let json = tmp.path().join("r.json");
     let sheet = tmp.path().join("sheet.png");
-    let celeba = common::celeba_samples();
-    let (ok, out, err) = diat(&[
-        "eval",
-        "real",
-        "--attr",
-        "Mouth_Slightly_Open",
-        "--direction",
+    let (ok, out, err) = eval_real(
         "add",
-        "--model",
-        p(&model),
-        "--faces",
-        p(&faces),
-        "--celeba",
-        p(&celeba),
-        "--split",
-        "all",
-        "--limit",
-        "14",
-        "--json",
-        p(&json),
-        "--sheet",
-        p(&sheet),
-        "--device",
-        "cpu",
-    ]);
+        &model,
+        &faces,
+        &[
+            "--split",
+            "all",
+            "--limit",
+            "14",
+            "--json",
+            p(&json),
+            "--sheet",
+            p(&sheet),
+        ],
+    );
     assert!(ok, "{out}\n{err}");
     assert!(!err.contains("panicked"), "{err}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -283,48 +301,16 @@ fn eval_real_end_to_end_with_bad_inputs() {
     std::fs::create_dir_all(&lone).unwrap();
     // Named outside CelebA (a label would deselect it before detection).
     std::fs::copy(&noface, lone.join("0-noface.jpg")).unwrap();
-    let (ok, out, err) = diat(&[
-        "eval",
-        "real",
-        "--attr",
-        "Mouth_Slightly_Open",
-        "--direction",
-        "remove",
-        "--model",
-        p(&random_model(tmp.path(), "mouth_close")),
-        "--faces",
-        p(&lone),
-        "--celeba",
-        p(&celeba),
-        "--split",
-        "all",
-        "--device",
-        "cpu",
-    ]);
+    let closer = random_model(tmp.path(), "mouth_close");
+    let (ok, out, err) = eval_real("remove", &closer, &lone, &["--split", "all"]);
     assert!(!ok && !err.contains("panicked"), "{out}\n{err}");
     assert!(out.contains("no face found"), "{out}");
     assert!(err.contains("no face evaluated"), "{err}");
 
     // A model of the wrong task is refused before any work.
-    common::fails(
-        &[
-            "eval",
-            "real",
-            "--attr",
-            "Mouth_Slightly_Open",
-            "--direction",
-            "add",
-            "--model",
-            p(&random_model(tmp.path(), "mouth_close")),
-            "--faces",
-            p(&faces),
-            "--celeba",
-            p(&celeba),
-            "--device",
-            "cpu",
-        ],
-        "trained for task mouth_close",
-    );
+    let (ok, _, err) = eval_real("add", &closer, &faces, &[]);
+    assert!(!ok && err.contains("trained for task mouth_close"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 
     // A zip of photos works like the folder.
     let zip_path = tmp.path().join("faces.zip");
@@ -340,26 +326,7 @@ fn eval_real_end_to_end_with_bad_inputs() {
         }
         z.finish().unwrap();
     }
-    let (ok, out, err) = diat(&[
-        "eval",
-        "real",
-        "--attr",
-        "Mouth_Slightly_Open",
-        "--direction",
-        "add",
-        "--model",
-        p(&model),
-        "--faces",
-        p(&zip_path),
-        "--celeba",
-        p(&celeba),
-        "--split",
-        "all",
-        "--device",
-        "cpu",
-        "--json",
-        "-",
-    ]);
+    let (ok, out, err) = eval_real("add", &model, &zip_path, &["--split", "all", "--json", "-"]);
     assert!(ok, "{out}\n{err}");
     let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(r["faces_evaluated"].as_u64().unwrap() >= 1);

@@ -16,25 +16,12 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
 import classifier_reference as C  # noqa: E402
-
-
-def measure(f, min_time, warmup=2):
-    for _ in range(warmup):
-        f()
-    n, start = 0, time.perf_counter()
-    while True:
-        f()
-        n += 1
-        secs = time.perf_counter() - start
-        if secs >= min_time:
-            return n, secs
 
 
 def main():
@@ -56,13 +43,13 @@ def main():
     rows = []
     for b in [int(v) for v in a.batches.split(",")]:
         chips = [rng.integers(0, 256, (150, 150, 3), dtype=np.uint8) for _ in range(b)]
-        n, secs = measure(lambda: model.compute_face_descriptor(chips), a.min_time)
+        n, secs = C.measure(lambda: model.compute_face_descriptor(chips), a.min_time, warmup=2)
         rows.append({"network": "dlib descriptor (dlib Python API)", "batch": b,
                      "images_per_second": n * b / secs})
         print(f"dlib descriptor, batch {b}: {n * b / secs:,.1f} img/s", flush=True)
         x = torch.rand(b, 3, net.image_size, net.image_size) * 2 - 1
         with torch.no_grad():
-            n, secs = measure(lambda: torch.sigmoid(net(x)), a.min_time)
+            n, secs = C.measure(lambda: torch.sigmoid(net(x)), a.min_time, warmup=2)
         rows.append({"network": "attribute classifier (PyTorch eager)", "batch": b,
                      "images_per_second": n * b / secs})
         print(f"PyTorch classifier, batch {b}: {n * b / secs:,.1f} img/s", flush=True)

@@ -271,21 +271,7 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
     let report = evaluate(&cfg, &transforms, Mode::auto());
     let _ = std::fs::remove_dir_all(&scratch);
     let report = report?;
-    let text = table(&report);
-    let json = serde_json::to_string_pretty(&report)? + "\n";
-    match &a.json {
-        Some(p) if p.as_os_str() == "-" => {
-            eprint!("{text}");
-            print!("{json}");
-        }
-        Some(p) => {
-            print!("{text}");
-            diat_common::write_atomic(p, json.as_bytes())
-                .with_context(|| format!("writing {}", p.display()))?;
-            println!("\nreport: {}", p.display());
-        }
-        None => print!("{text}"),
-    }
+    emit(&table(&report), &report, a.json.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -342,21 +328,7 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         detector.as_ref(),
         &cfg,
     )?;
-    let text = table(&report);
-    let json = serde_json::to_string_pretty(&report)? + "\n";
-    match &a.json {
-        Some(p) if p.as_os_str() == "-" => {
-            eprint!("{text}");
-            print!("{json}");
-        }
-        Some(p) => {
-            print!("{text}");
-            diat_common::write_atomic(p, json.as_bytes())
-                .with_context(|| format!("writing {}", p.display()))?;
-            println!("report: {}", p.display());
-        }
-        None => print!("{text}"),
-    }
+    emit(&table(&report), &report, a.json.as_deref())?;
     if let (Some(p), Some(img)) = (&a.sheet, &sheet) {
         diat_align::save_image(p, img)?;
         println!("contact sheet: {}", p.display());
@@ -371,6 +343,26 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a report's table and writes its JSON to `json` ("-": JSON on stdout, the table on
+/// stderr).
+fn emit(text: &str, report: &impl serde::Serialize, json: Option<&Path>) -> Result<()> {
+    let body = serde_json::to_string_pretty(report)? + "\n";
+    match json {
+        Some(p) if p.as_os_str() == "-" => {
+            eprint!("{text}");
+            print!("{body}");
+        }
+        Some(p) => {
+            print!("{text}");
+            diat_common::write_atomic(p, body.as_bytes())
+                .with_context(|| format!("writing {}", p.display()))?;
+            println!("report: {}", p.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 /// `diat bench real`.

@@ -609,7 +609,6 @@ pub struct ModelCard {
 impl ModelCard {
     /// The card as Markdown (the committed `*.md` beside the weights).
     pub fn markdown(&self) -> String {
-        let pct = |v: f64| format!("{:.1} %", 100.0 * v);
         let mut m = format!(
             "# {}\n\nAttribute classifier of `diat eval real` (`diat_nets::attr_classifier`): a {}-layer CNN, \
              width {}, on the {}×{} training crop of CelebA's aligned frame (the 178×178 central window), \
@@ -664,35 +663,35 @@ impl ModelCard {
             self.training.positive_weight_power,
             self.training.shift
         ));
-        for s in &self.report.test {
-            m.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                s.attribute,
-                s.faces,
-                s.positives,
-                pct(s.accuracy),
-                pct(s.balanced_accuracy)
-            ));
-        }
+        m.push_str(&markdown_rows(&self.report.test));
         m.push_str(
             "\n## Validation identities\n\n| attribute | faces | positives | accuracy | balanced accuracy |\n|---|---:|---:|---:|---:|\n",
         );
-        for s in &self.report.val {
-            m.push_str(&format!(
-                "| {} | {} | {} | {} | {} |\n",
-                s.attribute,
-                s.faces,
-                s.positives,
-                pct(s.accuracy),
-                pct(s.balanced_accuracy)
-            ));
-        }
+        m.push_str(&markdown_rows(&self.report.val));
         m.push_str(
             "\nCelebA's images and labels are for non-commercial research use only; these weights were \
              trained on them.\n",
         );
         m
     }
+}
+
+/// Table rows `| attribute | faces | positives | accuracy | balanced accuracy |`.
+fn markdown_rows(scores: &[AttributeScore]) -> String {
+    let pct = |v: f64| format!("{:.1} %", 100.0 * v);
+    scores
+        .iter()
+        .map(|s| {
+            format!(
+                "| {} | {} | {} | {} | {} |\n",
+                s.attribute,
+                s.faces,
+                s.positives,
+                pct(s.accuracy),
+                pct(s.balanced_accuracy)
+            )
+        })
+        .collect()
 }
 
 /// Scores a saved classifier on one side of the identity division of `data`.
