@@ -130,6 +130,14 @@ pub struct Rejected {
 /// The entries of a `diat align` output folder: `(image id, faces.json record index)` for the
 /// first face of each photo that has an aligned file, and the photos without one.
 pub fn read_aligned_dir(dir: &Path) -> Result<(FacesJson, Vec<usize>, Vec<Rejected>)> {
+    if !dir.join("faces.json").is_file() {
+        return Err(EvalError::Input {
+            path: dir.into(),
+            problem: "not a `diat align` output folder (no faces.json): align the photos first, \
+                      e.g. `diat align PHOTOS --out DIR --largest --aligned`"
+                .into(),
+        });
+    }
     let doc = FacesJson::read(&dir.join("faces.json"))?;
     let mut keep = Vec::new();
     for (i, f) in doc.faces.iter().enumerate() {
