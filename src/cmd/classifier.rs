@@ -1,7 +1,7 @@
 //! `diat classifier`: the attribute classifier of `diat eval real` — train it on aligned real
 //! faces (split by identity), score it.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use diat_eval::classifier::{
     Classifier, ModelCard, TrainConfig, load_data, score, score_table, train,
 };
@@ -170,12 +170,8 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
 
 fn run_score(a: ScoreArgs) -> Result<ExitCode> {
     let device = super::parse_device(&a.data.device)?;
-    let split = match a.split.as_str() {
-        "train" => diat_celeba::split::Split::Train,
-        "val" => diat_celeba::split::Split::Val,
-        "test" => diat_celeba::split::Split::Test,
-        other => bail!("--split {other:?}: expected test, val or train"),
-    };
+    let split = diat_celeba::split::Split::parse(&a.split)
+        .with_context(|| format!("--split {:?}: expected test, val or train", a.split))?;
     let classifier = match &a.classifier {
         Some(path) => Classifier::load(path, device)?,
         None => Classifier::load_default(device)?,

@@ -282,10 +282,10 @@ fn real(a: RealArgs) -> Result<ExitCode> {
     let device = super::parse_device(&a.device)?;
     let split = match a.split.as_str() {
         "all" => None,
-        "train" => Some(diat_celeba::split::Split::Train),
-        "val" => Some(diat_celeba::split::Split::Val),
-        "test" => Some(diat_celeba::split::Split::Test),
-        other => bail!("--split {other:?}: expected test, val, train or all"),
+        other => Some(
+            diat_celeba::split::Split::parse(other)
+                .with_context(|| format!("--split {other:?}: expected test, val, train or all"))?,
+        ),
     };
     let attr = diat_eval::faces::check_attributes(std::slice::from_ref(&a.attr))?.remove(0);
     let source = FaceSource::open(&a.faces)?;

@@ -15,7 +15,9 @@ pub const ALIGNED_HEIGHT: u32 = 218;
 /// The official split sizes (train / val / test).
 pub const OFFICIAL_SPLITS: [usize; 3] = [162_770, 19_867, 19_962];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
@@ -29,6 +31,14 @@ impl Split {
             0 => Split::Train,
             1 => Split::Val,
             _ => Split::Test,
+        }
+    }
+    /// CelebA's partition code (`list_eval_partition.txt`: 0 train, 1 val, 2 test).
+    pub fn partition_code(self) -> u8 {
+        match self {
+            Split::Train => 0,
+            Split::Val => 1,
+            Split::Test => 2,
         }
     }
     pub fn name(self) -> &'static str {

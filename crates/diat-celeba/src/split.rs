@@ -8,40 +8,13 @@
 //! and the real-face training sets use the same rule with the same [`DEFAULT_SEED`], and a face
 //! held out from one is held out from the other.
 
-use serde::{Deserialize, Serialize};
-
 /// The seed every diat real-face division uses unless told otherwise.
 pub const DEFAULT_SEED: u64 = 2017;
 
-/// One side of the division.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
+pub use crate::dataset::Split;
 
-impl Split {
-    /// CelebA's partition code (`list_eval_partition.txt`: 0 train, 1 val, 2 test).
-    pub fn partition_code(self) -> u8 {
-        match self {
-            Split::Train => 0,
-            Split::Val => 1,
-            Split::Test => 2,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
-    }
-}
-
-fn splitmix64(mut z: u64) -> u64 {
+/// SplitMix64's output function of `z` (Steele, Lea, Flood 2014): a well-mixed 64-bit hash.
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

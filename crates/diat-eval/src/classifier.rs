@@ -478,8 +478,9 @@ pub fn train(
     })
 }
 
+/// The rate at `step`: the training stages' cosine schedule (`diat_train::config::LrSchedule`).
 fn opt_lr(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
-    cfg.lr * (0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos()))
+    diat_train::config::LrSchedule::Cosine.lr(cfg.lr, step, total)
 }
 
 /// A trained classifier, ready to score images.

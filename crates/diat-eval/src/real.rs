@@ -358,23 +358,13 @@ fn gather(
     Ok(g)
 }
 
-/// `[N, 3, S, S]` in [-1, 1] → RGB images.
-fn to_images(t: &Tensor) -> Result<Vec<RgbImage>> {
-    let t = ((t.clamp(-1.0, 1.0) + 1.0) * 127.5)
-        .round()
-        .to_kind(Kind::Uint8)
-        .permute([0, 2, 3, 1])
-        .contiguous()
-        .to_device(Device::Cpu);
-    let s = t.size();
-    let (n, h, w) = (s[0] as usize, s[1] as u32, s[2] as u32);
-    let bytes = Vec::<u8>::try_from(t.flatten(0, -1))?;
-    let per = (h * w * 3) as usize;
-    Ok((0..n)
-        .map(|i| {
-            RgbImage::from_raw(w, h, bytes[i * per..(i + 1) * per].to_vec()).expect("sized buffer")
-        })
-        .collect())
+/// `[N, 3, S, S]` in [-1, 1] → RGB images (`diat_train::images::to_rgb`).
+fn to_images(t: &Tensor) -> Vec<RgbImage> {
+    let (h, w) = (t.size()[2] as u32, t.size()[3] as u32);
+    diat_train::images::to_rgb(t)
+        .into_iter()
+        .map(|px| RgbImage::from_raw(w, h, px).expect("sized buffer"))
+        .collect()
 }
 
 fn to_tensor(images: &[RgbImage], device: Device) -> Tensor {
@@ -403,11 +393,9 @@ fn partners(ids: &[String], identities: &[Option<u32>], seed: u64) -> Vec<Option
     let n = ids.len();
     let mut state = seed ^ 0x5DEE_CE66_D1CE_4E5B;
     let mut next = || {
+        let r = diat_celeba::split::splitmix64(state);
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        r
     };
     (0..n)
         .map(|i| {
@@ -479,11 +467,11 @@ pub fn evaluate_real(
     for chunk in xs.chunks(32) {
         let x = to_tensor(chunk, model.device);
         let (tx, out) = model.apply(&x);
-        outs.extend(to_images(&out)?);
-        txs.extend(to_images(&tx)?);
+        outs.extend(to_images(&out));
+        txs.extend(to_images(&tx));
         blurs.extend(to_images(&tch::no_grad(|| {
             diat_nets::blur::gaussian_blur(&x, sigma)
-        }))?);
+        })));
         progress.inc(chunk.len() as u64);
     }
     progress.finish();
@@ -540,7 +528,12 @@ pub fn evaluate_real(
         .collect();
     for (name, imgs, lm) in conditions {
         let probs = classifier.probability(imgs, &cfg.attribute)?;
-        let descs = chips_of(imgs, lm)?;
+        // x's own chips are the reference; the other person's are the reference reordered.
+        let descs = match name {
+            "identity" => reference.clone(),
+            "other identity" => other_idx.iter().map(|&j| reference[j]).collect(),
+            _ => chips_of(imgs, lm)?,
+        };
         let dists: Vec<f64> = descs
             .iter()
             .zip(&reference)
