@@ -336,6 +336,9 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let face = image::open(applied.join("face0.png")).unwrap().into_rgb8();
     assert_eq!(face.dimensions(), (SIZE, SIZE));
 
+    apply_never_overwrites_nor_reads_truncated_images(&run.join("final"), tmp.path());
+    an_incomplete_or_altered_final_is_refused(&run, tmp.path());
+
     // `--align` on real photos: a CelebA face placed in a larger photo is edited in place; a
     // photo without a face is reported and skipped.
     let samples = std::env::var("DIAT_CELEBA_SAMPLES")
@@ -382,9 +385,11 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         "the face was edited"
     );
 
-    // A diverging learning rate: the run stops naming stage and step, keeping good checkpoints.
+    // A diverging loss (injected: the limits refuse the learning rates that would do it): the
+    // run stops naming stage and step, keeping good checkpoints.
     let bad = tmp.path().join("bad");
-    let out = train_cmd(&data, &bad, &["--set", "stages.pretrain_t.lr=1e30"])
+    let out = train_cmd(&data, &bad, &[])
+        .env("DIAT_FAULT_NONFINITE", "pretrain_t:12")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -407,6 +412,173 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
                 "checkpoints hold finite states only: {state}"
             );
         }
+    }
+}
+
+fn apply(model: &Path, inputs: &[&Path], out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["apply", "--cpu", "--model"])
+        .arg(model)
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env("DIAT_PROGRESS", "none")
+        .output()
+        .unwrap()
+}
+
+/// Two inputs never share an output name (`face.jpg` + `face.png`; an input named like another's
+/// intermediate; one file name in two folders is an error before anything is written), and a
+/// JPEG cut in half is refused as `diat data` and `diat align` refuse it.
+fn apply_never_overwrites_nor_reads_truncated_images(model: &Path, tmp: &Path) {
+    let dir = tmp.join("collide");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (
+        image::RgbImage::from_raw(SIZE, SIZE, image(7, false)).unwrap(),
+        image::RgbImage::from_raw(SIZE, SIZE, image(8, true)).unwrap(),
+    );
+    a.save(dir.join("face.jpg")).unwrap();
+    b.save(dir.join("face.png")).unwrap();
+    b.save(dir.join("face.transform.png")).unwrap();
+    let out = tmp.join("collide-out");
+    let o = apply(model, &[&dir], &out, &[]);
+    let stdout = common::assert_ok(&o, "apply with colliding stems");
+    assert!(stdout.contains("3 image(s) written"), "{stdout}");
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["face.jpg.png", "face.png.png", "face.transform.png"]
+    );
+    // With --keep-intermediate, face.png's T(x) would be face.png.transform.png, fine, but an
+    // input already named like an intermediate of another collides: refused up front.
+    std::fs::remove_file(dir.join("face.jpg")).unwrap();
+    let out2 = tmp.join("collide-out2");
+    let o = apply(model, &[&dir], &out2, &["--keep-intermediate"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("would both be written as face.transform.png"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out2.exists() || std::fs::read_dir(&out2).unwrap().count() == 0);
+    // The same file name in two folders.
+    let other = tmp.join("collide-b");
+    std::fs::create_dir_all(&other).unwrap();
+    a.save(other.join("face.png")).unwrap();
+    let o = apply(model, &[&dir, &other], &tmp.join("collide-out3"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("would both be written as face.png"));
+
+    // A JPEG truncated in half: apply skips it (rc 1: nothing produced), as data and align do.
+    let trunc = tmp.join("trunc");
+    std::fs::create_dir_all(&trunc).unwrap();
+    let celeba = common::celeba_samples().join("Img/img_align_celeba/000001.jpg");
+    let bytes = std::fs::read(&celeba).unwrap();
+    std::fs::write(trunc.join("half.jpg"), &bytes[..bytes.len() / 2]).unwrap();
+    let o = apply(model, &[&trunc], &tmp.join("trunc-out"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("half.jpg") && err.contains("truncated JPEG"),
+        "{err}"
+    );
+    assert!(!tmp.join("trunc-out/half.png").exists());
+    let o = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["align", "--device", "cpu"])
+        .arg(&trunc)
+        .arg("--out")
+        .arg(tmp.join("trunc-aligned"))
+        .env("DIAT_PROGRESS", "none")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("half.jpg") && err.contains("truncated JPEG"),
+        "align: {err}"
+    );
+    let mut cropper = diat_celeba::crop::Cropper::new(CropSpec::default().with_size(SIZE));
+    let mut px = vec![0u8; (SIZE * SIZE * 3) as usize];
+    let e = cropper
+        .process(&bytes[..bytes.len() / 2], &mut px)
+        .unwrap_err();
+    assert!(e.to_string().contains("truncated JPEG"), "data: {e}");
+}
+
+/// `final/` appears whole (renamed into place, sealed by complete.json) and every loader checks
+/// it: a missing record (a run killed before the seal, or an older diat), a removed, truncated or
+/// swapped file, and a checkpoint whose metadata config does not describe its weights.
+fn an_incomplete_or_altered_final_is_refused(run: &Path, tmp: &Path) {
+    let fin = run.join("final");
+    assert!(fin.join("complete.json").is_file());
+    let input = tmp.join("one");
+    std::fs::create_dir_all(&input).unwrap();
+    image::RgbImage::from_raw(SIZE, SIZE, image(3, false))
+        .unwrap()
+        .save(input.join("f.png"))
+        .unwrap();
+    let copy = |name: &str| -> PathBuf {
+        let r = tmp.join(name);
+        std::fs::create_dir_all(r.join("final")).unwrap();
+        std::fs::copy(run.join("resolved.toml"), r.join("resolved.toml")).unwrap();
+        for e in std::fs::read_dir(&fin).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), r.join("final").join(e.file_name())).unwrap();
+        }
+        r.join("final")
+    };
+    let refused = |model: &Path, want: &str| {
+        let o = apply(model, &[&input], &tmp.join("refused-out"), &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{want}: {err}");
+        assert!(err.contains(want), "expected {want:?} in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!tmp.join("refused-out/f.png").exists());
+    };
+    // Killed after transform.safetensors, before the rest (what an older diat left).
+    let f = copy("killed");
+    std::fs::remove_file(f.join("complete.json")).unwrap();
+    std::fs::remove_file(f.join("enhance.safetensors")).unwrap();
+    refused(&f, "no complete.json");
+    let f = copy("removed");
+    std::fs::remove_file(f.join("enhance.safetensors")).unwrap();
+    refused(&f, "enhance.safetensors, listed in complete.json");
+    let f = copy("cut");
+    let t = std::fs::read(f.join("transform.safetensors")).unwrap();
+    std::fs::write(f.join("transform.safetensors"), &t[..t.len() - 100]).unwrap();
+    refused(&f, "transform.safetensors has");
+    // A checkpoint file on its own (no folder record): its config is checked against limits
+    // and against the weights before anything is allocated.
+    let (tensors, map) =
+        diat_nets::checkpoint::read_tensors(&fin.join("transform.safetensors")).unwrap();
+    let mut meta = diat_nets::checkpoint::meta_from_map(&fin, map).unwrap();
+    for (config, want) in [
+        (
+            serde_json::json!({"res_blocks": 2, "width": 1e7, "image_size": 32}),
+            "diat.config.width = 10000000 is out of range",
+        ),
+        (
+            serde_json::json!({"res_blocks": 2, "width": 0.25, "image_size": 0}),
+            "diat.config.image_size = 0 is out of range",
+        ),
+        (
+            serde_json::json!({"res_blocks": 2, "width": 0.25, "image_size": 30}),
+            "diat.config.image_size = 30 must be a multiple of 4",
+        ),
+        (
+            serde_json::json!({"res_blocks": 3, "width": 0.25, "image_size": 32}),
+            "does not belong to these weights",
+        ),
+    ] {
+        meta.config = config;
+        let p = tmp.join("tampered.safetensors");
+        diat_nets::checkpoint::save_tensors(&p, &tensors, &meta).unwrap();
+        refused(&p, want);
     }
 }
 

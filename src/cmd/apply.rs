@@ -52,6 +52,7 @@ pub struct Args {
 
 /// One input image: its output stem and bytes.
 struct Item {
+    /// Output file stem, unique among the inputs ([`diat_common::names::output_stems`]).
     stem: String,
     source: String,
     bytes: Vec<u8>,
@@ -63,14 +64,27 @@ fn is_image(p: &str) -> bool {
 }
 
 fn stem_of(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    base.rsplit_once('.')
-        .map(|(s, _)| s)
-        .unwrap_or(base)
-        .to_string()
+    diat_common::names::stem(name).to_string()
 }
 
-fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
+/// The input images; their output stems never collide (`face.jpg` and `face.png` give
+/// `face.jpg.png` and `face.png.png`; the same file name in two folders is an error).
+fn collect(inputs: &[PathBuf], keep_intermediate: bool) -> Result<Vec<Item>> {
+    let mut items = collect_items(inputs)?;
+    let names: Vec<&str> = items.iter().map(|it| it.source.as_str()).collect();
+    let suffixes: &[&str] = if keep_intermediate {
+        &[".transform", ".input"]
+    } else {
+        &[]
+    };
+    let stems = diat_common::names::output_stems(&names, suffixes).map_err(anyhow::Error::msg)?;
+    for (it, s) in items.iter_mut().zip(stems) {
+        it.stem = s;
+    }
+    Ok(items)
+}
+
+fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     for input in inputs {
         if input.is_dir() {
@@ -92,6 +106,8 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
         {
+            diat_common::zipdir::check_unique(input)
+                .with_context(|| format!("{} is not a usable zip", input.display()))?;
             let f = std::fs::File::open(input)
                 .with_context(|| format!("opening {}", input.display()))?;
             let mut z = zip::ZipArchive::new(f)
@@ -103,8 +119,13 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 if m.is_dir() || !is_image(&name) || m.enclosed_name().is_none() {
                     continue;
                 }
-                let mut bytes = Vec::with_capacity(m.size() as usize);
-                m.read_to_end(&mut bytes)?;
+                // The declared size is not trusted either (a zip bomb declares little).
+                const MAX: u64 = 256 << 20;
+                let mut bytes = Vec::with_capacity(m.size().min(MAX) as usize);
+                (&mut m).take(MAX + 1).read_to_end(&mut bytes)?;
+                if bytes.len() as u64 > MAX {
+                    bail!("{}:{name}: larger than {} MB", input.display(), MAX >> 20);
+                }
                 items.push(Item {
                     stem: stem_of(&name),
                     source: format!("{}:{name}", input.display()),
@@ -124,12 +145,23 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<Item>> {
     Ok(items)
 }
 
+/// The image of `item`, decoded as strictly as `diat data` and `diat align` do (a truncated JPEG
+/// is an error); the error does not repeat the source's name.
+fn decode(item: &Item) -> Result<image::RgbImage, String> {
+    diat_align::decode_photo(Path::new(&item.source), &item.bytes).map_err(|e| {
+        let msg = e.to_string();
+        let prefix = format!("{}: ", item.source);
+        format!(
+            "not a readable image: {}",
+            msg.strip_prefix(&prefix).unwrap_or(&msg)
+        )
+    })
+}
+
 /// A CelebA-aligned 178×218 image is cropped like the training data; an image already at the
 /// model's size is used as is.
 fn prepare(item: &Item, cropper: &mut Cropper, size: u32) -> Result<Vec<u8>, String> {
-    let img = image::load_from_memory(&item.bytes)
-        .map_err(|e| format!("not a readable image: {e}"))?
-        .into_rgb8();
+    let img = decode(item)?;
     let (w, h) = img.dimensions();
     if (w, h) == (size, size) {
         return Ok(img.into_raw());
@@ -201,7 +233,7 @@ fn run_sized(args: Args) -> Result<(ExitCode, u32)> {
     let resolved = diat_zoo::resolve_and_fetch(&args.model)?;
     let model = Model::load(resolved.model_path(), device)?;
     let size = model.image_size as u32;
-    let items = collect(&args.inputs)?;
+    let items = collect(&args.inputs, args.keep_intermediate && !args.align)?;
     if items.is_empty() {
         bail!("no input image found");
     }
@@ -289,11 +321,11 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
     let progress = Progress::new("apply --align", Some(items.len() as u64));
     let (mut photos, mut faces_done, mut skipped) = (0usize, 0usize, 0usize);
     for it in items {
-        let photo = match image::load_from_memory(&it.bytes) {
-            Ok(p) => p.into_rgb8(),
+        let photo = match decode(it) {
+            Ok(p) => p,
             Err(e) => {
                 skipped += 1;
-                eprintln!("skipped {}: not a readable image: {e}", it.source);
+                eprintln!("skipped {}: {e}", it.source);
                 progress.inc(1);
                 continue;
             }

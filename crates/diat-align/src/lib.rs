@@ -76,20 +76,7 @@ pub fn decode_photo(path: &Path, bytes: &[u8]) -> Result<RgbImage> {
     Ok(img.into_rgb8())
 }
 
-/// A JPEG (starting with SOI, `FF D8`) must end with its end-of-image marker `FF D9`, followed at
-/// most by padding: decoders fill a file cut short with grey and report nothing. Inside the
-/// entropy-coded data an `FF` byte is always stuffed (`FF 00`) or a restart marker, so `FF D9`
-/// near the end is the real EOI. Other formats pass unchecked.
-pub fn check_complete_jpeg(bytes: &[u8]) -> std::result::Result<(), String> {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return Ok(());
-    }
-    let tail = &bytes[bytes.len().saturating_sub(4096)..];
-    match tail.windows(2).rposition(|w| w == [0xFF, 0xD9]) {
-        Some(_) => Ok(()),
-        None => Err("truncated JPEG (no end-of-image marker): the file was cut short".into()),
-    }
-}
+pub use diat_common::decode::check_complete_jpeg;
 
 /// Writes an image atomically; the format follows the extension (`.png`, `.jpg`/`.jpeg` at
 /// quality 95).

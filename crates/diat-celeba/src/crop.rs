@@ -148,6 +148,7 @@ impl Cropper {
 
     /// Decodes an aligned JPEG (or PNG) image into `self.rgb`; returns its size.
     pub fn decode(&mut self, bytes: &[u8]) -> Result<(u32, u32), Reject> {
+        diat_common::decode::check_complete_jpeg(bytes).map_err(Reject::Corrupt)?;
         if bytes.starts_with(&[0xFF, 0xD8]) {
             use zune_core::{colorspace::ColorSpace, options::DecoderOptions};
             let opts = DecoderOptions::default()

@@ -238,6 +238,8 @@ impl ImageReader {
                 if !map.starts_with(b"PK") {
                     return Err(Error::invalid(path, "not a zip file (no PK signature)"));
                 }
+                diat_common::zipdir::check_unique(path)
+                    .map_err(|e| Error::invalid(path, e.to_string()))?;
                 let archive =
                     zip::ZipArchive::new(std::io::Cursor::new(SharedBytes(Arc::new(map))))
                         .map_err(|source| Error::Zip {
@@ -251,7 +253,15 @@ impl ImageReader {
                         continue;
                     }
                     let base = name.rsplit('/').next().unwrap_or(name);
-                    members.insert(base.to_string(), i);
+                    if let Some(j) = members.insert(base.to_string(), i) {
+                        return Err(Error::invalid(
+                            path,
+                            format!(
+                                "two images named {base}: {} and {name}",
+                                archive.name_for_index(j).unwrap_or_default()
+                            ),
+                        ));
+                    }
                 }
                 Ok(Self {
                     inner: ReaderInner::Zip {

@@ -1,11 +1,16 @@
 //! Shared plumbing for every diat crate: progress reporting that suits both terminals and logs,
-//! outputs that are never half-written, and the directories diat uses.
+//! outputs that are never half-written, completeness records of folders that belong together, and
+//! the directories diat uses.
 //!
 //! This crate does not depend on libtorch.
 
 pub mod atomic;
+pub mod complete;
+pub mod decode;
 pub mod dirs;
+pub mod names;
 pub mod progress;
+pub mod zipdir;
 
 pub use atomic::{StagedDir, write_atomic};
 

@@ -248,6 +248,10 @@ impl FaceSource {
 
 /// Photo bytes of a zip's image entries, by entry name (sorted), refusing unsafe names.
 pub fn zip_photo_names(path: &Path) -> Result<Vec<String>> {
+    diat_common::zipdir::check_unique(path).map_err(|e| EvalError::Input {
+        path: path.into(),
+        problem: e.to_string(),
+    })?;
     let file = std::fs::File::open(path).map_err(|source| EvalError::Io {
         path: path.into(),
         source,

@@ -253,7 +253,11 @@ fn gather(
         ),
     };
     let mut zip = match source {
-        FaceSource::Zip(path) => Some(
+        FaceSource::Zip(path) => Some({
+            diat_common::zipdir::check_unique(path).map_err(|e| EvalError::Input {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
             zip::ZipArchive::new(std::fs::File::open(path).map_err(|source| EvalError::Io {
                 path: path.clone(),
                 source,
@@ -261,8 +265,8 @@ fn gather(
             .map_err(|e| EvalError::Input {
                 path: path.clone(),
                 problem: format!("not a readable zip: {e}"),
-            })?,
-        ),
+            })?
+        }),
         _ => None,
     };
     let cls_window = window(classifier.config().image_size);

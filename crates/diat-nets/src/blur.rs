@@ -11,6 +11,13 @@ use tch::Tensor;
 /// σ of the paper's blur (§5.1).
 pub const PAPER_SIGMA: f64 = 1.8;
 
+/// Checks `key = sigma` for images of side `image_size`: positive, and a radius ⌈3σ⌉ below the
+/// side (what reflection padding needs).
+pub fn check_sigma(key: &str, sigma: f64, image_size: i64) -> crate::Result<()> {
+    let hi = ((image_size - 1) as f64 / 3.0).floor().min(20.0);
+    crate::limits::in_range(key, sigma, 0.01, hi.max(0.01))
+}
+
 /// The normalised 1-d Gaussian kernel of standard deviation `sigma` and radius ⌈3σ⌉ (computed in
 /// f64, returned as f32 values).
 pub fn gaussian_kernel(sigma: f64) -> Vec<f32> {

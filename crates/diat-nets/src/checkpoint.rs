@@ -27,6 +27,7 @@
 //! the missing, unexpected and mis-shaped names.
 
 use crate::error::{NetsError, Result};
+use crate::limits::NetConfig;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -323,40 +324,99 @@ pub fn meta_from_map(path: &Path, map: Option<HashMap<String, String>>) -> Resul
 
 /// Reads only the metadata of a diat checkpoint.
 pub fn read_meta(path: &Path) -> Result<CheckpointMeta> {
+    read_header(path).map(|(meta, _)| meta)
+}
+
+/// Reads only the header of a diat checkpoint: its metadata and the number of elements of all
+/// its tensors (from their shapes).
+pub fn read_header(path: &Path) -> Result<(CheckpointMeta, f64)> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| NetsError::Io {
+    let io = |source| NetsError::Io {
         path: path.into(),
         source,
-    })?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|source| NetsError::Io {
-        path: path.into(),
-        source,
-    })?;
-    let n = u64::from_le_bytes(len);
-    if n > 100_000_000 {
-        return Err(NetsError::Metadata {
-            path: path.into(),
-            key: "header".into(),
-            problem: "too large".into(),
-        });
-    }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|source| NetsError::Io {
-        path: path.into(),
-        source,
-    })?;
-    #[derive(serde::Deserialize)]
-    struct Header {
-        #[serde(rename = "__metadata__")]
-        metadata: Option<HashMap<String, String>>,
-    }
-    let h: Header = serde_json::from_slice(&header).map_err(|e| NetsError::Metadata {
+    };
+    let bad = |problem: String| NetsError::Metadata {
         path: path.into(),
         key: "header".into(),
-        problem: e.to_string(),
-    })?;
-    CheckpointMeta::from_map(path, h.metadata)
+        problem,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(io)?;
+    let n = u64::from_le_bytes(len);
+    let file_len = f.metadata().map_err(io)?.len();
+    if n > 100_000_000 || n.saturating_add(8) > file_len {
+        return Err(bad(format!(
+            "declares {n} header bytes in a file of {file_len} bytes"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).map_err(io)?;
+    let h: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(e.to_string()))?;
+    let mut metadata = None;
+    let mut elements = 0.0;
+    for (name, v) in h {
+        if name == "__metadata__" {
+            metadata = Some(
+                serde_json::from_value::<HashMap<String, String>>(v)
+                    .map_err(|e| bad(format!("__metadata__: {e}")))?,
+            );
+            continue;
+        }
+        let shape = v["shape"]
+            .as_array()
+            .ok_or_else(|| bad(format!("tensor {name}: no shape")))?;
+        let mut numel = 1.0;
+        for d in shape {
+            numel *= d
+                .as_u64()
+                .ok_or_else(|| bad(format!("tensor {name}: shape {shape:?}")))?
+                as f64;
+        }
+        elements += numel;
+    }
+    Ok((CheckpointMeta::from_map(path, metadata)?, elements))
+}
+
+/// The network config a checkpoint carries, checked before anything is allocated: every field
+/// within its limits (the error names `diat.config.<field>`), the architecture the expected one,
+/// and the network it describes exactly as large as the tensors the file holds.
+pub fn checked_config<C: NetConfig>(
+    path: &Path,
+    architecture: &str,
+) -> Result<(CheckpointMeta, C)> {
+    let (meta, elements) = read_header(path)?;
+    if meta.architecture != architecture {
+        return Err(NetsError::Architecture {
+            path: path.into(),
+            expected: architecture.into(),
+            found: meta.architecture,
+        });
+    }
+    let config: C = meta.config(path)?;
+    config
+        .check(&|f| format!("diat.config.{f}"))
+        .map_err(|e| NetsError::Metadata {
+            path: path.into(),
+            key: "diat.config".into(),
+            problem: e
+                .to_string()
+                .trim_start_matches("invalid configuration: ")
+                .into(),
+        })?;
+    let want = config.state_elements();
+    if want != elements {
+        return Err(NetsError::Metadata {
+            path: path.into(),
+            key: "diat.config".into(),
+            problem: format!(
+                "describes a {architecture} network of {want} elements, but the file holds {elements}: \
+                 the metadata does not belong to these weights"
+            ),
+        });
+    }
+    Ok((meta, config))
 }
 
 fn is_float(k: Kind) -> bool {
@@ -541,5 +601,117 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent.safetensors"), "{e}");
+    }
+
+    fn numel(vs: &nn::VarStore) -> f64 {
+        vs.variables().values().map(|t| t.numel() as f64).sum()
+    }
+
+    #[test]
+    fn state_elements_are_exact() {
+        use crate::{DiscriminatorConfig, LocalEnhanceConfig, discriminator, local_enhance_net};
+        for (res_blocks, width, image_size) in
+            [(0, 0.1, 8), (2, 0.25, 16), (5, 1.0, 128), (3, 0.37, 36)]
+        {
+            let c = TransformConfig {
+                res_blocks,
+                width,
+                image_size,
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _ = transform_net(&vs.root(), &c);
+            assert_eq!(c.state_elements(), numel(&vs), "{c:?}");
+        }
+        for (width, image_size, fc_hidden) in [(0.25, 16, 1000), (1.0, 128, 1000), (0.3, 64, 7)] {
+            let c = DiscriminatorConfig {
+                width,
+                image_size,
+                fc_hidden,
+                ..Default::default()
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _ = discriminator(&vs.root(), &c);
+            assert_eq!(c.state_elements(), numel(&vs), "{c:?}");
+        }
+        for (width, layers) in [(0.25, 2), (1.0, 4), (0.5, 7)] {
+            let c = LocalEnhanceConfig {
+                width,
+                layers,
+                ..Default::default()
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _ = local_enhance_net(&vs.root(), &c);
+            assert_eq!(c.state_elements(), numel(&vs), "{c:?}");
+        }
+    }
+
+    /// Rewrites the `diat.config` of a checkpoint (what a corrupted or hand-edited file holds).
+    fn with_config(src: &Path, dst: &Path, config: serde_json::Value) {
+        let (tensors, map) = read_tensors(src).unwrap();
+        let mut meta = meta_from_map(src, map).unwrap();
+        meta.config = config;
+        save_tensors(dst, &tensors, &meta).unwrap();
+    }
+
+    #[test]
+    fn checked_config_refuses_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        let cfg = TransformConfig::tiny(16);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs.root(), &cfg);
+        save(&vs, &path, "transform", &cfg).unwrap();
+        let (_, got) = checked_config::<TransformConfig>(&path, "transform").unwrap();
+        assert_eq!(got, cfg);
+        let bad = dir.path().join("bad.safetensors");
+        for (config, want) in [
+            (
+                serde_json::json!({"res_blocks": 2, "width": 1e7, "image_size": 16}),
+                "diat.config.width = 10000000 is out of range",
+            ),
+            (
+                serde_json::json!({"res_blocks": 2, "width": 0.25, "image_size": 0}),
+                "diat.config.image_size = 0 is out of range",
+            ),
+            (
+                serde_json::json!({"res_blocks": 2, "width": 0.25, "image_size": 30}),
+                "diat.config.image_size = 30 must be a multiple of 4",
+            ),
+            (
+                serde_json::json!({"res_blocks": 2, "width": -1.0, "image_size": 16}),
+                "diat.config.width = -1 is out of range",
+            ),
+            (
+                serde_json::json!({"res_blocks": 3, "width": 0.25, "image_size": 16}),
+                "does not belong to these weights",
+            ),
+            (
+                serde_json::json!({"res_blocks": 2, "width": 0.5, "image_size": 16}),
+                "does not belong to these weights",
+            ),
+            (
+                serde_json::json!({"res_blocks": "x"}),
+                "does not fit the transform config",
+            ),
+        ] {
+            with_config(&path, &bad, config);
+            let e = checked_config::<TransformConfig>(&bad, "transform")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(want) && e.contains("bad.safetensors"),
+                "{want}: {e}"
+            );
+        }
+        let e = checked_config::<crate::DiscriminatorConfig>(&path, "discriminator")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected \"discriminator\""), "{e}");
+        // A header that claims more bytes than the file has.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        std::fs::write(&bad, &bytes).unwrap();
+        let e = read_header(&bad).unwrap_err().to_string();
+        assert!(e.contains("header bytes"), "{e}");
     }
 }

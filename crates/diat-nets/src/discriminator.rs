@@ -23,8 +23,9 @@
 //! `conv.{0..5}.{weight,bias}` (`nn.ModuleList` of `Conv2d`), `fc1.{weight,bias}`,
 //! `fc2.{weight,bias}` (`Linear`); `fc1` takes the conv-6 map flattened in C, H, W order.
 
-use crate::error::{NetsError, Result};
+use crate::error::Result;
 use crate::layers::{leaky_relu, scaled};
+use crate::limits::{self, NetConfig};
 use tch::{Tensor, nn};
 
 /// (channels, kernel, stride, padding) of the six conv layers of Table 2.
@@ -76,21 +77,47 @@ impl DiscriminatorConfig {
         TABLE2_CONVS.map(|(c, ..)| scaled(c, self.width))
     }
 
-    /// Checks the image size, width and slope.
+    /// Checks every field (see [`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
-        if self.image_size < 16 || self.image_size % 16 != 0 {
-            return Err(NetsError::Config(format!(
-                "discriminator: image_size must be a multiple of 16, got {}",
-                self.image_size
-            )));
+        self.check(&|f| format!("discriminator: {f}"))
+    }
+}
+
+impl NetConfig for DiscriminatorConfig {
+    fn check(&self, key: &dyn Fn(&str) -> String) -> Result<()> {
+        limits::multiple_in_range(
+            &key("image_size"),
+            self.image_size,
+            16,
+            limits::IMAGE_SIZE.0,
+            limits::IMAGE_SIZE.1,
+        )?;
+        limits::in_range(&key("width"), self.width, limits::WIDTH.0, limits::WIDTH.1)?;
+        limits::in_range(&key("fc_hidden"), self.fc_hidden, 1, 100_000)?;
+        limits::in_range(&key("slope"), self.slope, 0.0, 0.999)
+    }
+
+    fn state_elements(&self) -> f64 {
+        let mut cin = 3;
+        let mut n = 0.0;
+        for (&(_, k, ..), cout) in TABLE2_CONVS.iter().zip(self.channels()) {
+            n += limits::conv_elements(cin, cout, k);
+            cin = cout;
         }
-        let width_ok = self.width > 0.0 && self.width.is_finite();
-        if !width_ok || !(0.0..1.0).contains(&self.slope) || self.fc_hidden < 1 {
-            return Err(NetsError::Config(format!(
-                "discriminator: invalid width/slope/fc_hidden in {self:?}"
-            )));
+        let side = (self.image_size / 16) as f64;
+        let hidden = scaled(self.fc_hidden, self.width) as f64;
+        n + cin as f64 * side * side * hidden + hidden + hidden + 1.0
+    }
+
+    fn activation_elements(&self) -> f64 {
+        let mut side = self.image_size as f64;
+        let mut n = 0.0;
+        for (&(_, _, stride, _), c) in TABLE2_CONVS.iter().zip(self.channels()) {
+            side /= stride as f64;
+            // conv output, slope·x and the leaky ReLU's maximum.
+            n += 3.0 * c as f64 * side * side;
         }
-        Ok(())
+        n + 3.0 * scaled(self.fc_hidden, self.width) as f64
     }
 }
 

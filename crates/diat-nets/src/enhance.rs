@@ -13,7 +13,9 @@
 //! `LocalEnhanceNet`): `conv.{0..3}.{weight,bias}` (6 → hidden → hidden → hidden → 3). The global
 //! network's are T's (see [`crate::transform`]).
 
+use crate::error::Result;
 use crate::layers::scaled;
+use crate::limits::{self, NetConfig};
 use crate::transform::{TransformConfig, TransformNet, transform_net};
 use tch::{Tensor, nn};
 
@@ -52,6 +54,39 @@ impl LocalEnhanceConfig {
             image_size,
             ..Self::default()
         }
+    }
+}
+
+impl LocalEnhanceConfig {
+    /// Checks every field (see [`crate::limits`]).
+    pub fn validate(&self) -> Result<()> {
+        self.check(&|f| format!("local enhancement network: {f}"))
+    }
+}
+
+impl NetConfig for LocalEnhanceConfig {
+    fn check(&self, key: &dyn Fn(&str) -> String) -> Result<()> {
+        limits::in_range(&key("image_size"), self.image_size, 1, limits::IMAGE_SIZE.1)?;
+        limits::in_range(&key("width"), self.width, limits::WIDTH.0, limits::WIDTH.1)?;
+        limits::in_range(&key("hidden"), self.hidden, 1, 4096)?;
+        limits::in_range(&key("layers"), self.layers, 2, 64)
+    }
+
+    fn state_elements(&self) -> f64 {
+        let hidden = scaled(self.hidden, self.width);
+        (0..self.layers)
+            .map(|i| {
+                let cin = if i == 0 { 6 } else { hidden };
+                let cout = if i + 1 == self.layers { 3 } else { hidden };
+                limits::conv_elements(cin, cout, 3)
+            })
+            .sum()
+    }
+
+    fn activation_elements(&self) -> f64 {
+        let s2 = (self.image_size * self.image_size) as f64;
+        let hidden = scaled(self.hidden, self.width) as f64;
+        s2 * (6.0 + 2.0 * hidden * (self.layers - 1) as f64 + 6.0)
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`diat_a`] | one DIAT-A training iteration — Algorithm 1 with Eq. (14) |
 //! | [`face_descriptor`] | dlib's ResNet face descriptor, the identity measure of `diat eval real` |
 //! | [`attr_classifier`] | the attribute classifier of `diat eval real` |
+//! | [`limits`] | the allowed range of every config field, exact state sizes, memory estimates |
 //! | [`checkpoint`] | safetensors checkpoints that PyTorch loads with `strict=True` |
 //! | [`timing`] | the timing loop of every benchmark |
 //! | [`torch_legacy`] | reader of legacy (PyTorch < 1.6) `torch.save` files, for VGG-Face |
@@ -32,6 +33,7 @@ pub mod enhance;
 pub mod error;
 pub mod face_descriptor;
 pub mod layers;
+pub mod limits;
 pub mod losses;
 pub mod mtcnn;
 pub mod timing;
@@ -43,5 +45,6 @@ pub use denoise::{DenoiseConfig, DenoiseNet, denoise_net};
 pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorOutput, discriminator};
 pub use enhance::{LocalEnhanceConfig, LocalEnhanceNet, global_enhance_net, local_enhance_net};
 pub use error::{NetsError, Result};
+pub use limits::NetConfig;
 pub use transform::{FoldedTransform, TransformConfig, TransformNet, transform_net};
 pub use vggface::{VggFace, VggFaceConfig, vgg_face};

@@ -26,8 +26,9 @@
 //! For inference, [`TransformNet::fold`] folds every batch normalisation into the preceding
 //! convolution and can cast to bf16 and the channels-last layout (the GPU benchmark's levers).
 
-use crate::error::{NetsError, Result};
+use crate::error::Result;
 use crate::layers::{ConvBn, DeconvBn, conv_bn, deconv_bn, scaled, to_channels_last};
+use crate::limits::{self, NetConfig};
 use tch::{Kind, Tensor, nn, nn::ModuleT};
 
 /// Configuration of T (also of the reconstruction network g and the global enhancement network).
@@ -74,21 +75,47 @@ impl TransformConfig {
         [32, 64, 128].map(|c| scaled(c, self.width))
     }
 
-    /// Checks the image size and width.
+    /// Checks every field (see [`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
-        if self.image_size < 8 || self.image_size % 4 != 0 {
-            return Err(NetsError::Config(format!(
-                "transform network: image_size must be a multiple of 4 and at least 8, got {}",
-                self.image_size
-            )));
-        }
-        if !(self.width > 0.0 && self.width.is_finite()) {
-            return Err(NetsError::Config(format!(
-                "transform network: width must be positive, got {}",
-                self.width
-            )));
-        }
-        Ok(())
+        self.check(&|f| format!("transform network: {f}"))
+    }
+}
+
+impl NetConfig for TransformConfig {
+    fn check(&self, key: &dyn Fn(&str) -> String) -> Result<()> {
+        limits::multiple_in_range(
+            &key("image_size"),
+            self.image_size,
+            4,
+            8,
+            limits::IMAGE_SIZE.1,
+        )?;
+        limits::in_range(&key("width"), self.width, limits::WIDTH.0, limits::WIDTH.1)?;
+        limits::in_range(&key("res_blocks"), self.res_blocks, 0, 64)
+    }
+
+    fn state_elements(&self) -> f64 {
+        let [a, b, c] = self.channels();
+        limits::conv_bn_elements(3, a, 9)
+            + limits::conv_bn_elements(a, b, 3)
+            + limits::conv_bn_elements(b, c, 3)
+            + 2.0 * self.res_blocks as f64 * limits::conv_bn_elements(c, c, 3)
+            + limits::conv_bn_elements(c, b, 3)
+            + limits::conv_bn_elements(b, a, 3)
+            + limits::conv_elements(a, 3, 10)
+    }
+
+    fn activation_elements(&self) -> f64 {
+        let [a, b, c] = self.channels().map(|v| v as f64);
+        let s2 = (self.image_size * self.image_size) as f64;
+        // conv, BN and ReLU outputs per layer; a residual block has two layers and a sum.
+        s2 * (3.0 * a
+            + 3.0 * b / 4.0
+            + 3.0 * c / 16.0
+            + self.res_blocks as f64 * 7.0 * c / 16.0
+            + 3.0 * b / 4.0
+            + 3.0 * a
+            + 6.0)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::error::{Result, TrainError};
 use diat_nets::losses::GanLoss;
+use diat_nets::{DiscriminatorConfig, LocalEnhanceConfig, NetConfig, TransformConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -329,33 +330,142 @@ impl PipelineConfig {
         Self::from_table(table, &path.display().to_string())
     }
 
+    /// T's config (also g's and the global enhancement network's).
+    pub fn transform_config(&self) -> TransformConfig {
+        TransformConfig {
+            res_blocks: self.model.res_blocks,
+            width: self.model.width,
+            image_size: self.model.image_size,
+        }
+    }
+
+    /// D's config.
+    pub fn disc_config(&self) -> DiscriminatorConfig {
+        DiscriminatorConfig {
+            width: self.model.d_width,
+            image_size: self.model.image_size,
+            fc_hidden: self.model.d_fc_hidden,
+            ..Default::default()
+        }
+    }
+
+    /// The local enhancement network's config.
+    pub fn local_enhance_config(&self) -> LocalEnhanceConfig {
+        LocalEnhanceConfig {
+            image_size: self.model.image_size,
+            width: self.model.enhance_width,
+            ..Default::default()
+        }
+    }
+
+    /// Checks every key against its allowed range (errors name the key, the value and the
+    /// range), then estimates the memory of the largest stage before anything is allocated.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(TrainError::Config(m));
-        if self.train.batch < 1 {
-            return bad(format!(
-                "train.batch must be positive, got {}",
-                self.train.batch
-            ));
+        self.check_ranges().map_err(|e| {
+            TrainError::Config(
+                e.to_string()
+                    .trim_start_matches("invalid configuration: ")
+                    .into(),
+            )
+        })?;
+        self.check_memory()
+    }
+
+    fn check_ranges(&self) -> diat_nets::Result<()> {
+        use diat_nets::limits::{in_range, multiple_in_range};
+        let (t, m, st) = (&self.train, &self.model, &self.stages);
+        in_range("train.batch", t.batch, 1, 4096)?;
+        in_range("train.sample_images", t.sample_images, 1, 256)?;
+        in_range("train.loader_threads", t.loader_threads, 0, 256)?;
+        in_range("train.checkpoint_every", t.checkpoint_every, 1, u64::MAX)?;
+        in_range("train.keep_checkpoints", t.keep_checkpoints, 1, 1000)?;
+        if !["auto", "cpu", "cuda"].contains(&t.device.as_str()) {
+            return Err(diat_nets::NetsError::Config(format!(
+                "train.device = {:?} is not one of auto, cpu, cuda",
+                t.device
+            )));
         }
-        if self.model.image_size % 16 != 0 {
-            return bad(format!(
-                "model.image_size must be a multiple of 16, got {}",
-                self.model.image_size
-            ));
+        multiple_in_range("model.image_size", m.image_size, 16, 16, 2048)?;
+        let model_key = |f: &str| match f {
+            "image_size" => "model.image_size".to_string(),
+            other => format!("model.{other}"),
+        };
+        self.transform_config().check(&model_key)?;
+        self.disc_config().check(&|f| match f {
+            "width" => "model.d_width".into(),
+            "fc_hidden" => "model.d_fc_hidden".into(),
+            other => model_key(other),
+        })?;
+        self.local_enhance_config().check(&|f| match f {
+            "width" => "model.enhance_width".into(),
+            other => model_key(other),
+        })?;
+        const MAX_STEPS: u64 = 1_000_000_000;
+        for (name, s) in [
+            ("reconstruct", &st.reconstruct),
+            ("denoise", &st.denoise),
+            ("pretrain_t", &st.pretrain_t),
+            ("pretrain_d", &st.pretrain_d),
+        ] {
+            in_range(&format!("stages.{name}.steps"), s.steps, 0, MAX_STEPS)?;
+            in_range(&format!("stages.{name}.lr"), s.lr, 1e-12, 10.0)?;
         }
-        if self.stages.adversarial.dstep == 0 || self.stages.adversarial.tstep == 0 {
-            return bad("stages.adversarial.dstep and tstep must be at least 1".into());
+        let a = &st.adversarial;
+        in_range("stages.adversarial.steps", a.steps, 0, MAX_STEPS)?;
+        in_range("stages.adversarial.lr_t", a.lr_t, 1e-12, 10.0)?;
+        in_range("stages.adversarial.lr_d", a.lr_d, 1e-12, 10.0)?;
+        in_range("stages.adversarial.dstep", a.dstep, 1, 100)?;
+        in_range("stages.adversarial.tstep", a.tstep, 1, 100)?;
+        in_range("stages.adversarial.lambda", a.lambda, 0.0, 1e9)?;
+        in_range("stages.adversarial.gamma", a.gamma, 0.0, 1e9)?;
+        let e = &st.enhance;
+        in_range("stages.enhance.steps", e.steps, 0, MAX_STEPS)?;
+        in_range("stages.enhance.lr", e.lr, 1e-12, 10.0)?;
+        for (i, b) in e.betas.iter().enumerate() {
+            in_range(&format!("stages.enhance.betas[{i}]"), *b, 0.0, 1e9)?;
         }
-        if !["auto", "cpu", "cuda"].contains(&self.train.device.as_str()) {
-            return bad(format!(
-                "train.device must be auto, cpu or cuda, got {}",
-                self.train.device
-            ));
-        }
-        if self.train.checkpoint_every == 0 || self.train.keep_checkpoints == 0 {
-            return bad("train.checkpoint_every and keep_checkpoints must be at least 1".into());
-        }
-        Ok(())
+        diat_nets::blur::check_sigma("stages.enhance.sigma", e.sigma, m.image_size)
+    }
+
+    /// A lower bound of the memory of an adversarial step (the largest stage): the networks'
+    /// parameters with their gradients and Adam moments, T's activations once and D's four
+    /// times (real and transformed batches, the identity features of x and T(x)) per image.
+    pub fn memory_estimate(&self) -> f64 {
+        let (t, d, e) = (
+            self.transform_config(),
+            self.disc_config(),
+            self.local_enhance_config(),
+        );
+        let params = t.state_elements() + d.state_elements() + e.state_elements();
+        let per_image = t.activation_elements() + 4.0 * d.activation_elements();
+        4.0 * (4.0 * params + self.train.batch as f64 * per_image)
+    }
+
+    fn check_memory(&self) -> Result<()> {
+        let because = format!(
+            "train.batch = {}, model.image_size = {}, model.width = {}, model.d_width = {}, \
+             model.res_blocks = {}, model.d_fc_hidden = {}",
+            self.train.batch,
+            self.model.image_size,
+            self.model.width,
+            self.model.d_width,
+            self.model.res_blocks,
+            self.model.d_fc_hidden
+        );
+        // On a GPU the activations live in device memory; the host still holds the parameters.
+        let bytes = if self.device().is_cuda() {
+            let (t, d) = (self.transform_config(), self.disc_config());
+            16.0 * (t.state_elements() + d.state_elements())
+        } else {
+            self.memory_estimate()
+        };
+        diat_nets::limits::check_memory("this pipeline", bytes, &because).map_err(|e| {
+            TrainError::Config(
+                e.to_string()
+                    .trim_start_matches("invalid configuration: ")
+                    .into(),
+            )
+        })
     }
 
     /// The resolved configuration as TOML (written to the run directory).
@@ -369,5 +479,134 @@ impl PipelineConfig {
             "cuda" => tch::Device::Cuda(0),
             _ => tch::Device::cuda_if_available(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipelines() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines")
+    }
+
+    fn with(sets: &[&str]) -> Result<PipelineConfig> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        PipelineConfig::load_with_overrides(&pipelines().join("demo/mouth_open.toml"), &sets)
+    }
+
+    #[test]
+    fn every_pipeline_of_the_repository_validates() {
+        for f in [
+            "mouth_open",
+            "mouth_close",
+            "eyeglasses_remove",
+            "male_to_female",
+            "older_to_younger",
+            "demo/mouth_open",
+            "smoke/mouth_open",
+        ] {
+            PipelineConfig::load(&pipelines().join(format!("{f}.toml")))
+                .unwrap_or_else(|e| panic!("{f}: {e}"));
+        }
+    }
+
+    #[test]
+    fn out_of_range_keys_are_named_with_value_and_range() {
+        for (set, want) in [
+            (
+                "model.width=1e7",
+                "model.width = 10000000 is out of range (allowed 0.001..=16)",
+            ),
+            ("model.width=-1", "model.width = -1 is out of range"),
+            ("model.width=nan", "model.width = NaN is out of range"),
+            (
+                "model.d_fc_hidden=-1",
+                "model.d_fc_hidden = -1 is out of range",
+            ),
+            ("model.d_width=0", "model.d_width = 0 is out of range"),
+            (
+                "model.enhance_width=100",
+                "model.enhance_width = 100 is out of range",
+            ),
+            ("model.image_size=0", "model.image_size = 0 is out of range"),
+            (
+                "model.image_size=30",
+                "model.image_size = 30 must be a multiple of 16",
+            ),
+            (
+                "model.res_blocks=1000",
+                "model.res_blocks = 1000 is out of range",
+            ),
+            (
+                "train.batch=1000000000",
+                "train.batch = 1000000000 is out of range (allowed 1..=4096)",
+            ),
+            ("train.batch=0", "train.batch = 0 is out of range"),
+            (
+                "train.sample_images=-3",
+                "train.sample_images = -3 is out of range",
+            ),
+            (
+                "train.checkpoint_every=0",
+                "train.checkpoint_every = 0 is out of range",
+            ),
+            (
+                "train.device=\"tpu\"",
+                "train.device = \"tpu\" is not one of",
+            ),
+            (
+                "stages.adversarial.lr_t=-0.1",
+                "stages.adversarial.lr_t = -0.1 is out of range",
+            ),
+            (
+                "stages.adversarial.lambda=inf",
+                "stages.adversarial.lambda = inf is out of range",
+            ),
+            (
+                "stages.adversarial.dstep=0",
+                "stages.adversarial.dstep = 0 is out of range",
+            ),
+            (
+                "stages.enhance.sigma=0",
+                "stages.enhance.sigma = 0 is out of range",
+            ),
+            (
+                "stages.enhance.sigma=40",
+                "stages.enhance.sigma = 40 is out of range",
+            ),
+            (
+                "stages.enhance.betas=[1, -1, 0]",
+                "stages.enhance.betas[1] = -1 is out of range",
+            ),
+        ] {
+            let e = with(&[set]).unwrap_err().to_string();
+            assert!(e.contains(want), "{set}: {e}");
+        }
+        // Unknown keys and wrong types are refused by name too.
+        let e = with(&["model.widht=1"]).unwrap_err().to_string();
+        assert!(e.contains("widht"), "{e}");
+        let e = with(&["train.batch=\"x\""]).unwrap_err().to_string();
+        assert!(e.contains("batch"), "{e}");
+    }
+
+    #[test]
+    fn memory_is_estimated_before_allocating() {
+        // Every key in range, the product not: refused with the keys that drive it.
+        let e = with(&[
+            "train.batch=4096",
+            "model.image_size=2048",
+            "model.width=16",
+            "train.device=\"cpu\"",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("needs at least") && e.contains("train.batch = 4096"),
+            "{e}"
+        );
+        let small = with(&[]).unwrap();
+        let est = small.memory_estimate();
+        assert!(est > 1e6 && est < 2e9, "demo pipeline: {est} bytes");
     }
 }

@@ -41,8 +41,14 @@ impl std::fmt::Debug for Model {
 impl Model {
     /// Loads from a folder holding `transform.safetensors` (and optionally `enhance.safetensors`
     /// and `pipeline.toml` for the blur σ), or from a transform checkpoint file.
+    ///
+    /// Nothing is allocated before the folder passed its completeness check (a run's `final/`
+    /// must carry a valid `complete.json`) and every network's config is checked against its
+    /// limits and against the size of the weights it came with.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let (tpath, epath, pipeline) = if path.is_dir() {
+            diat_common::complete::check_folder(path)
+                .map_err(|e| TrainError::Config(e.to_string()))?;
             let e = path.join("enhance.safetensors");
             (
                 path.join("transform.safetensors"),
@@ -59,28 +65,28 @@ impl Model {
             )));
         }
         let mut stores = Vec::new();
-        let meta = checkpoint::read_meta(&tpath)?;
-        let tcfg: TransformConfig = meta.config(&tpath)?;
-        if meta.architecture != "transform" {
-            return Err(TrainError::Config(format!(
-                "{} holds a {} network, not a transform network",
-                tpath.display(),
-                meta.architecture
-            )));
-        }
+        let (_, tcfg) = checkpoint::checked_config::<TransformConfig>(&tpath, "transform")?;
         let mut vs = nn::VarStore::new(device);
         let t = diat_nets::transform_net(&vs.root(), &tcfg);
         checkpoint::load(&vs, &tpath, Some("transform"))?;
         vs.freeze();
         stores.push(vs);
-        let pipeline = pipeline
-            .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|s| s.parse::<toml::Table>().ok());
+        // The pipeline beside the weights: absent is fine (hand-made folders), unreadable is not.
+        let pipeline = match pipeline.filter(|p| p.exists()) {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(&p).map_err(|e| TrainError::io(&p, e))?;
+                Some(text.parse::<toml::Table>().map_err(|e| {
+                    TrainError::Config(format!("{}: not a pipeline file: {e}", p.display()))
+                })?)
+            }
+        };
         let sigma = pipeline
             .as_ref()
             .and_then(|t| t.get("stages")?.get("enhance")?.get("sigma")?.as_float())
             .unwrap_or(diat_nets::blur::PAPER_SIGMA);
+        diat_nets::blur::check_sigma("stages.enhance.sigma", sigma, tcfg.image_size)
+            .map_err(|e| TrainError::Config(format!("{}/pipeline.toml: {e}", path.display())))?;
         let task = pipeline
             .as_ref()
             .and_then(|t| Some(t.get("task")?.get("name")?.as_str()?.to_string()));
@@ -91,7 +97,8 @@ impl Model {
                 let mut vs = nn::VarStore::new(device);
                 let e = match meta.architecture.as_str() {
                     "local_enhance" => {
-                        let c: LocalEnhanceConfig = meta.config(&ep)?;
+                        let (_, c) =
+                            checkpoint::checked_config::<LocalEnhanceConfig>(&ep, "local_enhance")?;
                         let region = match path.join("region.safetensors") {
                             r if path.is_dir() && r.is_file() => {
                                 Some(load_region(&r, tcfg.image_size, device)?)
@@ -101,7 +108,16 @@ impl Model {
                         Enhancer::Local(diat_nets::local_enhance_net(&vs.root(), &c), region)
                     }
                     "global_enhance" => {
-                        let c: TransformConfig = meta.config(&ep)?;
+                        let (_, c) =
+                            checkpoint::checked_config::<TransformConfig>(&ep, "global_enhance")?;
+                        if c.image_size != tcfg.image_size {
+                            return Err(TrainError::Config(format!(
+                                "{}: enhancement network for {} px images, transform for {} px",
+                                ep.display(),
+                                c.image_size,
+                                tcfg.image_size
+                            )));
+                        }
                         Enhancer::Global(diat_nets::global_enhance_net(&vs.root(), &c), sigma)
                     }
                     other => {

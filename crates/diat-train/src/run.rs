@@ -7,7 +7,8 @@
 //! RUN/samples/<stage>-step-000500.png          input | transformed | enhanced
 //! RUN/checkpoints/<stage>/step-000500/         <net>.safetensors, opt_<net>.safetensors, state.json
 //! RUN/stages/<stage>/                          final networks of the stage + done.json
-//! RUN/final/                                   transform / enhance / discriminator for the zoo
+//! RUN/final/                                   transform / enhance / discriminator for the zoo,
+//!                                              renamed into place whole, with complete.json
 //! ```
 
 use crate::error::{Result, TrainError};
@@ -74,7 +75,7 @@ impl RunDir {
                 )));
             }
         }
-        for d in ["samples", "checkpoints", "stages", "final"] {
+        for d in ["samples", "checkpoints", "stages"] {
             std::fs::create_dir_all(root.join(d)).map_err(|e| TrainError::io(root, e))?;
         }
         let w = |name: &str, bytes: &[u8]| {
@@ -183,7 +184,8 @@ impl RunDir {
         writeln!(f, "{line}").map_err(|e| TrainError::io(&p, e))
     }
 
-    /// Drops metric lines of `stage` beyond `step` (they are recomputed after a resume).
+    /// Drops metric lines of `stage` beyond `step` (they are recomputed after a resume), and any
+    /// line torn by a kill in the middle of a write.
     pub fn truncate_metrics(&self, stage: &str, step: u64) -> Result<()> {
         let p = self.root.join("metrics.jsonl");
         let Ok(text) = std::fs::read_to_string(&p) else {
@@ -192,10 +194,15 @@ impl RunDir {
         let kept: Vec<&str> = text
             .lines()
             .filter(|l| {
-                let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+                let Ok(v) = serde_json::from_str::<Value>(l) else {
+                    return false;
+                };
                 !(v["stage"] == stage && v["step"].as_u64().is_some_and(|s| s > step))
             })
             .collect();
+        if kept.len() == text.lines().count() && text.ends_with('\n') {
+            return Ok(());
+        }
         let mut out = kept.join("\n");
         if !out.is_empty() {
             out.push('\n');
@@ -210,5 +217,49 @@ impl RunDir {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_trimmed_to_the_resumed_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir {
+            root: tmp.path().to_path_buf(),
+        };
+        let line = |stage: &str, step: u64| serde_json::json!({"stage": stage, "step": step});
+        for s in 1..=10 {
+            run.log_metrics(&line("pretrain_t", s)).unwrap();
+        }
+        // Killed after logging steps 1..3 of a stage but before its first checkpoint, and
+        // mid-way through writing a line.
+        for s in 1..=3 {
+            run.log_metrics(&line("adversarial", s)).unwrap();
+        }
+        let p = tmp.path().join("metrics.jsonl");
+        let mut text = std::fs::read_to_string(&p).unwrap();
+        text.push_str("{\"stage\": \"adversa");
+        std::fs::write(&p, &text).unwrap();
+        // Resuming from nothing: the stage's lines go, the finished stage's stay.
+        run.truncate_metrics("adversarial", 0).unwrap();
+        let m = run.metrics();
+        assert_eq!(m.len(), 10);
+        assert!(m.iter().all(|v| v["stage"] == "pretrain_t"));
+        assert!(std::fs::read_to_string(&p).unwrap().ends_with("}\n"));
+        // Resuming after a checkpoint at step 2.
+        for s in 1..=5 {
+            run.log_metrics(&line("adversarial", s)).unwrap();
+        }
+        run.truncate_metrics("adversarial", 2).unwrap();
+        let steps: Vec<u64> = run
+            .metrics()
+            .iter()
+            .filter(|v| v["stage"] == "adversarial")
+            .map(|v| v["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [1, 2]);
     }
 }

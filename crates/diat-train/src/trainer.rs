@@ -19,14 +19,11 @@ use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_indices};
 use crate::error::{Result, TrainError};
 use crate::images;
 use crate::run::{CheckpointState, RunDir};
-use diat_common::Progress;
+use diat_common::{Progress, StagedDir};
 use diat_nets::checkpoint;
 use diat_nets::diat_a::{FlatAdam, StepOptimizer};
 use diat_nets::losses::{self, IDENTITY_LAYERS};
-use diat_nets::{
-    DenoiseConfig, DenoiseNet, Discriminator, DiscriminatorConfig, LocalEnhanceConfig,
-    LocalEnhanceNet, TransformConfig, TransformNet, VggFace,
-};
+use diat_nets::{DenoiseConfig, DenoiseNet, Discriminator, LocalEnhanceNet, TransformNet, VggFace};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,6 +123,19 @@ fn read_losses(losses: &[(&'static str, Tensor)]) -> Vec<(&'static str, f64)> {
         .collect()
 }
 
+/// Fault injection for tests of the divergence path: `DIAT_FAULT_NONFINITE=<stage>:<step>`
+/// makes the first logged loss of that step NaN (a real divergence needs a configuration the
+/// limits refuse, e.g. a learning rate of 1e30).
+fn injected_nonfinite(stage: &str, step: u64) -> bool {
+    std::env::var("DIAT_FAULT_NONFINITE")
+        .ok()
+        .and_then(|v| {
+            let (s, n) = v.split_once(':')?;
+            Some(s == stage && n.parse::<u64>().ok()? == step)
+        })
+        .unwrap_or(false)
+}
+
 fn check_finite(stage: &str, step: u64, vals: &[(&'static str, f64)]) -> Result<()> {
     match vals.iter().find(|(_, v)| !v.is_finite()) {
         Some((n, v)) => Err(TrainError::NonFinite {
@@ -159,10 +169,11 @@ where
         for n in nets.iter_mut() {
             n.load(&dir, true)?;
         }
-        ctx.run.truncate_metrics(stage, s)?;
         tracing::info!("{stage}: resuming after step {s} from {}", dir.display());
         start = s;
     }
+    // Lines a killed run logged after its last checkpoint (or before its first) are recomputed.
+    ctx.run.truncate_metrics(stage, start)?;
     let mut step_fn = make_step(start);
     let progress = Progress::with_mode(stage.to_string(), Some(steps), ctx.progress);
     progress.inc(start);
@@ -176,7 +187,12 @@ where
         let log = done % t.log_every.max(1) == 0 || done == steps;
         let ckpt = done % t.checkpoint_every == 0 || done == steps || stop;
         if log || ckpt {
-            let vals = read_losses(&last.losses);
+            let mut vals = read_losses(&last.losses);
+            if injected_nonfinite(stage, done)
+                && let Some(v) = vals.first_mut()
+            {
+                v.1 = f64::NAN;
+            }
             check_finite(stage, done, &vals)?;
             if log {
                 let secs = window.0.elapsed().as_secs_f64().max(1e-9);
@@ -406,23 +422,6 @@ pub fn adversarial_loader(
     })
 }
 
-fn transform_config(cfg: &PipelineConfig) -> TransformConfig {
-    TransformConfig {
-        res_blocks: cfg.model.res_blocks,
-        width: cfg.model.width,
-        image_size: cfg.model.image_size,
-    }
-}
-
-fn disc_config(cfg: &PipelineConfig) -> DiscriminatorConfig {
-    DiscriminatorConfig {
-        width: cfg.model.d_width,
-        image_size: cfg.model.image_size,
-        fc_hidden: cfg.model.d_fc_hidden,
-        ..Default::default()
-    }
-}
-
 fn new_transform(
     cfg: &PipelineConfig,
     device: Device,
@@ -431,7 +430,7 @@ fn new_transform(
     lr: Option<f64>,
 ) -> Result<(Net, TransformNet)> {
     let vs = nn::VarStore::new(device);
-    let c = transform_config(cfg);
+    let c = cfg.transform_config();
     let t = diat_nets::transform_net(&vs.root(), &c);
     let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
     Ok((
@@ -448,7 +447,7 @@ fn new_transform(
 
 fn new_disc(cfg: &PipelineConfig, device: Device, lr: Option<f64>) -> Result<(Net, Discriminator)> {
     let vs = nn::VarStore::new(device);
-    let c = disc_config(cfg);
+    let c = cfg.disc_config();
     let d = diat_nets::discriminator(&vs.root(), &c);
     let opt = lr.map(|lr| FlatAdam::new(&vs, lr)).transpose()?;
     Ok((
@@ -697,13 +696,16 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         }
         report.push((stage.to_string(), true));
     }
-    // The artefacts a user applies or publishes.
+    // The artefacts a user applies or publishes: built under a temporary name, sealed with a
+    // completeness record, then renamed into place, so a killed run never leaves a `final/` that
+    // looks complete (loaders check the record: diat_common::complete).
     let final_dir = ctx.run.root.join("final");
+    let staged = StagedDir::new(&final_dir, true).map_err(|e| TrainError::io(&final_dir, e))?;
     let copy = |stage: &str, name: &str| -> Result<()> {
         let src = ctx.run.stage_dir(stage).join(format!("{name}.safetensors"));
         if src.exists() {
             let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
-            diat_common::write_atomic(&final_dir.join(format!("{name}.safetensors")), &bytes)
+            diat_common::write_atomic(&staged.path().join(format!("{name}.safetensors")), &bytes)
                 .map_err(|e| TrainError::io(&final_dir, e))?;
         }
         Ok(())
@@ -712,10 +714,15 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
     copy("adversarial", "discriminator")?;
     copy("enhance", "enhance")?;
     if variant.enhanced() && cfg.task.enhancement == Enhancement::Local {
-        save_attribute_region(&data.input, &final_dir)?;
+        save_attribute_region(&data.input, staged.path())?;
     }
-    diat_common::write_atomic(&final_dir.join("pipeline.toml"), cfg.to_toml().as_bytes())
-        .map_err(|e| TrainError::io(&final_dir, e))?;
+    diat_common::write_atomic(
+        &staged.path().join("pipeline.toml"),
+        cfg.to_toml().as_bytes(),
+    )
+    .map_err(|e| TrainError::io(&final_dir, e))?;
+    diat_common::complete::seal(staged.path()).map_err(|e| TrainError::io(&final_dir, e))?;
+    staged.commit().map_err(|e| TrainError::io(&final_dir, e))?;
     Ok(Summary {
         run_dir: ctx.run.root.clone(),
         stages: report,
@@ -1018,11 +1025,7 @@ fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                 )));
             }
             let vs = nn::VarStore::new(ctx.device);
-            let c = LocalEnhanceConfig {
-                image_size: cfg.model.image_size,
-                width: cfg.model.enhance_width,
-                ..Default::default()
-            };
+            let c = cfg.local_enhance_config();
             let e: LocalEnhanceNet = diat_nets::local_enhance_net(&vs.root(), &c);
             let net = Net {
                 name: "enhance",

@@ -102,8 +102,25 @@ pub fn extract_zip(archive: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
         entry: entry.to_string(),
         message: m,
     };
+    // Duplicate names are looked for in the archive's own central directory: the zip library
+    // indexes entries by name and would show only the last of two.
+    let names = diat_common::zipdir::entry_names(archive).map_err(|e| arch_err(e.to_string()))?;
+    let mut seen = BTreeSet::new();
+    for n in &names {
+        let name = String::from_utf8_lossy(n);
+        if !seen.insert(name.trim_end_matches('/').to_string()) {
+            return Err(unsafe_entry(&name, "duplicate name".into()));
+        }
+    }
     let f = fs::File::open(archive).at(archive)?;
     let mut z = ZipArchive::new(io::BufReader::new(f)).map_err(|e| arch_err(e.to_string()))?;
+    if z.len() != names.len() {
+        return Err(arch_err(format!(
+            "{} entries in the central directory, {} readable",
+            names.len(),
+            z.len()
+        )));
+    }
 
     // Pass 1: check every entry; nothing is written unless all are safe.
     let mut plan = Vec::with_capacity(z.len());
@@ -205,6 +222,17 @@ pub fn list_zip(archive: &Path) -> Result<Vec<String>> {
         message: e.to_string(),
     })?;
     let names: Vec<String> = z.file_names().map(str::to_string).collect();
+    let dup = diat_common::zipdir::duplicate_name(archive).map_err(|e| ZooError::Archive {
+        archive: archive.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if let Some(d) = dup {
+        return Err(ZooError::UnsafeArchive {
+            archive: archive.to_path_buf(),
+            entry: d,
+            message: "duplicate name".into(),
+        });
+    }
     for n in &names {
         check_entry_name(n).map_err(|m| ZooError::UnsafeArchive {
             archive: archive.to_path_buf(),
@@ -315,5 +343,39 @@ mod tests {
             .filter(|n| !n.ends_with(".zip"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn duplicate_names_are_seen_in_the_central_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let zip = t.path().join("dup.zip");
+        let opts = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        raw_zip(&zip, |z| {
+            z.start_file("transform.safetensors", opts).unwrap();
+            z.write_all(b"the published weights").unwrap();
+            z.start_file("transform.safetensorZ", opts).unwrap();
+            z.write_all(b"other weights").unwrap();
+        });
+        // Rename the second entry to the first one's name, in the local and central headers.
+        let bytes = fs::read(&zip).unwrap();
+        let (from, to) = (b"transform.safetensorZ", b"transform.safetensors");
+        let mut out = bytes.clone();
+        for i in 0..bytes.len() - from.len() {
+            if &bytes[i..i + from.len()] == from {
+                out[i..i + from.len()].copy_from_slice(to);
+            }
+        }
+        fs::write(&zip, &out).unwrap();
+        // The zip library alone sees one entry.
+        let lib = ZipArchive::new(fs::File::open(&zip).unwrap()).unwrap();
+        assert_eq!(lib.len(), 1, "the library merges duplicates");
+        let dest = t.path().join("out");
+        let e = extract_zip(&zip, &dest).unwrap_err();
+        assert!(
+            matches!(&e, ZooError::UnsafeArchive { message, .. } if message == "duplicate name"),
+            "{e}"
+        );
+        assert!(!dest.exists());
+        assert!(list_zip(&zip).is_err());
     }
 }
