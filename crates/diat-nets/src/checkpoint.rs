@@ -28,8 +28,7 @@
 
 use crate::error::{NetsError, Result};
 use crate::limits::NetConfig;
-use safetensors::tensor::{Dtype, SafeTensors, View};
-use std::borrow::Cow;
+use safetensors::tensor::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor, nn};
@@ -210,19 +209,43 @@ impl TensorBytes {
     }
 }
 
-impl View for &TensorBytes {
-    fn dtype(&self) -> Dtype {
-        self.dtype
+/// The safetensors bytes of `data` with `metadata`, the same for the same input in every process:
+/// `__metadata__` first with its keys sorted, then the tensors in the order the reference
+/// writer lays out their data (larger dtype first, then by name), the header padded with spaces
+/// to a multiple of 8 bytes. (`safetensors::serialize` writes the metadata in hash-map order,
+/// which differs from process to process.)
+fn serialize_sorted(data: &[(String, TensorBytes)], metadata: &HashMap<String, String>) -> Vec<u8> {
+    let mut order: Vec<&(String, TensorBytes)> = data.iter().collect();
+    order.sort_by(|(ln, l), (rn, r)| r.dtype.cmp(&l.dtype).then(ln.cmp(rn)));
+    let sorted: BTreeMap<&String, &String> = metadata.iter().collect();
+    let mut header = String::from("{");
+    header.push_str("\"__metadata__\":");
+    header.push_str(&serde_json::to_string(&sorted).unwrap_or_else(|_| "{}".into()));
+    let mut offset = 0usize;
+    for (name, t) in &order {
+        let end = offset + t.bytes.len();
+        let entry = serde_json::json!({
+            "dtype": t.dtype,
+            "shape": t.shape,
+            "data_offsets": [offset, end],
+        });
+        header.push(',');
+        header.push_str(&serde_json::to_string(name).unwrap_or_default());
+        header.push(':');
+        header.push_str(&entry.to_string());
+        offset = end;
     }
-    fn shape(&self) -> &[usize] {
-        &self.shape
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
     }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header.as_bytes());
+    for (_, t) in &order {
+        out.extend(&t.bytes);
     }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
+    out
 }
 
 /// Writes named tensors with `meta` to `path` (atomically: a temporary file renamed into place).
@@ -235,14 +258,7 @@ pub fn save_tensors(
         .iter()
         .map(|(n, t)| Ok((n.clone(), TensorBytes::new(n, t)?)))
         .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(
-        data.iter().map(|(n, b)| (n.as_str(), b)),
-        Some(meta.to_map()),
-    )
-    .map_err(|source| NetsError::Safetensors {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = serialize_sorted(&data, &meta.to_map());
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| NetsError::Io {
             path: dir.into(),
@@ -713,5 +729,43 @@ mod tests {
         std::fs::write(&bad, &bytes).unwrap();
         let e = read_header(&bad).unwrap_err().to_string();
         assert!(e.contains("header bytes"), "{e}");
+    }
+
+    #[test]
+    fn the_same_tensors_give_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TransformConfig::tiny(16);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs.root(), &cfg);
+        let (a, b) = (
+            dir.path().join("a.safetensors"),
+            dir.path().join("b.safetensors"),
+        );
+        save(&vs, &a, "transform", &cfg).unwrap();
+        // The same tensors in another order, metadata built again: the same file.
+        let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        tensors.reverse();
+        let mut meta = CheckpointMeta::new("transform", &cfg).unwrap();
+        meta.extra.insert("z".into(), "1".into());
+        meta.extra.insert("a".into(), "2".into());
+        save_tensors(&b, &tensors, &meta).unwrap();
+        meta.extra.clear();
+        save_tensors(&b, &tensors, &meta).unwrap();
+        let bytes = std::fs::read(&a).unwrap();
+        assert_eq!(bytes, std::fs::read(&b).unwrap());
+        // A valid safetensors file: header padded to 8, metadata keys sorted, loads strictly.
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!(n % 8, 0);
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        assert!(
+            header.starts_with("{\"__metadata__\":{\"diat.architecture\":"),
+            "{header}"
+        );
+        let vs2 = nn::VarStore::new(Device::Cpu);
+        let _ = transform_net(&vs2.root(), &cfg);
+        load(&vs2, &a, Some("transform")).unwrap();
+        for (name, t) in vs.variables() {
+            assert!(t.equal(&vs2.variables()[&name]), "{name}");
+        }
     }
 }

@@ -109,7 +109,7 @@ pub fn gb(bytes: f64) -> String {
 /// that drive the estimate.
 pub fn check_memory(what: &str, bytes: f64, because: &str) -> Result<()> {
     match memory_budget() {
-        Some(budget) if !(bytes <= budget) => Err(NetsError::Config(format!(
+        Some(budget) if bytes > budget || bytes.is_nan() => Err(NetsError::Config(format!(
             "{what} needs at least {} of memory ({because}); {} is available \
              (set DIAT_MEMORY_LIMIT to change the limit)",
             gb(bytes),

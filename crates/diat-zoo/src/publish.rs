@@ -170,6 +170,8 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
                 .into(),
         ));
     }
+    // A run's final/ is published only whole (its complete.json checked).
+    diat_common::complete::check_folder(&ck_dir).map_err(|e| perr(e.to_string()))?;
     let checkpoints = checkpoints_by_role(&ck_dir)?;
     if !checkpoints.contains_key("transform") {
         return Err(perr(format!(

@@ -398,6 +398,8 @@ fn make_train_run(root: &Path) -> PathBuf {
         b"\x89PNG grid",
     )
     .unwrap();
+    // What `diat train` does last: seal final/.
+    diat_common::complete::seal(&run.join("final")).unwrap();
     run
 }
 
@@ -409,6 +411,17 @@ fn a_diat_train_run_publishes_and_pulls_like_its_final_folder() {
     let registry = t.path().join("registry.toml");
     let mut o = publish_opts(&run, &out, &format!("file://{}", out.display()), &registry);
     o.name = "eyeglasses-remove".into();
+    // An unsealed or altered final/ is not published.
+    fs::rename(run.join("final/complete.json"), t.path().join("c.json")).unwrap();
+    let e = diat_zoo::publish(&o).unwrap_err().to_string();
+    assert!(e.contains("no complete.json"), "{e}");
+    fs::rename(t.path().join("c.json"), run.join("final/complete.json")).unwrap();
+    let pipeline = fs::read(run.join("final/pipeline.toml")).unwrap();
+    fs::write(run.join("final/pipeline.toml"), b"[task]\n").unwrap();
+    let e = diat_zoo::publish(&o).unwrap_err().to_string();
+    assert!(e.contains("pipeline.toml has"), "{e}");
+    fs::write(run.join("final/pipeline.toml"), pipeline).unwrap();
+    assert!(!out.exists(), "nothing written by a refused publish");
     let p = diat_zoo::publish(&o).unwrap();
     let e = &p.entry;
     assert_eq!(
