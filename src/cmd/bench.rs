@@ -35,19 +35,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 }
 
-/// The CPU's model name, for benchmark reports.
-pub(crate) fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 /// Writes a benchmark's report as pretty JSON to `path`, when one was asked for.
 pub(crate) fn write_report(path: Option<&Path>, report: &impl serde::Serialize) -> Result<()> {
     if let Some(path) = path {

@@ -151,7 +151,7 @@ fn run_train(a: TrainArgs) -> Result<ExitCode> {
         training: cfg,
         data: data_report,
         report,
-        machine: diat_celeba::bench::cpu_model(),
+        machine: diat_common::machine::cpu_summary(),
         diat_version: format!("diat {}", env!("CARGO_PKG_VERSION")),
     };
     let json = serde_json::to_string_pretty(&card)? + "\n";

@@ -262,16 +262,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 &tasks_of(&a.opts)?,
                 &sets_options(&a.opts)?,
             )?;
-            for o in outs {
-                println!(
-                    "{}: guided {} · input {} · test {} → {}",
-                    o.task,
-                    o.report.guided,
-                    o.report.input,
-                    o.report.test,
-                    o.dir.display()
-                );
-            }
+            print_sets(&outs);
         }
         Cmd::Prepare {
             root,
@@ -286,16 +277,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let mut opts = sets_options(&sets)?;
             opts.pretrain = true;
             let outs = workflow::sets(&out, Some(&root), &tasks_of(&sets)?, &opts)?;
-            for o in outs {
-                println!(
-                    "{}: guided {} · input {} · test {} → {}",
-                    o.task,
-                    o.report.guided,
-                    o.report.input,
-                    o.report.test,
-                    o.dir.display()
-                );
-            }
+            print_sets(&outs);
             println!("pretraining store: {}", out.join("pretrain").display());
         }
         Cmd::Synth(a) => return super::synth::run(a),
@@ -315,4 +297,19 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
         bail!("no image was processed");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The selection table and the stores written, per task.
+fn print_sets(outs: &[workflow::TaskOutput]) {
+    for o in outs {
+        eprintln!("{}:\n{}", o.task, o.report.table());
+        println!(
+            "{}: guided {} · input {} · test {} → {}",
+            o.task,
+            o.report.guided,
+            o.report.input,
+            o.report.test,
+            o.dir.display()
+        );
+    }
 }

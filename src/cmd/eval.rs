@@ -420,7 +420,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     let descriptor = diat_nets::face_descriptor::FaceDescriptor::load_default(device)?;
     println!(
         "diat bench real on {} ({} libtorch threads, {:?})",
-        super::bench::cpu_name(),
+        diat_common::machine::cpu_model(),
         tch::get_num_threads(),
         device
     );
@@ -471,7 +471,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     }
     super::bench::write_report(
         a.json.as_deref(),
-        &serde_json::json!({"cpu": super::bench::cpu_name(), "threads": tch::get_num_threads(), "diat": rows, "peers": peers}),
+        &serde_json::json!({"cpu": diat_common::machine::cpu_model(), "threads": tch::get_num_threads(), "diat": rows, "peers": peers}),
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -250,7 +250,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| format!("cuda:{i}")),
         _ => format!(
             "{} (CPU, {} threads)",
-            super::bench::cpu_name(),
+            diat_common::machine::cpu_model(),
             tch::get_num_threads()
         ),
     };

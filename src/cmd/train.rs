@@ -191,7 +191,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             .get(i)
             .cloned()
             .unwrap_or_else(|| format!("cuda:{i}")),
-        _ => format!("{} (CPU)", super::bench::cpu_name()),
+        _ => format!("{} (CPU)", diat_common::machine::cpu_model()),
     };
     println!("diat bench loader on {device_name}: {settings}");
     // As `diat train` lays batches out by default (train.memory_format = "auto").

@@ -36,22 +36,6 @@ pub struct BenchReport {
     pub pillow: Option<PeerResult>,
 }
 
-/// "N × CPU model name" of this machine (from /proc/cpuinfo).
-pub fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|s| s.trim_start_matches([' ', '\t', ':']).to_string());
-    format!(
-        "{} × {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        model.unwrap_or_else(|| "unknown CPU".into())
-    )
-}
-
 /// Runs the benchmark on `n` images of the CelebA copy at `root` (cycling over what exists).
 pub fn run(
     root: &Path,
@@ -135,7 +119,7 @@ pub fn run(
     let full_ips_parallel = n as f64 / t.elapsed().as_secs_f64();
     let pillow = python.map(|py| run_pillow(py, root, n)).transpose()?;
     Ok(BenchReport {
-        machine: cpu_model(),
+        machine: diat_common::machine::cpu_summary(),
         images: n,
         distinct_files: files.len(),
         threads,

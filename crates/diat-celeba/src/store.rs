@@ -83,9 +83,7 @@ impl HashingWriter {
     }
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use diat_common::machine::hex;
 
 /// Streams images into a new store.
 pub struct StoreWriter {

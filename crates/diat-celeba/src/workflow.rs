@@ -324,7 +324,7 @@ pub fn sets(
     let mut outs = Vec::new();
     for task in tasks {
         let sel: Selection = select(&ann, &kept, task, &opts.select)?;
-        eprintln!("{}:\n{}", task.name, sel.report.table());
+        tracing::debug!("{}: selection\n{}", task.name, sel.report.table());
         let tdir = dir.join("tasks").join(&task.name);
         let mut rejected = 0;
         for (role, rows) in [

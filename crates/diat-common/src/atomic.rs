@@ -15,7 +15,23 @@ fn partial_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
+/// Flushes the folder holding `path` (so the rename itself survives a power cut). Folders that
+/// cannot be opened or synced (some file systems refuse) are left as they are.
+pub fn sync_parent(path: &Path) {
+    if let Some(parent) = path.parent() {
+        let dir = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync of the file, rename,
+/// fsync of the folder).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |w| w.write_all(bytes))
 }
@@ -34,7 +50,9 @@ where
         fill(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        sync_parent(path);
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -105,6 +123,7 @@ impl StagedDir {
         } else {
             fs::rename(&self.staging, &self.target)?;
         }
+        sync_parent(&self.target);
         self.committed = true;
         Ok(self.target.clone())
     }

@@ -47,8 +47,7 @@ fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
         n += k as u64;
         h.update(&buf[..k]);
     }
-    let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((n, hex))
+    Ok((n, crate::machine::hex(&h.finalize())))
 }
 
 /// Regular files of `dir` except the record and hidden (temporary) entries, by name.

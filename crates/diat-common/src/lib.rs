@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod complete;
 pub mod decode;
 pub mod dirs;
+pub mod machine;
 pub mod names;
 pub mod progress;
 pub mod zipdir;

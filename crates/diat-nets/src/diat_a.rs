@@ -245,7 +245,12 @@ pub fn diat_a_step(
         d: d_loss.detach(),
         t: terms.total.detach(),
         gan: terms.gan.detach(),
-        identity: terms.identity.detach().to_kind(Kind::Float),
+        identity: terms
+            .identity
+            .as_ref()
+            .expect("Eq. (14) has an identity term")
+            .detach()
+            .to_kind(Kind::Float),
     }
 }
 

@@ -172,31 +172,41 @@ pub struct ObjectiveTerms {
     pub total: Tensor,
     /// The GAN attribute term (T's side of Eq. 3).
     pub gan: Tensor,
-    /// The (adaptive) perceptual identity loss, before its weight λ.
-    pub identity: Tensor,
-    /// The smoothness regulariser before γ (DIAT only).
+    /// The (adaptive) perceptual identity loss, before its weight λ (none in DIAT1).
+    pub identity: Option<Tensor>,
+    /// The smoothness regulariser before γ (DIAT and DIAT3 only).
     pub smooth: Option<Tensor>,
 }
 
-/// Eq. (7), T's side: `GAN(T(x)) + λ ℓ_id(x) + γ ℓ_smooth(T(x))` with `tx` = T(x). D's side of
-/// Eq. (7) is [`eq3_discriminator_loss`] (the other terms do not depend on D).
+/// Eq. (7), T's side: `GAN(T(x)) + λ ℓ_id(x) + γ ℓ_smooth(T(x))` with `tx` = T(x), for every
+/// DIAT variant of §5.1: without `f` the regulariser is dropped (DIAT2), without `vgg` the
+/// identity term too (DIAT1). D's side of Eq. (7) is [`eq3_discriminator_loss`] (the other terms
+/// do not depend on D).
 pub fn eq7_diat_objective(
     tx: &Tensor,
     x: &Tensor,
     d: &Discriminator,
-    vgg: &VggFace,
-    f: &DenoiseNet,
+    vgg: Option<&VggFace>,
+    f: Option<&DenoiseNet>,
     cfg: &DiatLossConfig,
 ) -> ObjectiveTerms {
     let gan = eq3_generator_loss(&d.logits(tx), cfg.gan);
-    let identity = eq2_perceptual_identity_loss(vgg, tx, x, &cfg.identity_layers);
-    let smooth = eq6_smoothness(f, tx);
-    let total = &gan + &identity * cfg.lambda + &smooth * cfg.gamma;
+    let identity = vgg.map(|v| eq2_perceptual_identity_loss(v, tx, x, &cfg.identity_layers));
+    let smooth = f.map(|f| eq6_smoothness(f, tx));
+    // Summed out of place: tch's `+=` would add into the GAN term's own storage.
+    let mut parts = vec![gan.shallow_clone()];
+    if let Some(i) = &identity {
+        parts.push(i * cfg.lambda);
+    }
+    if let Some(s) = &smooth {
+        parts.push(s * cfg.gamma);
+    }
+    let total = parts.into_iter().reduce(|a, b| a + b).expect("the GAN term");
     ObjectiveTerms {
         total,
         gan,
         identity,
-        smooth: Some(smooth),
+        smooth,
     }
 }
 
@@ -321,7 +331,7 @@ pub fn eq14_diat_a_objective(
     ObjectiveTerms {
         total,
         gan,
-        identity,
+        identity: Some(identity),
         smooth: None,
     }
 }

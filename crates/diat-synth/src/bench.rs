@@ -47,19 +47,6 @@ pub struct BenchReport {
     pub jpeg_bytes_image_crate: f64,
 }
 
-/// The CPU model from `/proc/cpuinfo` (or "unknown").
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// CPU time (ns) used so far by all threads of this process, from `/proc/self/task/*/schedstat`.
 fn cpu_ns() -> Option<u64> {
     let mut total = 0u64;
@@ -187,7 +174,7 @@ pub fn run(n: usize, quality: u8) -> BenchReport {
     );
 
     BenchReport {
-        cpu: cpu_model(),
+        cpu: diat_common::machine::cpu_model(),
         threads: rayon::current_num_threads(),
         jpeg_quality: quality,
         render_1t,

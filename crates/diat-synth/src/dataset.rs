@@ -16,7 +16,7 @@
 use crate::attrs::{Attr, AttrRow};
 use crate::face::{FaceSpec, HEIGHT, Landmarks, WIDTH};
 use crate::image_io::{Img, encode_jpeg_into};
-use crate::layout::{Layout, Partition, file_name};
+use crate::layout::{Layout, file_name};
 use crate::render::Renderer;
 use crate::{Error, Result};
 use diat_common::{Progress, StagedDir};
@@ -312,11 +312,6 @@ pub fn write_dataset(
         faces_per_s: count as f64 / seconds.max(1e-9),
         zip_bytes,
     })
-}
-
-/// Images of one split, for callers that need the list.
-pub fn split_indices(layout: &Layout, p: Partition) -> Vec<u32> {
-    layout.indices_in(p).collect()
 }
 
 /// Renders selected images (and optionally their counterfactual twins) to loose files in `dir`

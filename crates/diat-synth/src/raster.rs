@@ -432,9 +432,6 @@ impl Quad {
     pub fn at(self, t: f32) -> f32 {
         self.0 + self.1 * t + self.2 * t * t
     }
-    pub fn max_abs(self) -> f32 {
-        self.0.abs() + self.1.abs() + self.2.abs()
-    }
 }
 
 /// Minimum of a quadratic over `t` in [-1, 1].

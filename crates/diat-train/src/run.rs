@@ -164,15 +164,6 @@ impl RunDir {
         Ok(dir)
     }
 
-    pub fn read_state(dir: &Path) -> Result<CheckpointState> {
-        let p = dir.join("state.json");
-        let bytes = std::fs::read(&p).map_err(|e| TrainError::io(&p, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint {
-            path: p,
-            msg: e.to_string(),
-        })
-    }
-
     /// Appends one metrics line (flushed).
     pub fn log_metrics(&self, line: &Value) -> Result<()> {
         let p = self.root.join("metrics.jsonl");

@@ -555,48 +555,50 @@ pub fn gan_iteration(
     let mut last = None;
     for x in &xs[dstep..] {
         let tx = t.forward_t(x, true);
-        let (gan_term, id) = match identity {
-            Identity::Adaptive => {
-                let cfg = losses::DiatALossConfig {
+        // T's objective is exactly the paper's equation the parity tests check: Eq. (14) for
+        // DIAT-A, Eq. (7) (with or without its identity and smoothness terms) for DIAT.
+        let terms = match identity {
+            Identity::Adaptive => losses::eq14_diat_a_objective(
+                &tx,
+                x,
+                d,
+                &losses::DiatALossConfig {
                     lambda,
                     identity_layers: IDENTITY_LAYERS.to_vec(),
                     gan,
-                };
-                let terms = losses::eq14_diat_a_objective(&tx, x, d, &cfg);
-                (terms.gan, Some(terms.identity))
-            }
-            Identity::VggFace(vgg) => (
-                losses::eq3_generator_loss(&d.logits(&tx), gan),
-                Some(losses::eq2_perceptual_identity_loss(
-                    vgg,
-                    &tx,
-                    x,
-                    &IDENTITY_LAYERS,
-                )),
+                },
             ),
-            Identity::None => (losses::eq3_generator_loss(&d.logits(&tx), gan), None),
+            Identity::VggFace(_) | Identity::None => losses::eq7_diat_objective(
+                &tx,
+                x,
+                d,
+                match identity {
+                    Identity::VggFace(v) => Some(*v),
+                    _ => None,
+                },
+                smooth.map(|(f, _)| f),
+                &losses::DiatLossConfig {
+                    lambda,
+                    gamma: smooth.map(|(_, g)| g).unwrap_or(0.0),
+                    identity_layers: IDENTITY_LAYERS.to_vec(),
+                    gan,
+                },
+            ),
         };
-        let smooth_term = smooth.map(|(f, _)| losses::eq6_smoothness(f, &tx));
-        if grad_ratio && let Some(id) = &id {
+        if grad_ratio && let Some(id) = &terms.identity {
             // ‖∂(λ ℓ_id)/∂T(x)‖ / ‖∂GAN/∂T(x)‖: how the two terms pull on T's output.
-            let g_gan = Tensor::run_backward(&[&gan_term], &[&tx], true, false);
+            let g_gan = Tensor::run_backward(&[&terms.gan], &[&tx], true, false);
             let g_id = Tensor::run_backward(&[&(id * lambda)], &[&tx], true, false);
             let ratio =
                 g_id[0].norm().double_value(&[]) / g_gan[0].norm().double_value(&[]).max(1e-12);
             out.extra.push(("grad_ratio_identity_gan", ratio));
         }
-        // Out of place: `+=` would add into the GAN term's own storage.
-        let mut terms = vec![gan_term.shallow_clone()];
-        if let Some(id) = &id {
-            terms.push(id * lambda);
-        }
-        if let (Some(s), Some((_, gamma))) = (&smooth_term, smooth) {
-            terms.push(s * gamma);
-        }
-        let total = terms
-            .into_iter()
-            .reduce(|a, b| a + b)
-            .expect("the GAN term");
+        let losses::ObjectiveTerms {
+            total,
+            gan: gan_term,
+            identity: id,
+            smooth: smooth_term,
+        } = terms;
         let opt = t_net.opt.as_mut().expect("T trains");
         opt.zero_grad();
         total.backward();

@@ -97,11 +97,6 @@ impl ZooError {
             _ => false,
         }
     }
-
-    /// Whether the error comes from offline mode.
-    pub fn is_offline(&self) -> bool {
-        matches!(self, Self::Offline { .. })
-    }
 }
 
 /// Adds a path to I/O errors.

@@ -591,12 +591,8 @@ impl Fetcher {
         if let Err(e) = placed {
             return Err(fail(ZooError::io(blob, e)));
         }
-        if let Some(dir) = blob.parent() {
-            // Make the rename durable; best effort (not every platform can open a folder).
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        // Make the rename durable.
+        diat_common::atomic::sync_parent(blob);
         Ok(())
     }
 

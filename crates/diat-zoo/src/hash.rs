@@ -8,16 +8,7 @@ use std::path::Path;
 /// Read size for hashing and copying.
 pub(crate) const CHUNK: usize = 1 << 20;
 
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
-}
+pub use diat_common::machine::hex;
 
 /// sha256 (hex) and length of everything `r` yields.
 pub fn sha256_reader(mut r: impl Read) -> std::io::Result<(String, u64)> {

@@ -486,7 +486,7 @@ fn offline_names_the_missing_file_and_the_cache_path() {
         .unwrap()
         .fetch(&cache, &f, "m@1.0.0 transform")
         .unwrap_err();
-    assert!(e.is_offline(), "{e}");
+    assert!(matches!(e, diat_zoo::ZooError::Offline { .. }), "{e}");
     let msg = e.to_string();
     let blob = cache.blob_dir().join(&f.sha256);
     assert!(
