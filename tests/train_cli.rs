@@ -379,10 +379,94 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         photo.get_pixel(5, 5),
         "far from the face the photo is untouched"
     );
-    assert_ne!(
-        result.get_pixel(189, 150),
-        photo.get_pixel(189, 150),
-        "the face was edited"
+    // The edit enters as a residual at the model's resolution (the default): the mouth region
+    // changed, the rest of the face (the forehead) is bit-identical.
+    let mouth_changed = (160..220)
+        .flat_map(|x| (165..210).map(move |y| (x, y)))
+        .any(|(x, y)| result.get_pixel(x, y) != photo.get_pixel(x, y));
+    assert!(mouth_changed, "the mouth was edited");
+    for (x, y) in [(189, 100), (150, 110), (230, 110)] {
+        assert_eq!(
+            result.get_pixel(x, y),
+            photo.get_pixel(x, y),
+            "({x}, {y}): outside the model's region the photo is untouched"
+        );
+    }
+    // --paste replace puts the upsampled output over the whole face.
+    let replaced = tmp.path().join("replaced");
+    let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+        .args(["apply", "--align", "--cpu", "--paste", "replace", "--model"])
+        .arg(run.join("final"))
+        .arg(photos.join("photo.png"))
+        .arg("--out")
+        .arg(&replaced)
+        .env("DIAT_PROGRESS", "none")
+        .output()
+        .unwrap();
+    common::assert_ok(&out, "diat apply --align --paste replace");
+    let r = image::open(replaced.join("photo.png")).unwrap().into_rgb8();
+    assert_ne!(r.get_pixel(189, 100), photo.get_pixel(189, 100));
+
+    // The three-step path with a model of another size and no extra flag: `align` (128 px
+    // crops) → `apply` (a 32 px model) → `align --paste-back`.
+    let step = |args: &[&std::ffi::OsStr], what: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_diat"))
+            .args(args)
+            .env("DIAT_PROGRESS", "none")
+            .output()
+            .unwrap();
+        common::assert_ok(&out, what);
+    };
+    let (al, ed, pb) = (
+        tmp.path().join("al"),
+        tmp.path().join("ed"),
+        tmp.path().join("pb"),
+    );
+    let photo_png = photos.join("photo.png");
+    step(
+        &[
+            "align".as_ref(),
+            "--device".as_ref(),
+            "cpu".as_ref(),
+            photo_png.as_os_str(),
+            "--out".as_ref(),
+            al.as_os_str(),
+        ],
+        "diat align",
+    );
+    let crops = al.join("crop");
+    step(
+        &[
+            "apply".as_ref(),
+            "--cpu".as_ref(),
+            "--model".as_ref(),
+            run.join("final").as_os_str(),
+            crops.as_os_str(),
+            "--out".as_ref(),
+            ed.as_os_str(),
+        ],
+        "diat apply on 128 px crops with a 32 px model",
+    );
+    let faces = al.join("faces.json");
+    step(
+        &[
+            "align".as_ref(),
+            "--paste-back".as_ref(),
+            faces.as_os_str(),
+            "--edited".as_ref(),
+            ed.as_os_str(),
+            "--out".as_ref(),
+            pb.as_os_str(),
+        ],
+        "diat align --paste-back of 32 px edits",
+    );
+    let three = image::open(pb.join("photo.png")).unwrap().into_rgb8();
+    assert_eq!(three.dimensions(), photo.dimensions());
+    assert_eq!(three.get_pixel(189, 100), photo.get_pixel(189, 100));
+    assert!(
+        (160..220)
+            .flat_map(|x| (165..210).map(move |y| (x, y)))
+            .any(|(x, y)| three.get_pixel(x, y) != photo.get_pixel(x, y))
     );
 
     // A diverging loss (injected: the limits refuse the learning rates that would do it): the
@@ -757,4 +841,69 @@ fn pipeline_files_reject_unknown_keys() {
             "{resolved}"
         );
     }
+}
+
+fn sha256_files(dir: &Path) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let h = Sha256::digest(std::fs::read(&p).unwrap());
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                h.iter().map(|b| format!("{b:02x}")).collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Two trainings of one pipeline with one seed give byte-identical `final/` files on one
+/// machine, and publishing one run twice gives the same files and hashes.
+#[test]
+fn seeded_runs_and_their_publications_are_byte_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let sets = ["--set", "stages.enhance.steps=5"];
+    for r in ["one", "two"] {
+        let out = train_cmd(&data, &tmp.path().join(r), &sets)
+            .output()
+            .unwrap();
+        common::assert_ok(&out, format!("diat train ({r})"));
+    }
+    let (a, b) = (
+        sha256_files(&tmp.path().join("one/final")),
+        sha256_files(&tmp.path().join("two/final")),
+    );
+    assert_eq!(a.len(), 6, "{a:?}");
+    assert_eq!(a, b, "final/ of two seeded runs");
+    let mut published = Vec::new();
+    for k in 0..2 {
+        let out = tmp.path().join(format!("zoo{k}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_diat"))
+            .args(["zoo", "publish"])
+            .arg(tmp.path().join("one"))
+            .args(["--name", "mouth-open", "--version", "1.0.0"])
+            .args(["--base-url", "https://example.org/zoo", "--license", "MIT"])
+            .args(["--data-manifest-sha256", &"ab".repeat(32)])
+            .arg("--out")
+            .arg(&out)
+            .arg("--registry")
+            .arg(tmp.path().join(format!("registry{k}.toml")))
+            .env("DIAT_PROGRESS", "none")
+            .output()
+            .unwrap();
+        common::assert_ok(&o, "diat zoo publish");
+        published.push(sha256_files(&out.join("mouth-open/1.0.0")));
+        published.push(vec![(
+            "registry".into(),
+            std::fs::read_to_string(tmp.path().join(format!("registry{k}.toml"))).unwrap(),
+        )]);
+    }
+    assert!(!published[0].is_empty());
+    assert_eq!(published[0], published[2], "published files");
+    assert_eq!(published[1], published[3], "registry stanza");
 }

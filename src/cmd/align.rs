@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! diat align PHOTO|DIR… --out DIR [--landmarks CSV] [--largest] [--crop|--aligned] [--json]
-//! diat align --paste-back DIR/faces.json --edited DIR --out DIR [--residual] [--feather PX]
+//! diat align --paste-back DIR/faces.json --edited DIR --out DIR [--replace] [--feather PX]
 //! ```
 //!
 //! Faces are found by MTCNN (`diat_nets::mtcnn`, weights from `make setup`) or read from a
@@ -14,7 +14,7 @@
 //! landmarks and transform. `diat apply` edits the crops; `--paste-back` warps each edited crop
 //! back into its photo with a feathered mask.
 //!
-//! For `diat apply --align`, [`load_detector`], [`detect_and_align`] and [`paste_back`] do the
+//! For `diat apply --align`, [`load_detector`] and [`detect_and_align`] do the
 //! same in process.
 
 use anyhow::{Context, Result, bail};
@@ -85,9 +85,14 @@ pub struct Args {
     /// aligned/); a .png or .jpg of the same name is accepted.
     #[arg(long, value_name = "DIR")]
     edited: Option<PathBuf>,
-    /// With --paste-back: add the edit (edited − original crop) to the photo instead of replacing
-    /// the face, keeping the photo's own resolution where nothing changed.
-    #[arg(long)]
+    /// With --paste-back: put the edited crop over the face (upsampled) instead of adding only
+    /// the edit. By default the edit is taken at the edited crop's own resolution (edited −
+    /// original crop brought to that size) and added to the photo, which keeps its own
+    /// resolution where nothing changed.
+    #[arg(long, conflicts_with = "residual")]
+    replace: bool,
+    /// With --paste-back: add only the edit (the default; kept for older scripts).
+    #[arg(long, hide = true)]
     residual: bool,
     /// With --paste-back: width of the soft edge of the mask, in crop pixels.
     #[arg(long, default_value_t = 8.0, value_name = "PX")]
@@ -143,12 +148,6 @@ pub fn detect_and_align(
         }
     }
     Ok(faces)
-}
-
-/// `photo` with `edited` (the face's crop after editing, `window.size`²) pasted back through the
-/// inverse alignment with a feathered mask. Several faces: paste one after the other.
-pub fn paste_back(photo: &RgbImage, face: &AlignedFace, edited: &RgbImage) -> Result<RgbImage> {
-    Ok(diat_align::paste_back(photo, face, edited)?)
 }
 
 fn is_image(p: &Path) -> bool {
@@ -382,10 +381,10 @@ fn run_paste_back(args: &Args, faces_json: &Path) -> Result<ExitCode> {
         .context("--paste-back needs --edited DIR")?;
     let opts = PasteOptions {
         feather: args.feather,
-        mode: if args.residual {
-            PasteMode::Residual
-        } else {
+        mode: if args.replace {
             PasteMode::Replace
+        } else {
+            PasteMode::Residual
         },
     };
     std::fs::create_dir_all(&args.out)
@@ -670,7 +669,8 @@ mod tests {
             (128, 128)
         );
 
-        // Unedited crops pasted back in residual mode reproduce the photo exactly (up to rounding).
+        // Unedited crops pasted back (residual, the default) reproduce the photo exactly (up to
+        // rounding).
         let code = run_cli(&[
             "--paste-back",
             &d("out/faces.json"),
@@ -678,7 +678,6 @@ mod tests {
             &d("out/crop"),
             "--out",
             &d("same"),
-            "--residual",
         ]);
         assert_eq!(code, ExitCode::SUCCESS);
         let same = load_photo(Path::new(&d("same/group.png"))).unwrap();

@@ -45,9 +45,22 @@ pub struct Args {
     /// With --align: smallest face side in pixels to detect.
     #[arg(long, default_value_t = 20.0)]
     min_face: f64,
+    /// With --align: how the edit enters the photo. `residual` (default) adds only what the
+    /// model changed, computed at the model's own resolution (its output minus its input) and
+    /// upsampled: the photo keeps its own detail, and outside a local model's region it stays
+    /// bit-identical. `replace` puts the model's upsampled output over the face.
+    #[arg(long, value_enum, default_value_t = Paste::Residual)]
+    paste: Paste,
     /// The summary line goes to stderr (when another command's output owns stdout).
     #[arg(skip)]
     summary_to_stderr: bool,
+}
+
+/// `--paste`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Paste {
+    Residual,
+    Replace,
 }
 
 /// One input image: its output stem and bytes.
@@ -166,9 +179,16 @@ fn prepare(item: &Item, cropper: &mut Cropper, size: u32) -> Result<Vec<u8>, Str
     if (w, h) == (size, size) {
         return Ok(img.into_raw());
     }
+    // A square crop of another size (`diat align`'s 128 px crops for a 64 px model): the model
+    // sees it at its own size, with the resizer `--paste-back` uses to take the edit there.
+    if w == h {
+        return diat_align::resize(&img, size, size)
+            .map(|r| r.into_raw())
+            .map_err(|e| e.to_string());
+    }
     if (w, h) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
         return Err(format!(
-            "{w}x{h}: expected a CelebA-aligned {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} face or a {size}x{size} crop (align photos with `diat align`)"
+            "{w}x{h}: expected a CelebA-aligned {ALIGNED_WIDTH}x{ALIGNED_HEIGHT} face or a square crop (align photos with `diat align`)"
         ));
     }
     let mut out = vec![0u8; (size * size * 3) as usize];
@@ -211,6 +231,7 @@ pub fn apply_dir(
         align: false,
         largest: false,
         min_face: 20.0,
+        paste: Paste::Residual,
         summary_to_stderr: true,
     };
     match run_sized(args)? {
@@ -346,9 +367,17 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
         let x = images_to_device(&Tensor::from_slice(&pixels).view([n, s, s, 3]), device);
         let (_, out) = model.apply(&x);
         let mut result = photo;
+        let opts = diat_align::PasteOptions {
+            mode: match args.paste {
+                Paste::Residual => diat_align::PasteMode::Residual,
+                Paste::Replace => diat_align::PasteMode::Replace,
+            },
+            ..Default::default()
+        };
         for (f, rgb) in faces.iter().zip(diat_train::images::to_rgb(&out)) {
             let edited = image::RgbImage::from_raw(size, size, rgb).context("edited crop size")?;
-            result = super::align::paste_back(&result, f, &edited)?;
+            // f.crop is the model's input at the model's size: the residual is taken there.
+            result = diat_align::paste_back_with(&result, f, &edited, &opts)?;
             faces_done += 1;
         }
         let mut bytes = Vec::new();

@@ -99,16 +99,15 @@ pub fn paste_into(
 ) -> Result<()> {
     window.validate().map_err(AlignError::Invalid)?;
     let size = window.size;
-    for (what, img) in [("edited", Some(edited)), ("original", original)] {
-        if let Some(img) = img
-            && (img.width(), img.height()) != (size, size)
-        {
-            return Err(AlignError::Invalid(format!(
-                "{what} crop is {}x{}, expected {size}x{size}",
-                img.width(),
-                img.height()
-            )));
-        }
+    // The edited crop may have any square size (a model's own resolution): crop coordinates are
+    // scaled onto it, so a 64 px edit of a 128 px window lands where it belongs.
+    let s = edited.width();
+    if s == 0 || edited.height() != s {
+        return Err(AlignError::Invalid(format!(
+            "edited crop is {}x{}, expected a square",
+            edited.width(),
+            edited.height()
+        )));
     }
     let original = match (opts.mode, original) {
         (PasteMode::Residual, None) => {
@@ -116,9 +115,14 @@ pub fn paste_into(
                 "residual paste-back needs the original crop".into(),
             ));
         }
-        (PasteMode::Residual, Some(o)) => Some(o),
+        // The edit is taken at the edited crop's resolution: the original is brought to that
+        // size with the resizer that made the model's input, so where the model changed
+        // nothing the edit is exactly zero and the photo keeps its own pixels.
+        (PasteMode::Residual, Some(o)) if o.dimensions() == (s, s) => Some(o.clone()),
+        (PasteMode::Residual, Some(o)) => Some(crate::resize(o, s, s)?),
         (PasteMode::Replace, _) => None,
     };
+    let original = original.as_ref();
     if photo.width() == 0 || photo.height() == 0 {
         return Ok(());
     }
@@ -146,20 +150,23 @@ pub fn paste_into(
     let crop_scale = transform.scale() * size as f64 / window.width.max(window.height) as f64;
     let k = supersampling(1.0 / crop_scale);
     let to_crop = |p: [f64; 2]| window.to_crop(transform.apply(p));
+    // Window pixel coordinates → the edited crop's (pixel centres aligned).
+    let r = s as f64 / size as f64;
+    let at = |img: &RgbImage, c: [f64; 2]| {
+        sample_bilinear(img, (c[0] + 0.5) * r - 0.5, (c[1] + 0.5) * r - 0.5)
+    };
     let sample = |img: &RgbImage, x: f64, y: f64| -> [f32; 3] {
         if k == 1 {
-            let c = to_crop([x, y]);
-            return sample_bilinear(img, c[0], c[1]);
+            return at(img, to_crop([x, y]));
         }
         let mut acc = [0f32; 3];
         for j in 0..k {
             for i in 0..k {
                 let dx = (i as f64 + 0.5) / k as f64 - 0.5;
                 let dy = (j as f64 + 0.5) / k as f64 - 0.5;
-                let c = to_crop([x + dx, y + dy]);
-                let s = sample_bilinear(img, c[0], c[1]);
+                let v = at(img, to_crop([x + dx, y + dy]));
                 for ch in 0..3 {
-                    acc[ch] += s[ch];
+                    acc[ch] += v[ch];
                 }
             }
         }
@@ -213,11 +220,11 @@ mod tests {
     #[test]
     fn wrong_sizes_are_errors() {
         let mut photo = RgbImage::new(50, 50);
-        let small = RgbImage::new(64, 64);
         let opts = PasteOptions::default();
         let t = Similarity::IDENTITY;
         let w = CropWindow::default();
-        assert!(paste_into(&mut photo, &t, w, &small, None, &opts).is_err());
+        assert!(paste_into(&mut photo, &t, w, &RgbImage::new(64, 60), None, &opts).is_err());
+        assert!(paste_into(&mut photo, &t, w, &RgbImage::new(64, 64), None, &opts).is_ok());
         let crop = RgbImage::new(128, 128);
         let residual = PasteOptions {
             mode: PasteMode::Residual,
@@ -225,5 +232,74 @@ mod tests {
         };
         assert!(paste_into(&mut photo, &t, w, &crop, None, &residual).is_err());
         assert!(paste_into(&mut photo, &t, w, &crop, Some(&crop), &residual).is_ok());
+    }
+
+    /// A textured photo and its crop through the identity alignment.
+    fn photo_and_crop() -> (RgbImage, Similarity, CropWindow, RgbImage) {
+        let photo = RgbImage::from_fn(178, 218, |x, y| {
+            image::Rgb([
+                (x * 7 + y * 3) as u8,
+                ((x ^ y) * 5) as u8,
+                ((x * y) % 251) as u8,
+            ])
+        });
+        let w = CropWindow::default();
+        let t = Similarity::IDENTITY;
+        let crop = crate::crop_aligned(&photo, w).unwrap();
+        (photo, t, w, crop)
+    }
+
+    #[test]
+    fn residual_at_the_models_resolution_changes_only_the_edit() {
+        let (photo, t, w, crop) = photo_and_crop();
+        let residual = PasteOptions {
+            mode: PasteMode::Residual,
+            ..PasteOptions::default()
+        };
+        // A 64 px model that changed nothing: the photo stays bit-identical (its own detail
+        // is kept, not replaced by the 64 px rendering of it).
+        let model_input = crate::resize(&crop, 64, 64).unwrap();
+        let mut out = photo.clone();
+        paste_into(&mut out, &t, w, &model_input, Some(&crop), &residual).unwrap();
+        assert_eq!(out, photo);
+        // Replace mode puts the 64 px rendering back: far more pixels change.
+        let mut replaced = photo.clone();
+        paste_into(
+            &mut replaced,
+            &t,
+            w,
+            &model_input,
+            None,
+            &PasteOptions::default(),
+        )
+        .unwrap();
+        let changed = |a: &RgbImage| {
+            a.pixels()
+                .zip(photo.pixels())
+                .filter(|(p, q)| p.0.iter().zip(q.0).any(|(u, v)| u.abs_diff(v) > 2))
+                .count()
+        };
+        assert!(changed(&replaced) > 5000, "{}", changed(&replaced));
+        // An edit confined to a block of the model's crop changes only that block's footprint.
+        let mut edited = model_input.clone();
+        for y in 40..50 {
+            for x in 20..44 {
+                edited.put_pixel(x, y, image::Rgb([255, 0, 0]));
+            }
+        }
+        let mut out = photo.clone();
+        paste_into(&mut out, &t, w, &edited, Some(&crop), &residual).unwrap();
+        let n = changed(&out);
+        assert!(n > 0);
+        for (x, y, p) in out.enumerate_pixels() {
+            if p != photo.get_pixel(x, y) {
+                let c = w.to_crop(t.apply([x as f64, y as f64]));
+                let (mx, my) = ((c[0] + 0.5) / 2.0 - 0.5, (c[1] + 0.5) / 2.0 - 0.5);
+                assert!(
+                    (18.0..46.0).contains(&mx) && (38.0..52.0).contains(&my),
+                    "photo ({x}, {y}) → model ({mx:.1}, {my:.1}) changed"
+                );
+            }
+        }
     }
 }

@@ -201,7 +201,10 @@ pub fn eq7_diat_objective(
     if let Some(s) = &smooth {
         parts.push(s * cfg.gamma);
     }
-    let total = parts.into_iter().reduce(|a, b| a + b).expect("the GAN term");
+    let total = parts
+        .into_iter()
+        .reduce(|a, b| a + b)
+        .expect("the GAN term");
     ObjectiveTerms {
         total,
         gan,
