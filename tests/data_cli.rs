@@ -193,6 +193,55 @@ fn index_cluster_sets_end_to_end() {
             .contains("no held-out test inputs")
     );
 
+    // An open-mouth image cut short: rejected and counted (exit 0), an error under --strict.
+    let attrs = std::fs::read_to_string(root.join("Anno/list_attr_celeba.txt")).unwrap();
+    let mut lines = attrs.lines().skip(1);
+    let col = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .position(|a| a == "Mouth_Slightly_Open")
+        .unwrap();
+    let open = lines
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f[col + 1] == "1")
+        .unwrap()[0]
+        .to_string();
+    let img = root.join("Img/img_align_celeba").join(&open);
+    let bytes = std::fs::read(&img).unwrap();
+    std::fs::write(&img, &bytes[..bytes.len() / 2]).unwrap();
+    let sets = |strict: bool| {
+        let mut a = vec![
+            "data",
+            "sets",
+            "--out",
+            o,
+            "--task",
+            "mouth_open",
+            "--input-size",
+            "8",
+            "--test-size",
+            "4",
+            "--no-balance",
+            "--size",
+            "64",
+            "--no-cluster-filter",
+            "--max-rejects",
+            "0.1",
+        ];
+        if strict {
+            a.push("--strict");
+        }
+        diat(&a)
+    };
+    let (ok, _, err) = sets(false);
+    assert!(ok, "{err}");
+    let rejects = std::fs::read_to_string(t.join("guided/rejects.csv")).unwrap();
+    assert!(rejects.contains(&open), "{rejects}");
+    let (ok, _, err) = sets(true);
+    assert!(!ok, "--strict with a rejected image");
+    assert!(err.contains("--strict: 1 image(s) rejected"), "{err}");
+
     // Unknown tasks and unclustered filtering are clear errors.
     let (ok, _, err) = diat(&["data", "sets", "--out", o, "--task", "wear_hat"]);
     assert!(!ok && err.contains("unknown task 'wear_hat'"), "{err}");

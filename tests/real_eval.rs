@@ -295,6 +295,27 @@ fn eval_real_end_to_end_with_bad_inputs() {
         "{out}"
     );
     assert!(image::open(&sheet).is_ok());
+    // --strict: the rejected inputs make it fail, after the report is written.
+    std::fs::remove_file(&json).unwrap();
+    let (ok, _, err) = eval_real(
+        "add",
+        &model,
+        &faces,
+        &[
+            "--split",
+            "all",
+            "--limit",
+            "14",
+            "--json",
+            p(&json),
+            "--strict",
+        ],
+    );
+    assert!(
+        !ok && err.contains("--strict:") && err.contains("face(s) rejected"),
+        "{err}"
+    );
+    assert!(json.is_file());
 
     // The face-less photo alone: reported, nothing evaluated, exit 1.
     let lone = tmp.path().join("lone");

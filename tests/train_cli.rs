@@ -335,6 +335,12 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
     );
     let face = image::open(applied.join("face0.png")).unwrap().into_rgb8();
     assert_eq!(face.dimensions(), (SIZE, SIZE));
+    // --strict: the same run writes what it can, then fails because of the skipped file.
+    let strict_out = tmp.path().join("applied-strict");
+    let o = apply(&run.join("final"), &[&inputs], &strict_out, &["--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--strict: 1 image(s) skipped"));
+    assert!(strict_out.join("face0.png").is_file());
 
     apply_never_overwrites_nor_reads_truncated_images(&run.join("final"), tmp.path());
     an_incomplete_or_altered_final_is_refused(&run, tmp.path());
@@ -423,6 +429,21 @@ fn full_diat_a_with_local_enhancement_and_nan_detection() {
         tmp.path().join("pb"),
     );
     let photo_png = photos.join("photo.png");
+    // `align` on the folder (a photo without a face in it): 0 with the count, 1 under --strict.
+    for (strict, code) in [(false, 0), (true, 1)] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_diat"));
+        c.args(["align", "--device", "cpu"])
+            .arg(&photos)
+            .arg("--out")
+            .arg(tmp.path().join(format!("al-{strict}")));
+        if strict {
+            c.arg("--strict");
+        }
+        let o = c.env("DIAT_PROGRESS", "none").output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "--strict {strict}: {err}");
+        assert!(err.contains("1 without a face"), "{err}");
+    }
     step(
         &[
             "align".as_ref(),

@@ -348,11 +348,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         photos.len(),
         args.out.display()
     );
-    Ok(if doc.faces.is_empty() || failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::outcome(
+        doc.faces.len(),
+        faceless + failed,
+        "photo(s) skipped",
+    ))
 }
 
 /// An edited file for `rel` (e.g. `crop/x_0.png`) in `dir`: the same name, or the same stem as
@@ -473,11 +473,11 @@ fn run_paste_back(args: &Args, faces_json: &Path) -> Result<ExitCode> {
         "diat align --paste-back: {written} photo(s) written to {} ({missing} face(s) without an edited crop)",
         args.out.display()
     );
-    Ok(if written == 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::outcome(
+        written,
+        missing,
+        "face(s) without an edited crop",
+    ))
 }
 
 #[cfg(test)]

@@ -326,12 +326,7 @@ fn run_sized(args: Args) -> Result<(ExitCode, u32)> {
     } else {
         println!("{summary}");
     }
-    let code = if done == 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    };
-    Ok((code, size))
+    Ok((super::outcome(done, bad, "image(s) skipped"), size))
 }
 
 /// `--align`: every face of every photo edited in place.
@@ -396,9 +391,5 @@ fn apply_aligned(args: &Args, model: &Model, items: &[Item], device: Device) -> 
         "{photos} photo(s) with {faces_done} edited face(s) written to {}, {skipped} skipped",
         args.out.display()
     );
-    Ok(if photos == 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(super::outcome(photos, skipped, "photo(s) skipped"))
 }

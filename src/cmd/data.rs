@@ -262,7 +262,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 &tasks_of(&a.opts)?,
                 &sets_options(&a.opts)?,
             )?;
-            print_sets(&outs);
+            return Ok(sets_outcome(&outs));
         }
         Cmd::Prepare {
             root,
@@ -277,8 +277,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let mut opts = sets_options(&sets)?;
             opts.pretrain = true;
             let outs = workflow::sets(&out, Some(&root), &tasks_of(&sets)?, &opts)?;
-            print_sets(&outs);
+            let code = sets_outcome(&outs);
             println!("pretraining store: {}", out.join("pretrain").display());
+            return Ok(code);
         }
         Cmd::Synth(a) => return super::synth::run(a),
     }
@@ -297,6 +298,19 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
         bail!("no image was processed");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exit code of `sets`/`prepare`: images written into the task stores against images
+/// rejected (unreadable, wrong size).
+fn sets_outcome(outs: &[workflow::TaskOutput]) -> ExitCode {
+    print_sets(outs);
+    let selected: usize = outs
+        .iter()
+        .map(|o| o.report.guided + o.report.input + o.report.test)
+        .sum();
+    let rejected: usize = outs.iter().map(|o| o.rejected).sum();
+    let written = selected.saturating_sub(rejected);
+    super::outcome(written, rejected, "image(s) rejected")
 }
 
 /// The selection table and the stores written, per task.

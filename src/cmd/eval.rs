@@ -342,7 +342,11 @@ fn real(a: RealArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(super::outcome(
+        report.faces_evaluated,
+        report.rejected.len(),
+        "face(s) rejected",
+    ))
 }
 
 /// Prints a report's table and writes its JSON to `json` ("-": JSON on stdout, the table on

@@ -3,6 +3,7 @@
 use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::Device;
 
 pub mod align;
@@ -17,13 +18,26 @@ pub mod synth;
 pub mod train;
 pub mod zoo;
 
+/// The exit-code policy, shown by `diat --help`.
+const EXIT_CODES: &str = "\
+Exit codes (apply, align, data, eval and every other command):
+  0    the output was produced; skipped inputs (unreadable images, photos without a face,
+       rejected rows) are counted in the summary
+  1    an error, or nothing was produced from a non-empty input; with --strict also any skip
+  2    a usage error (unknown option, missing argument)
+  130  interrupted (diat train checkpoints first; --resume continues)";
+
 /// Deep Identity-aware Transfer of facial attributes (DIAT, DIAT-A).
 #[derive(Debug, Parser)]
-#[command(name = "diat", version, about, long_about = None)]
+#[command(name = "diat", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); DIAT_LOG=<filter> overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Any skipped input (unreadable image, photo without a face, rejected image or face) makes
+    /// the command fail with exit code 1, after writing what it could.
+    #[arg(long, global = true)]
+    pub strict: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,7 +67,24 @@ pub enum Command {
     Bench(bench::Args),
 }
 
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of a command that turned inputs into `produced` outputs and skipped `skipped`
+/// of them (`what` names them): 1 when nothing was produced, 1 under `--strict` when anything
+/// was skipped, else 0.
+pub(crate) fn outcome(produced: usize, skipped: usize, what: &str) -> ExitCode {
+    if produced == 0 {
+        return ExitCode::FAILURE;
+    }
+    if skipped > 0 && STRICT.load(Ordering::Relaxed) {
+        eprintln!("--strict: {skipped} {what}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    STRICT.store(cli.strict, Ordering::Relaxed);
     match cli.command {
         Command::Doctor(args) => doctor::run(args),
         Command::Data(args) => data::run(args),
