@@ -903,6 +903,8 @@ fn seeded_runs_and_their_publications_are_byte_reproducible() {
     assert_eq!(a, b, "final/ of two seeded runs");
     let mut published = Vec::new();
     for k in 0..2 {
+        // A second apart: the stanza's date comes from the run, not the clock.
+        std::thread::sleep(Duration::from_millis(1100 * k));
         let out = tmp.path().join(format!("zoo{k}"));
         let o = Command::new(env!("CARGO_BIN_EXE_diat"))
             .args(["zoo", "publish"])

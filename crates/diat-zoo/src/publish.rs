@@ -144,6 +144,37 @@ fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
     })
 }
 
+/// When the published weights were made, so that publishing one run twice gives the same stanza:
+/// `SOURCE_DATE_EPOCH` (the reproducible-builds convention) when set, else the time the run's
+/// `final/` was sealed (its `complete.json`), else the newest checkpoint's, else now.
+fn created_time(ck_dir: &Path) -> String {
+    if let Some(secs) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return crate::util::rfc3339(secs);
+    }
+    let mtime = |p: &Path| {
+        fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    let sealed = mtime(&ck_dir.join(diat_common::complete::RECORD));
+    let newest = || {
+        fs::read_dir(ck_dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| mtime(&e.path()))
+            .max()
+    };
+    match sealed.or_else(newest) {
+        Some(secs) => crate::util::rfc3339(secs),
+        None => crate::util::now_rfc3339(),
+    }
+}
+
 /// Packs the run and writes the stanza (see the module docs).
 pub fn publish(opts: &PublishOptions) -> Result<Published> {
     let run = &opts.run_dir;
@@ -418,7 +449,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         variant,
         description: opts.description.clone(),
         license: opts.license.clone(),
-        created: crate::util::now_rfc3339(),
+        created: created_time(&ck_dir),
         data_manifest_sha256: data_sha,
         yanked: false,
         yanked_reason: None,
