@@ -12,7 +12,7 @@ PROFILE := --release
 DIAT := $(CARGO_TARGET_DIR)/release/diat
 DEMO_OUT ?= out/demo
 
-.PHONY: help setup build demo test lint bench gpu-bundle train-all clean
+.PHONY: help setup build build-curator demo test lint bench gpu-bundle train-all clean
 
 PIPELINES ?= mouth_open mouth_close eyeglasses_remove male_to_female older_to_younger
 
@@ -21,6 +21,7 @@ help:
 	@echo "make test    set up, then run the whole test suite"
 	@echo "make setup   install the torch 2.11.0 venv and write .cargo/config.toml (idempotent)"
 	@echo "make build   release build of the diat binary"
+	@echo "make build-curator  the diat binary without libtorch (data, data synth, eval synth, zoo)"
 	@echo "make gpu-bundle  copy the release binary into .device/ for a GPU machine (see README)"
 	@echo "make train-all   train every paper pipeline in turn (resumable; finished ones are skipped)"
 
@@ -32,6 +33,10 @@ build: setup
 
 # The main job on the embedded default: synthetic CelebA-format faces -> the paper's curation ->
 # a short CPU training of the local mouth_open task -> before/after sheet and synthetic evaluation.
+# The curator's build: no torch venv, no libtorch (commands that need it say so).
+build-curator:
+	$(CARGO) build $(PROFILE) --locked --bin diat --no-default-features
+
 demo: build
 	$(DIAT) doctor
 	$(DIAT) data synth --out $(DEMO_OUT)/synth --count 3000 --overwrite --sheet $(DEMO_OUT)/synth_sheet.png
@@ -49,11 +54,19 @@ demo: build
 	cp "$$(ls $(DEMO_OUT)/run/samples/enhance-step-*.png | tail -1)" $(DEMO_OUT)/before_after.png
 	@echo "demo: before/after sheet $(DEMO_OUT)/before_after.png, evaluation $(DEMO_OUT)/eval.json, run $(DEMO_OUT)/run"
 
+# The curator's build (no libtorch: `--no-default-features`) runs the tests of what it has first;
+# then the default build runs everything (and leaves the full binary in place).
+CURATOR_TESTS := --test curator_build --test crate_boundaries --test data_cli --test synth_cli \
+  --test synth_ingestion --test zoo_cli
+
 test: setup
-	$(CARGO) test $(PROFILE) --locked --workspace --no-fail-fast 2>&1 | bash scripts/test-summary.sh
+	{ $(CARGO) test $(PROFILE) --locked --no-default-features $(CURATOR_TESTS) --no-fail-fast || light=$$?; \
+	  $(CARGO) test $(PROFILE) --locked --workspace --no-fail-fast || full=$$?; \
+	  exit $$(( $${light:-0} | $${full:-0} )); } 2>&1 | bash scripts/test-summary.sh
 
 lint: setup
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
+	$(CARGO) clippy $(PROFILE) --no-default-features --all-targets -- -D warnings
 	$(CARGO) fmt --all --check
 
 # Every paper task on the GPU when present; data from `diat data prepare` under $$DIAT_DATA_DIR/celeba.

@@ -13,6 +13,12 @@
 use std::path::PathBuf;
 
 fn main() {
+    // The `diat` binary without its `torch` feature (the curator's build) links no libtorch.
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("diat")
+        && std::env::var_os("CARGO_FEATURE_TORCH").is_none()
+    {
+        return;
+    }
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let lib = std::env::var_os("DEP_TCH_LIBTORCH_LIB")

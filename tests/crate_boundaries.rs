@@ -47,3 +47,35 @@ fn libtorch_free_crates_do_not_depend_on_tch() {
             .any(|l| l.starts_with("torch-sys "))
     );
 }
+
+/// The binary without its `torch` feature (the curator's build) links no libtorch.
+#[test]
+fn the_curators_build_has_no_libtorch() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "--prefix",
+            "none",
+            "--edges",
+            "normal,build",
+            "-p",
+            "diat",
+            "--no-default-features",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let tree = common::assert_ok(&out, "cargo tree -p diat --no-default-features");
+    assert!(
+        tree.contains("diat-celeba") && tree.contains("diat-zoo"),
+        "{tree}"
+    );
+    for forbidden in ["torch-sys ", "tch ", "diat-nets ", "diat-train "] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(forbidden)),
+            "the curator's build depends on {forbidden}"
+        );
+    }
+}

@@ -1,5 +1,7 @@
 //! `diat doctor --json` is machine-readable and tells the truth about this machine.
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use std::process::Command;

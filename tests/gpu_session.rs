@@ -4,6 +4,8 @@
 //! that the summary carries every number the README's GPU tables need. Also checks
 //! `diat bench loader` and its PyTorch DataLoader counterpart measure the same thing.
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use std::path::Path;

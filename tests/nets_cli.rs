@@ -1,5 +1,7 @@
 //! `diat nets import-vggface` and `diat bench nets` as a user runs them.
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use std::process::Command;

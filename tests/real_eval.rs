@@ -5,6 +5,8 @@
 //! Needs `make setup` (the converted dlib weights, dlib-bin in the torch venv, MTCNN) and the
 //! real faces in `../shared/celeba-real/faces` (`DIAT_CELEBA_REAL` overrides).
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use common::{diat, p};

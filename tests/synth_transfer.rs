@@ -3,6 +3,8 @@
 //! `train --pipeline pipelines/demo/mouth_open.toml` → `eval synth --model`, whose exact
 //! counterfactuals score the result against the identity baseline at the model's resolution.
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use common::{ok, p, repo};

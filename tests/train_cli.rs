@@ -2,6 +2,8 @@
 //! SIGINT followed by --resume (reproducing the uninterrupted run's losses exactly), and
 //! non-finite losses.
 
+#![cfg(feature = "torch")] // needs libtorch: not part of the curator's build's tests
+
 mod common;
 
 use diat_celeba::annotations::attribute_index;

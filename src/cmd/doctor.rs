@@ -17,6 +17,8 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub diat_version: &'static str,
+    /// "default", or "curator (no libtorch)" for a build without the `torch` feature.
+    pub build: &'static str,
     pub tch_version: &'static str,
     pub libtorch: Libtorch,
     pub cuda: Cuda,
@@ -83,43 +85,85 @@ fn nvidia_device_names() -> Vec<String> {
         .collect()
 }
 
-pub fn report() -> Report {
+/// libtorch, CUDA and libtorch's thread pools, as the loaded library reports them.
+#[cfg(feature = "torch")]
+fn torch_report() -> (Libtorch, Cuda, i32, i32) {
     let available = tch::Cuda::is_available();
     let device_count = if available {
         tch::Cuda::device_count()
     } else {
         0
     };
-    let lib_dir = diat_nets::checkpoint::libtorch_lib_dir();
+    let libtorch = Libtorch {
+        version: diat_nets::checkpoint::libtorch_version(),
+        lib_dir: diat_nets::checkpoint::libtorch_lib_dir(),
+        mkl: tch::utils::has_mkl(),
+        openmp: tch::utils::has_openmp(),
+    };
+    let cuda = Cuda {
+        available,
+        device_count,
+        devices: if available {
+            nvidia_device_names()
+        } else {
+            vec![]
+        },
+        cudnn_available: available && tch::Cuda::cudnn_is_available(),
+        cudnn_version: (available && tch::Cuda::cudnn_is_available())
+            .then(tch::utils::version_cudnn),
+        cudart_version: available.then(tch::utils::version_cudart),
+    };
+    (
+        libtorch,
+        cuda,
+        tch::get_num_threads(),
+        tch::utils::get_num_interop_threads(),
+    )
+}
+
+/// The curator's build links no libtorch.
+#[cfg(not(feature = "torch"))]
+fn torch_report() -> (Libtorch, Cuda, i32, i32) {
+    let _ = nvidia_device_names;
+    (
+        Libtorch {
+            version: None,
+            lib_dir: None,
+            mkl: false,
+            openmp: false,
+        },
+        Cuda {
+            available: false,
+            device_count: 0,
+            devices: vec![],
+            cudnn_available: false,
+            cudnn_version: None,
+            cudart_version: None,
+        },
+        0,
+        0,
+    )
+}
+
+pub fn report() -> Report {
+    let (libtorch, cuda, intra, inter) = torch_report();
     let dirs = Dirs::from_env();
     Report {
         diat_version: env!("CARGO_PKG_VERSION"),
+        build: if cfg!(feature = "torch") {
+            "default"
+        } else {
+            "curator (no libtorch)"
+        },
         tch_version: "0.24.0",
-        libtorch: Libtorch {
-            version: diat_nets::checkpoint::libtorch_version(),
-            lib_dir,
-            mkl: tch::utils::has_mkl(),
-            openmp: tch::utils::has_openmp(),
-        },
-        cuda: Cuda {
-            available,
-            device_count,
-            devices: if available {
-                nvidia_device_names()
-            } else {
-                vec![]
-            },
-            cudnn_available: available && tch::Cuda::cudnn_is_available(),
-            cudnn_version: (available && tch::Cuda::cudnn_is_available())
-                .then(tch::utils::version_cudnn),
-            cudart_version: available.then(tch::utils::version_cudart),
-        },
+        libtorch,
+        cuda,
         threads: Threads {
             cpus: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
-            torch_intra_op: tch::get_num_threads(),
-            torch_inter_op: tch::utils::get_num_interop_threads(),
+            torch_intra_op: intra,
+            torch_inter_op: inter,
         },
         dirs: dirs
             .entries()
@@ -141,7 +185,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "unknown".into());
-    println!("diat {}", r.diat_version);
+    println!("diat {} ({} build)", r.diat_version, r.build);
+    if !cfg!(feature = "torch") {
+        println!(
+            "libtorch: not in this build (train, apply, align, nets, eval real need the default build)"
+        );
+        for d in &r.dirs {
+            println!("{:>6}: {}", d.name, d.path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("tch {}", r.tch_version);
     println!(
         "libtorch {} from {}",

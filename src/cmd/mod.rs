@@ -4,19 +4,48 @@ use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "torch")]
 use tch::Device;
 
+#[cfg(feature = "torch")]
 pub mod align;
+#[cfg(feature = "torch")]
 pub mod apply;
 pub mod bench;
+#[cfg(feature = "torch")]
 pub mod classifier;
 pub mod data;
 pub mod doctor;
 pub mod eval;
+#[cfg(feature = "torch")]
+pub mod eval_real;
+#[cfg(feature = "torch")]
 pub mod nets;
 pub mod synth;
+#[cfg(feature = "torch")]
 pub mod train;
 pub mod zoo;
+
+/// What a command of the default build says in the curator's build.
+#[cfg(not(feature = "torch"))]
+pub(crate) const NEEDS_TORCH: &str = "needs libtorch: this is the curator's build (built without \
+    the `torch` feature); the default build has it (`make build`, or `cargo install --path .`)";
+
+/// The arguments of a command this build does not have (they are not parsed).
+#[cfg(not(feature = "torch"))]
+#[derive(Debug, clap::Args)]
+pub struct NeedsTorch {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    rest: Vec<String>,
+}
+
+#[cfg(not(feature = "torch"))]
+impl NeedsTorch {
+    /// Refuses `command` (exit 1, naming the build that has it).
+    pub(crate) fn refuse(&self, command: &str) -> Result<ExitCode> {
+        bail!("diat {command} {NEEDS_TORCH}")
+    }
+}
 
 /// The exit-code policy, shown by `diat --help`.
 const EXIT_CODES: &str = "\
@@ -49,20 +78,40 @@ pub enum Command {
     /// CelebA ingestion: inspect, index, cluster, crop, per-task sets, synthetic faces.
     Data(data::Args),
     /// Train a pipeline (Algorithm 1 and the enhancement stage).
+    #[cfg(feature = "torch")]
     Train(train::Args),
+    /// Train a pipeline (needs the default build).
+    #[cfg(not(feature = "torch"))]
+    Train(NeedsTorch),
     /// Model zoo: list, info, pull, verify, gc, rm, publish.
     Zoo(zoo::Args),
     /// Apply a trained model to aligned faces.
+    #[cfg(feature = "torch")]
     Apply(apply::Args),
+    /// Apply a trained model (needs the default build).
+    #[cfg(not(feature = "torch"))]
+    Apply(NeedsTorch),
     /// Detect and align faces in real photos to the CelebA crop (and paste edits back).
+    #[cfg(feature = "torch")]
     Align(align::Args),
+    /// Detect and align faces in real photos (needs the default build).
+    #[cfg(not(feature = "torch"))]
+    Align(NeedsTorch),
     /// Evaluate a transform: on synthetic faces against exact counterfactuals, or on real faces
     /// with an attribute classifier and a face-identity descriptor.
     Eval(eval::Args),
     /// The attribute classifier of `diat eval real`: train, score.
+    #[cfg(feature = "torch")]
     Classifier(classifier::Args),
+    /// The attribute classifier (needs the default build).
+    #[cfg(not(feature = "torch"))]
+    Classifier(NeedsTorch),
     /// Network utilities.
+    #[cfg(feature = "torch")]
     Nets(nets::Args),
+    /// Network utilities (need the default build).
+    #[cfg(not(feature = "torch"))]
+    Nets(NeedsTorch),
     /// Benchmarks (each beside its named peer in the same run).
     Bench(bench::Args),
 }
@@ -88,18 +137,34 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(args) => doctor::run(args),
         Command::Data(args) => data::run(args),
-        Command::Train(args) => train::run(args),
         Command::Zoo(args) => zoo::run(args),
-        Command::Apply(args) => apply::run(args),
-        Command::Align(args) => align::run(args),
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "torch")]
+        Command::Train(args) => train::run(args),
+        #[cfg(feature = "torch")]
+        Command::Apply(args) => apply::run(args),
+        #[cfg(feature = "torch")]
+        Command::Align(args) => align::run(args),
+        #[cfg(feature = "torch")]
         Command::Classifier(args) => classifier::run(args),
+        #[cfg(feature = "torch")]
         Command::Nets(args) => nets::run(args),
+        #[cfg(not(feature = "torch"))]
+        Command::Train(a) => a.refuse("train"),
+        #[cfg(not(feature = "torch"))]
+        Command::Apply(a) => a.refuse("apply"),
+        #[cfg(not(feature = "torch"))]
+        Command::Align(a) => a.refuse("align"),
+        #[cfg(not(feature = "torch"))]
+        Command::Classifier(a) => a.refuse("classifier"),
+        #[cfg(not(feature = "torch"))]
+        Command::Nets(a) => a.refuse("nets"),
         Command::Bench(args) => bench::run(args),
     }
 }
 
 /// `--device auto|cpu|cuda` (auto: CUDA when available).
+#[cfg(feature = "torch")]
 pub(crate) fn parse_device(s: &str) -> Result<Device> {
     Ok(match s {
         "auto" => Device::cuda_if_available(),
