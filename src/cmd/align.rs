@@ -14,21 +14,16 @@
 //! landmarks and transform. `diat apply` edits the crops; `--paste-back` warps each edited crop
 //! back into its photo with a feathered mask.
 //!
-//! For `diat apply --align`, [`load_detector`] and [`detect_and_align`] do the
-//! same in process.
+//! Detection and alignment in process (`diat apply --align`) are in [`diat_eval::apply`].
 
 use anyhow::{Context, Result, bail};
-use diat_align::image::RgbImage;
 use diat_align::{
-    AlignedFace, CropWindow, Detection, FacesJson, LandmarkFile, Landmarks, PasteMode,
-    PasteOptions, align_face, crop_aligned, load_photo, paste_into, save_image,
+    FacesJson, LandmarkFile, Landmarks, PasteMode, PasteOptions, align_face, crop_aligned,
+    load_photo, paste_into, save_image,
 };
-use diat_celeba::crop::CropSpec;
-use diat_nets::mtcnn::{FaceDetection, Mtcnn, MtcnnConfig};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tch::Device;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -99,56 +94,7 @@ pub struct Args {
     feather: f64,
 }
 
-/// The training crop window (`diat_celeba::crop::CropSpec::default()`) at `size`.
-pub fn crop_window(size: u32) -> CropWindow {
-    let s = CropSpec::default().with_size(size);
-    CropWindow {
-        left: s.left,
-        top: s.top,
-        width: s.width,
-        height: s.height,
-        size: s.size,
-    }
-}
-
-/// Loads MTCNN from `$DIAT_MTCNN_DIR` or the diat cache (`make setup` puts it there).
-pub fn load_detector(device: Device, min_face: f64) -> Result<Mtcnn> {
-    let config = MtcnnConfig {
-        min_face,
-        ..MtcnnConfig::default()
-    };
-    Mtcnn::load_default(device, config).context("loading the MTCNN face detector")
-}
-
-/// The faces of a detection, largest first (facenet-pytorch's `select_largest` order).
-fn by_size(mut faces: Vec<FaceDetection>) -> Vec<FaceDetection> {
-    faces.sort_by(|a, b| b.area().total_cmp(&a.area()));
-    faces
-}
-
-/// Detects the faces of `photo` and aligns each (largest first; only the largest with
-/// `largest`). `window`: [`crop_window`] of the model's size. An empty result means no face.
-pub fn detect_and_align(
-    detector: &Mtcnn,
-    photo: &RgbImage,
-    window: CropWindow,
-    largest: bool,
-) -> Result<Vec<AlignedFace>> {
-    let found = detector.detect(photo.as_raw(), photo.width(), photo.height())?;
-    let mut faces = Vec::new();
-    for d in by_size(found) {
-        let lm: Landmarks = d.celeba_landmarks().map(|p| p.map(f64::from));
-        let det = Detection {
-            bbox: d.bbox,
-            score: d.score,
-        };
-        faces.push(align_face(photo, &lm, window, Some(det))?);
-        if largest {
-            break;
-        }
-    }
-    Ok(faces)
-}
+use diat_eval::apply::{crop_window, detect_and_align, load_detector};
 
 fn is_image(p: &Path) -> bool {
     matches!(
@@ -254,7 +200,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let size = [photo.width(), photo.height()];
         let faces = match (&detector, &landmarks) {
-            (Some(det), _) => detect_and_align(det, &photo, window, args.largest),
+            (Some(det), _) => {
+                detect_and_align(det, &photo, window, args.largest).map_err(anyhow::Error::from)
+            }
             (None, Some(file)) => {
                 let name = path
                     .file_name()
@@ -483,7 +431,10 @@ fn run_paste_back(args: &Args, faces_json: &Path) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diat_celeba::crop::Cropper;
+    use diat_align::CropWindow;
+    use diat_align::image::RgbImage;
+    use diat_celeba::crop::{CropSpec, Cropper};
+    use tch::Device;
 
     fn celeba() -> PathBuf {
         std::env::var_os("DIAT_CELEBA_SAMPLES")

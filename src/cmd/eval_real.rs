@@ -86,7 +86,7 @@ pub fn real(a: RealArgs) -> Result<ExitCode> {
     let descriptor = diat_nets::face_descriptor::FaceDescriptor::load_default(device)?;
     let detector = match source {
         FaceSource::Aligned(_) => None,
-        _ => Some(super::align::load_detector(device, 20.0)?),
+        _ => Some(diat_eval::apply::load_detector(device, 20.0)?),
     };
     let resolved = diat_zoo::resolve_and_fetch(&a.model)?;
     let model = diat_train::model::Model::load(resolved.model_path(), device)

@@ -5,7 +5,7 @@
 
 use crate::error::{EvalError, Result};
 use diat_align::image::RgbImage;
-use diat_align::{CropWindow, FacesJson, Landmarks, align_face, crop_aligned};
+use diat_align::{CropWindow, FacesJson, Landmarks, crop_aligned};
 use diat_celeba::annotations::{ATTRIBUTE_NAMES, FileKind, Table, attribute_index, read_table};
 use diat_celeba::split::{Split, identity_split};
 use std::collections::HashMap;
@@ -282,13 +282,11 @@ pub fn detect_align(
     source: &str,
     photo: &RgbImage,
 ) -> Result<Option<AlignedPhoto>> {
-    let mut found = detector.detect(photo.as_raw(), photo.width(), photo.height())?;
-    found.sort_by(|a, b| b.area().total_cmp(&a.area()));
-    let Some(d) = found.first() else {
+    let Some(face) =
+        crate::apply::detect_and_align(detector, photo, CropWindow::default(), true)?.pop()
+    else {
         return Ok(None);
     };
-    let lm: Landmarks = d.celeba_landmarks().map(|p| p.map(f64::from));
-    let face = align_face(photo, &lm, CropWindow::default(), None)?;
     Ok(Some(AlignedPhoto {
         id: id.into(),
         source: source.into(),

@@ -11,6 +11,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`apply`] | `diat apply`: a model on images, crops and whole photos (detect, align, edit, paste back) |
 //! | [`faces`] | CelebA labels by image id; aligned faces from `diat align` folders, photo folders or zips |
 //! | [`classifier`] | classifier data, training, held-out scores, loading |
 //! | [`metrics`] | accuracy and balanced accuracy |
@@ -18,6 +19,7 @@
 //! | [`bench`] | `diat bench real`: both networks beside their peers |
 //! | [`font`] | a tiny bitmap font for the contact sheet's captions |
 
+pub mod apply;
 pub mod bench;
 pub mod classifier;
 pub mod error;
