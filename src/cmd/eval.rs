@@ -7,7 +7,9 @@ use diat_synth::dataset::{DEFAULT_QUALITY, Manifest, SynthConfig};
 use diat_synth::eval::{Direction, EvalConfig, Transform, evaluate, table, write_inputs};
 use diat_synth::judge::Frame;
 use diat_synth::{Attr, Layout};
-use std::path::{Path, PathBuf};
+#[cfg(feature = "torch")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -228,28 +230,8 @@ fn synth(a: SynthArgs) -> Result<ExitCode> {
     let report = evaluate(&cfg, &transforms, Mode::auto());
     let _ = std::fs::remove_dir_all(&scratch);
     let report = report?;
-    emit(&table(&report), &report, a.json.as_deref())?;
+    super::output::emit(&table(&report), &report, a.json.as_deref())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Prints a report's table and writes its JSON to `json` ("-": JSON on stdout, the table on
-/// stderr).
-pub(crate) fn emit(text: &str, report: &impl serde::Serialize, json: Option<&Path>) -> Result<()> {
-    let body = serde_json::to_string_pretty(report)? + "\n";
-    match json {
-        Some(p) if p.as_os_str() == "-" => {
-            eprint!("{text}");
-            print!("{body}");
-        }
-        Some(p) => {
-            print!("{text}");
-            diat_common::write_atomic(p, body.as_bytes())
-                .with_context(|| format!("writing {}", p.display()))?;
-            println!("report: {}", p.display());
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
 }
 
 #[cfg(feature = "torch")]

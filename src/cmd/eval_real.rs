@@ -112,7 +112,7 @@ pub fn real(a: RealArgs) -> Result<ExitCode> {
         detector.as_ref(),
         &cfg,
     )?;
-    super::eval::emit(&table(&report), &report, a.json.as_deref())?;
+    super::output::emit(&table(&report), &report, a.json.as_deref())?;
     if let (Some(p), Some(img)) = (&a.sheet, &sheet) {
         diat_align::save_image(p, img)?;
         println!("contact sheet: {}", p.display());
@@ -206,7 +206,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             .join("dlib_face_recognition_resnet_model_v1.dat");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench/bench_real.py");
         let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
-        let peer: PeerReport = super::bench::run_python_peer(
+        let peer: PeerReport = super::peer::run_python_peer(
             python,
             &script,
             &[
@@ -237,7 +237,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         }
         peers = peer.rows;
     }
-    super::bench::write_report(
+    super::peer::write_report(
         a.json.as_deref(),
         &serde_json::json!({"cpu": diat_common::machine::cpu_model(), "threads": tch::get_num_threads(), "diat": rows, "peers": peers}),
     )?;

@@ -21,6 +21,9 @@ pub mod eval;
 pub mod eval_real;
 #[cfg(feature = "torch")]
 pub mod nets;
+pub mod output;
+#[cfg(feature = "torch")]
+pub mod peer;
 pub mod synth;
 #[cfg(feature = "torch")]
 pub mod train;

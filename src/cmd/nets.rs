@@ -386,7 +386,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         settings,
         results: rows,
     };
-    super::bench::write_report(a.json.as_deref(), &report)?;
+    super::peer::write_report(a.json.as_deref(), &report)?;
     if let Some(python) = &a.compare_python {
         compare_with_pytorch(&a, python, &report)?;
     }
@@ -416,7 +416,7 @@ fn time_diat_a_steps(
 fn compare_with_pytorch(a: &BenchArgs, python: &Path, ours: &BenchReport) -> Result<()> {
     let list = |v: &[String]| v.join(",");
     let batches: Vec<String> = a.batches.iter().map(|b| b.to_string()).collect();
-    let theirs: BenchReport = super::bench::run_python_peer(
+    let theirs: BenchReport = super::peer::run_python_peer(
         python,
         &a.python_script,
         &[

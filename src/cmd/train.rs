@@ -249,7 +249,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         settings,
         results: rows,
     };
-    super::bench::write_report(a.json.as_deref(), &report)?;
+    super::peer::write_report(a.json.as_deref(), &report)?;
     if let Some(python) = &a.compare_python {
         compare_loader_with_pytorch(&a, python, &report)?;
     }
@@ -258,7 +258,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
 
 fn compare_loader_with_pytorch(a: &BenchArgs, python: &Path, ours: &LoaderReport) -> Result<()> {
     let threads: Vec<String> = a.threads.iter().map(|t| t.to_string()).collect();
-    let theirs: LoaderReport = super::bench::run_python_peer(
+    let theirs: LoaderReport = super::peer::run_python_peer(
         python,
         &a.python_script,
         &[
