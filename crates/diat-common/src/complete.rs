@@ -4,9 +4,7 @@
 //! through, or with a file swapped, truncated or removed since, never passes as a model.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The record's file name.
@@ -35,19 +33,8 @@ pub struct Incomplete {
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = f.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        n += k as u64;
-        h.update(&buf[..k]);
-    }
-    Ok((n, crate::machine::hex(&h.finalize())))
+    let (hex, n) = crate::machine::sha256_reader(std::fs::File::open(path)?)?;
+    Ok((n, hex))
 }
 
 /// Regular files of `dir` except the record and hidden (temporary) entries, by name.

@@ -1,5 +1,5 @@
-//! What a benchmark or a model card says about the machine, and lowercase hex: written once for
-//! every crate.
+//! What a benchmark or a model card says about the machine, lowercase hex and the sha256 of a
+//! stream: written once for every crate.
 
 /// The CPU model name from `/proc/cpuinfo` ("unknown CPU" where there is none).
 pub fn cpu_model() -> String {
@@ -34,6 +34,25 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+/// sha256 (hex) and length of everything `r` yields (interrupted reads retried).
+pub fn sha256_reader(mut r: impl std::io::Read) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex(&h.finalize()), n))
 }
 
 #[cfg(test)]

@@ -33,10 +33,10 @@ pub fn output_stems(names: &[&str], suffixes: &[&str]) -> Result<Vec<String>, St
             }
         })
         .collect();
+    let suffixes: BTreeSet<&str> = suffixes.iter().copied().chain([""]).collect();
     let mut taken: BTreeMap<String, usize> = BTreeMap::new();
     for (i, s) in stems.iter().enumerate() {
-        let suffixes: BTreeSet<&str> = suffixes.iter().copied().chain([""]).collect();
-        for suffix in suffixes {
+        for suffix in &suffixes {
             let file = format!("{s}{suffix}");
             if let Some(&j) = taken.get(&file) {
                 return Err(format!(

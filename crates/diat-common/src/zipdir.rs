@@ -119,19 +119,19 @@ pub fn entry_names(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     Ok(names)
 }
 
-/// The first name that occurs twice among the entries of the zip at `path` (a trailing `/` of
-/// a folder entry ignored), if any.
-pub fn duplicate_name(path: &Path) -> io::Result<Option<String>> {
+/// The first of `names` (as [`entry_names`] gives them) that occurs twice, a trailing `/` of a
+/// folder entry ignored.
+pub fn first_duplicate(names: &[Vec<u8>]) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
-    for n in entry_names(path)? {
-        let name = String::from_utf8_lossy(&n)
-            .trim_end_matches('/')
-            .to_string();
-        if !seen.insert(name.clone()) {
-            return Ok(Some(name));
-        }
-    }
-    Ok(None)
+    names
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).trim_end_matches('/').to_string())
+        .find(|name| !seen.insert(name.clone()))
+}
+
+/// The first name that occurs twice among the entries of the zip at `path`, if any.
+pub fn duplicate_name(path: &Path) -> io::Result<Option<String>> {
+    Ok(first_duplicate(&entry_names(path)?))
 }
 
 /// An error naming the first entry name that occurs twice in the zip at `path`.

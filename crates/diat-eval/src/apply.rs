@@ -20,6 +20,7 @@
 //! ```
 
 use crate::error::{EvalError, Result};
+use crate::faces::is_image_name;
 use diat_align::{
     AlignedFace, CropWindow, Detection, Landmarks, PasteMode, PasteOptions, align_face,
 };
@@ -91,11 +92,6 @@ pub struct Item {
     pub bytes: Vec<u8>,
 }
 
-fn is_image(p: &str) -> bool {
-    let l = p.to_ascii_lowercase();
-    l.ends_with(".jpg") || l.ends_with(".jpeg") || l.ends_with(".png")
-}
-
 /// Zip members larger than this are refused (the declared size is not trusted either).
 const MAX_MEMBER: u64 = 256 << 20;
 
@@ -129,7 +125,7 @@ fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 .map_err(io(input))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && is_image(&p.to_string_lossy()))
+                .filter(|p| p.is_file() && is_image_name(&p.to_string_lossy()))
                 .collect();
             files.sort();
             for f in files {
@@ -155,7 +151,7 @@ fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 let mut m = z.by_index(i).map_err(|e| bad(e.to_string()))?;
                 let name = m.name().to_string();
                 // Never trust member paths: only the file name is used for the output.
-                if m.is_dir() || !is_image(&name) || m.enclosed_name().is_none() {
+                if m.is_dir() || !is_image_name(&name) || m.enclosed_name().is_none() {
                     continue;
                 }
                 let mut bytes = Vec::with_capacity(m.size().min(MAX_MEMBER) as usize);

@@ -196,7 +196,7 @@ pub enum FaceSource {
     Zip(PathBuf),
 }
 
-fn is_image_name(name: &str) -> bool {
+pub(crate) fn is_image_name(name: &str) -> bool {
     matches!(
         Path::new(name)
             .extension()

@@ -361,14 +361,15 @@ impl PipelineConfig {
     /// Checks every key against its allowed range (errors name the key, the value and the
     /// range), then estimates the memory of the largest stage before anything is allocated.
     pub fn validate(&self) -> Result<()> {
-        self.check_ranges().map_err(|e| {
-            TrainError::Config(
-                e.to_string()
-                    .trim_start_matches("invalid configuration: ")
-                    .into(),
-            )
-        })?;
-        self.check_memory()
+        self.check_ranges()
+            .and_then(|()| self.check_memory())
+            .map_err(|e| {
+                TrainError::Config(
+                    e.to_string()
+                        .trim_start_matches("invalid configuration: ")
+                        .into(),
+                )
+            })
     }
 
     fn check_ranges(&self) -> diat_nets::Result<()> {
@@ -441,7 +442,7 @@ impl PipelineConfig {
         4.0 * (4.0 * params + self.train.batch as f64 * per_image)
     }
 
-    fn check_memory(&self) -> Result<()> {
+    fn check_memory(&self) -> diat_nets::Result<()> {
         let because = format!(
             "train.batch = {}, model.image_size = {}, model.width = {}, model.d_width = {}, \
              model.res_blocks = {}, model.d_fc_hidden = {}",
@@ -459,13 +460,7 @@ impl PipelineConfig {
         } else {
             self.memory_estimate()
         };
-        diat_nets::limits::check_memory("this pipeline", bytes, &because).map_err(|e| {
-            TrainError::Config(
-                e.to_string()
-                    .trim_start_matches("invalid configuration: ")
-                    .into(),
-            )
-        })
+        diat_nets::limits::check_memory("this pipeline", bytes, &because)
     }
 
     /// The resolved configuration as TOML (written to the run directory).

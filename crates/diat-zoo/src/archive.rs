@@ -105,12 +105,8 @@ pub fn extract_zip(archive: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
     // Duplicate names are looked for in the archive's own central directory: the zip library
     // indexes entries by name and would show only the last of two.
     let names = diat_common::zipdir::entry_names(archive).map_err(|e| arch_err(e.to_string()))?;
-    let mut seen = BTreeSet::new();
-    for n in &names {
-        let name = String::from_utf8_lossy(n);
-        if !seen.insert(name.trim_end_matches('/').to_string()) {
-            return Err(unsafe_entry(&name, "duplicate name".into()));
-        }
+    if let Some(name) = diat_common::zipdir::first_duplicate(&names) {
+        return Err(unsafe_entry(&name, "duplicate name".into()));
     }
     let f = fs::File::open(archive).at(archive)?;
     let mut z = ZipArchive::new(io::BufReader::new(f)).map_err(|e| arch_err(e.to_string()))?;
@@ -124,7 +120,6 @@ pub fn extract_zip(archive: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
 
     // Pass 1: check every entry; nothing is written unless all are safe.
     let mut plan = Vec::with_capacity(z.len());
-    let mut seen = BTreeSet::new();
     let mut total = 0u64;
     for i in 0..z.len() {
         let e = z.by_index_raw(i).map_err(|e| arch_err(e.to_string()))?;
@@ -147,10 +142,8 @@ pub fn extract_zip(archive: &Path, dest: &Path) -> Result<Vec<PathBuf>> {
         if e.enclosed_name().is_none() {
             return Err(unsafe_entry(&name, "path escapes the destination".into()));
         }
+        // (Duplicate names were refused above, from the central directory itself.)
         let key = name.trim_end_matches('/').to_string();
-        if !seen.insert(key.clone()) {
-            return Err(unsafe_entry(&name, "duplicate name".into()));
-        }
         total = total.saturating_add(e.size());
         if total > MAX_EXTRACTED_BYTES {
             return Err(arch_err(format!(

@@ -2,31 +2,12 @@
 
 use crate::error::{IoContext, Result};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::Path;
 
 /// Read size for hashing and copying.
 pub(crate) const CHUNK: usize = 1 << 20;
 
-pub use diat_common::machine::hex;
-
-/// sha256 (hex) and length of everything `r` yields.
-pub fn sha256_reader(mut r: impl Read) -> std::io::Result<(String, u64)> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((hex(&h.finalize()), n))
-}
+pub use diat_common::machine::{hex, sha256_reader};
 
 /// sha256 (hex) and size of a file.
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
