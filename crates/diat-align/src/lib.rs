@@ -11,6 +11,7 @@
 //! | [`face`] | [`align_face`]: photo + landmarks → aligned image, crop, transform |
 //! | [`paste`] | [`paste_back`]: edited crop → whole photo, inverse warp, feathered mask |
 //! | [`landmarks`] | landmark files in CelebA's column order (for users' own detectors) |
+//! | [`workflow`] | [`workflow::align_photos`] and [`workflow::paste_back_photos`]: `diat align` as library calls |
 //! | [`chip`] | [`face_chip`]: dlib's 150×150 face chips (for its face-recognition ResNet), dlib's exact sampling |
 //!
 //! Landmarks are in CelebA's coordinate convention (that of `list_landmarks_align_celeba.txt`);
@@ -25,6 +26,7 @@ pub mod paste;
 pub mod similarity;
 pub mod template;
 pub mod warp;
+pub mod workflow;
 
 pub use chip::{
     ChipDetails, DLIB_5_POINT_TEMPLATE, FACE_CHIP_PADDING, FACE_CHIP_SIZE, celeba5_template,

@@ -21,10 +21,11 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum PasteMode {
     /// The photo takes the (resampled) edited crop.
-    #[default]
     Replace,
     /// The photo takes its own pixels plus the (resampled) edit `edited − original crop`: keeps
-    /// the photo's full resolution where the model changed nothing.
+    /// the photo's full resolution where the model changed nothing. The default (`diat apply
+    /// --align`, `diat align --paste-back`).
+    #[default]
     Residual,
 }
 
@@ -40,7 +41,7 @@ impl Default for PasteOptions {
     fn default() -> Self {
         Self {
             feather: 8.0,
-            mode: PasteMode::Replace,
+            mode: PasteMode::Residual,
         }
     }
 }
@@ -220,7 +221,10 @@ mod tests {
     #[test]
     fn wrong_sizes_are_errors() {
         let mut photo = RgbImage::new(50, 50);
-        let opts = PasteOptions::default();
+        let opts = PasteOptions {
+            mode: PasteMode::Replace,
+            ..PasteOptions::default()
+        };
         let t = Similarity::IDENTITY;
         let w = CropWindow::default();
         assert!(paste_into(&mut photo, &t, w, &RgbImage::new(64, 60), None, &opts).is_err());
@@ -264,15 +268,11 @@ mod tests {
         assert_eq!(out, photo);
         // Replace mode puts the 64 px rendering back: far more pixels change.
         let mut replaced = photo.clone();
-        paste_into(
-            &mut replaced,
-            &t,
-            w,
-            &model_input,
-            None,
-            &PasteOptions::default(),
-        )
-        .unwrap();
+        let replace = PasteOptions {
+            mode: PasteMode::Replace,
+            ..PasteOptions::default()
+        };
+        paste_into(&mut replaced, &t, w, &model_input, None, &replace).unwrap();
         let changed = |a: &RgbImage| {
             a.pixels()
                 .zip(photo.pixels())

@@ -193,8 +193,13 @@ fn an_edited_crop_lands_on_the_face() {
     let face = align_face(&photo, &lm, CropWindow::default(), None).unwrap();
     // Paint the crop's window interior red: the landmarks (well inside the window) turn red,
     // the canvas corners stay.
+    // (Replace mode: the crop's pixels themselves, not the edit added to the photo.)
     let red = RgbImage::from_pixel(128, 128, image::Rgb([255, 0, 0]));
-    let out = paste_back(&photo, &face, &red).unwrap();
+    let replace = PasteOptions {
+        mode: PasteMode::Replace,
+        ..PasteOptions::default()
+    };
+    let out = paste_back_with(&photo, &face, &red, &replace).unwrap();
     for p in lm {
         let px = out.get_pixel(p[0].round() as u32, p[1].round() as u32);
         assert_eq!(px.0, [255, 0, 0], "{p:?}");
@@ -223,7 +228,7 @@ fn an_edited_crop_lands_on_the_face() {
         rec.crop_window,
         &red,
         None,
-        &PasteOptions::default(),
+        &replace,
     )
     .unwrap();
     assert_eq!(again, out);

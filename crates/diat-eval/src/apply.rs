@@ -82,6 +82,26 @@ pub fn detect_and_align(
     Ok(faces)
 }
 
+/// MTCNN as the face source of [`diat_align::workflow::align_photos`] (`diat align` without
+/// `--landmarks`).
+pub struct MtcnnFinder<'a>(pub &'a Mtcnn);
+
+impl diat_align::workflow::FaceFinder for MtcnnFinder<'_> {
+    fn describe(&self) -> String {
+        "mtcnn".into()
+    }
+
+    fn find(
+        &self,
+        _path: &Path,
+        photo: &RgbImage,
+        window: CropWindow,
+        largest: bool,
+    ) -> std::result::Result<Vec<AlignedFace>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(detect_and_align(self.0, photo, window, largest)?)
+    }
+}
+
 /// One input image: its output stem and bytes.
 #[derive(Debug, Clone)]
 pub struct Item {
