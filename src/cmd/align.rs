@@ -18,7 +18,9 @@
 //! which also has detection and alignment in process (`diat apply --align`).
 
 use anyhow::{Context, Result};
-use diat_align::workflow::{AlignOptions, FaceFinder, align_photos, collect_photos, paste_back_photos};
+use diat_align::workflow::{
+    AlignOptions, FaceFinder, align_photos, collect_photos, paste_back_photos,
+};
 use diat_align::{LandmarkFile, PasteMode, PasteOptions};
 use diat_eval::apply::{MtcnnFinder, crop_window, load_detector};
 use std::path::PathBuf;
@@ -95,7 +97,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(faces_json) = &args.paste_back {
-        let edited = args.edited.as_deref().context("--paste-back needs --edited DIR")?;
+        let edited = args
+            .edited
+            .as_deref()
+            .context("--paste-back needs --edited DIR")?;
         let opts = PasteOptions {
             feather: args.feather,
             mode: if args.replace {

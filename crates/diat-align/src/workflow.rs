@@ -273,7 +273,8 @@ pub fn align_photos(
         doc.photos.push(entry(Some(size), faces.len(), "ok".into()));
     }
     let json_path = opts.out.join("faces.json");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| AlignError::Invalid(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&doc).map_err(|e| AlignError::Invalid(e.to_string()))?;
     diat_common::write_atomic(&json_path, text.as_bytes()).map_err(|source| AlignError::Io {
         path: json_path.clone(),
         source,

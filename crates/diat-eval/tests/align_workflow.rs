@@ -61,9 +61,8 @@ fn group_photo() -> (RgbImage, Vec<Landmarks>, Vec<RgbImage>) {
         for (x, y, px) in photo.enumerate_pixels_mut() {
             let p = inv.apply([x as f64, y as f64]);
             if p[0] >= 0.0 && p[1] >= 0.0 && p[0] <= 177.0 && p[1] <= 217.0 {
-                px.0 = diat_align::warp::to_u8(diat_align::warp::sample_bilinear(
-                    &orig, p[0], p[1],
-                ));
+                px.0 =
+                    diat_align::warp::to_u8(diat_align::warp::sample_bilinear(&orig, p[0], p[1]));
             }
         }
         lms.push(file.faces_of(name)[0].map(|p| s.apply(p)));

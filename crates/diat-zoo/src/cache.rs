@@ -386,6 +386,18 @@ impl Cache {
         })
     }
 
+    /// [`Cache::remove`] for each of `refs`, one report for all (`diat zoo rm A B …`).
+    pub fn remove_all(&self, refs: &[ModelRef]) -> Result<GcReport> {
+        let mut total = GcReport::default();
+        for r in refs {
+            let one = self.remove(r)?;
+            total.removed_models.extend(one.removed_models);
+            total.removed_blobs.extend(one.removed_blobs);
+            total.freed_bytes += one.freed_bytes;
+        }
+        Ok(total)
+    }
+
     /// Removes installed models matching `r` (a bare name: every version) and the blobs no
     /// remaining model uses.
     pub fn remove(&self, r: &ModelRef) -> Result<GcReport> {

@@ -9,6 +9,7 @@
 //!   `gc`, `rm`.
 //! - [`archive`]: reproducible zips and safe extraction.
 //! - [`publish`]: packs a training run into uploadable files and a registry stanza.
+//! - [`report`]: what `diat zoo list/info/pull/verify/gc/publish` report, as values with their text.
 //! - [`resolve`]: [`resolve_and_fetch`], what `diat apply` calls to turn a model name (or a local
 //!   checkpoint path) into local files by role.
 
@@ -19,6 +20,7 @@ pub mod fetch;
 pub mod hash;
 pub mod publish;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 mod util;
 
