@@ -18,12 +18,14 @@
 //! | [`limits`] | the allowed range of every config field, exact state sizes, memory estimates |
 //! | [`checkpoint`] | safetensors checkpoints that PyTorch loads with `strict=True` |
 //! | [`timing`] | the timing loop of every benchmark |
+//! | [`bench`] | `diat bench nets`: T forward and the DIAT-A step, beside PyTorch |
 //! | [`torch_legacy`] | reader of legacy (PyTorch < 1.6) `torch.save` files, for VGG-Face |
 //!
 //! Every network and loss is tested against the PyTorch reference in
 //! `scripts/reference/diat_reference.py` (`tests/parity.rs`).
 
 pub mod attr_classifier;
+pub mod bench;
 pub mod blur;
 pub mod checkpoint;
 pub mod denoise;
