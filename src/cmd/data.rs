@@ -1,14 +1,14 @@
 //! `diat data …`: CelebA ingestion (inspect, index, cluster, sets, prepare) and synthetic faces
 //! (`data synth`, see `synth.rs`).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use diat_celeba::cluster::ExclusionFile;
 use diat_celeba::crop::CropSpec;
 use diat_celeba::layout::Layout;
 use diat_celeba::pipeline::BuildConfig;
-use diat_celeba::sets::{SelectConfig, TaskSpec, paper_task_named, paper_tasks};
+use diat_celeba::sets::{SelectConfig, TaskSpec};
 use diat_celeba::workflow::{self, SetsOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -144,46 +144,15 @@ pub struct BenchArgs {
 }
 
 fn load_exclusions(o: &ClusterOpts) -> Result<ExclusionFile> {
-    let mut f = if o.exclusions.exists() {
-        ExclusionFile::load(&o.exclusions)?
-    } else {
-        tracing::warn!(
-            "{} not found: default clustering and heuristic",
-            o.exclusions.display()
-        );
-        ExclusionFile::default()
-    };
-    if let Some(k) = o.k {
-        f.clustering.k = k;
-    }
-    if let Some(s) = o.cluster_seed {
-        f.clustering.seed = s;
-    }
-    Ok(f)
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskFile {
-    task: Vec<TaskSpec>,
+    Ok(workflow::load_exclusions(
+        &o.exclusions,
+        o.k,
+        o.cluster_seed,
+    )?)
 }
 
 fn tasks_of(o: &SetsOpts) -> Result<Vec<TaskSpec>> {
-    let mut tasks = Vec::new();
-    if let Some(p) = &o.task_file {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let f: TaskFile =
-            toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?;
-        tasks.extend(f.task);
-    }
-    for t in &o.tasks {
-        tasks.push(paper_task_named(t)?);
-    }
-    if tasks.is_empty() {
-        tasks = paper_tasks();
-    }
-    Ok(tasks)
+    Ok(workflow::tasks(o.task_file.as_deref(), &o.tasks)?)
 }
 
 fn sets_options(o: &SetsOpts) -> Result<SetsOptions> {
@@ -212,22 +181,6 @@ fn sets_options(o: &SetsOpts) -> Result<SetsOptions> {
     })
 }
 
-fn print_cluster_summary(s: &workflow::ClusterSummary, out: &Path) {
-    println!(
-        "{} clusters (fingerprint {}), {} excluded: {:?}; {} images kept, {} excluded",
-        s.stats.len(),
-        s.fingerprint,
-        s.excluded.len(),
-        s.excluded,
-        s.kept_images,
-        s.excluded_images
-    );
-    println!(
-        "review: {}/clusters/ (clusters.csv, cluster_NN_*.png)",
-        out.display()
-    );
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     match args.cmd {
         Cmd::Inspect { root, verify, json } => {
@@ -253,7 +206,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Cmd::Cluster(a) => {
             let s = workflow::cluster(&a.opts.out, &load_exclusions(&a.opts)?, a.opts.sheet_size)?;
-            print_cluster_summary(&s, &a.opts.out);
+            print!("{}", s.text(&a.opts.out));
         }
         Cmd::Sets(a) => {
             let outs = workflow::sets(
@@ -273,7 +226,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let s = workflow::index(&root, &out, false)?;
             println!("indexed {} images ({} layout)", s.images, s.layout);
             let c = workflow::cluster(&out, &load_exclusions(&cluster)?, cluster.sheet_size)?;
-            print_cluster_summary(&c, &out);
+            print!("{}", c.text(&out));
             let mut opts = sets_options(&sets)?;
             opts.pretrain = true;
             let outs = workflow::sets(&out, Some(&root), &tasks_of(&sets)?, &opts)?;
@@ -303,18 +256,6 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
 /// The exit code of `sets`/`prepare`: images written into the task stores against images
 /// rejected (unreadable, wrong size).
 fn sets_outcome(outs: &[workflow::TaskOutput]) -> ExitCode {
-    print_sets(outs);
-    let selected: usize = outs
-        .iter()
-        .map(|o| o.report.guided + o.report.input + o.report.test)
-        .sum();
-    let rejected: usize = outs.iter().map(|o| o.rejected).sum();
-    let written = selected.saturating_sub(rejected);
-    super::outcome(written, rejected, "image(s) rejected")
-}
-
-/// The selection table and the stores written, per task.
-fn print_sets(outs: &[workflow::TaskOutput]) {
     for o in outs {
         eprintln!("{}:\n{}", o.task, o.report.table());
         println!(
@@ -326,4 +267,7 @@ fn print_sets(outs: &[workflow::TaskOutput]) {
             o.dir.display()
         );
     }
+    let written = outs.iter().map(|o| o.written()).sum();
+    let rejected = outs.iter().map(|o| o.rejected).sum();
+    super::outcome(written, rejected, "image(s) rejected")
 }

@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result, bail};
 use diat_common::Progress;
-use diat_synth::bench::BenchReport;
 use diat_synth::dataset::{DEFAULT_QUALITY, SynthConfig, write_dataset, write_images};
 use diat_synth::{Attr, Layout};
 use std::path::PathBuf;
@@ -143,89 +142,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })?;
     let summary =
         summary.with_context(|| format!("writing the synthetic dataset to {}", out.display()))?;
-    let m = &summary.manifest;
-    println!(
-        "wrote {} images of {} identities to {} ({:.1} MB zip) in {:.1}s ({:.0} faces/s on {} threads)",
-        args.count,
-        m.identities,
-        summary.root.display(),
-        summary.zip_bytes as f64 / 1e6,
-        summary.seconds,
-        summary.faces_per_s,
-        threads
-    );
-    println!(
-        "splits: train {} / val {} / test {}",
-        m.partitions[0], m.partitions[1], m.partitions[2]
-    );
-    let pos = |a: Attr| {
-        m.positives
-            .iter()
-            .find(|(n, _)| n == a.name())
-            .map(|p| p.1)
-            .unwrap_or(0)
-    };
-    println!(
-        "positives: {}",
-        diat_synth::FLIPPABLE
-            .iter()
-            .map(|a| format!("{} {}", a.name(), pos(*a)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let Some(a) = cfg.counterfactual {
-        println!("every image is the counterfactual twin with {a} flipped");
-    }
+    print!("{}", summary.text(threads, cfg.counterfactual));
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_bench(r: &BenchReport) {
-    println!(
-        "diat bench synth: {} faces per measurement, 178×218, JPEG q{} (4:2:0)",
-        r.render_1t.faces, r.jpeg_quality
-    );
-    println!("cpu: {} ({} rayon threads)", r.cpu, r.threads);
-    let all = format!("{} threads", r.threads);
-    println!(
-        "{:<22} {:>10} {:>10} {:>14}",
-        "faces/s", "1 thread", all, "per CPU-second"
-    );
-    let cpu = |x: &diat_synth::bench::Rate| {
-        x.faces_per_cpu_s
-            .map(|v| format!("{v:.0}"))
-            .unwrap_or_else(|| "-".into())
-    };
-    for (name, one, many) in [
-        ("render (RGB8)", &r.render_1t, &r.render_all),
-        (
-            "render + JPEG encode",
-            &r.render_encode_1t,
-            &r.render_encode_all,
-        ),
-    ] {
-        println!(
-            "{:<22} {:>10.0} {:>10.0} {:>14}",
-            name,
-            one.faces_per_s,
-            many.faces_per_s,
-            cpu(one)
-        );
-    }
-    println!(
-        "JPEG encode only (ms/face, mean bytes): {:.3} ms, {:.0} B with {} (used); \
-         {:.3} ms, {:.0} B with jpeg-encoder; {:.3} ms, {:.0} B with the image crate",
-        r.encode_ms,
-        r.jpeg_bytes,
-        r.encoder,
-        r.encode_ms_jpeg_encoder,
-        r.jpeg_bytes_jpeg_encoder,
-        r.encode_ms_image_crate,
-        r.jpeg_bytes_image_crate
-    );
-    println!(
-        "(per CPU-second: the 1-thread run divided by the CPU time it got, i.e. one core's rate \
-         when other processes compete for the cores)"
-    );
 }
 
 pub fn bench(args: BenchArgs) -> Result<ExitCode> {
@@ -238,7 +156,7 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode> {
     let (r, _) = diat_synth::with_threads(args.threads, || {
         diat_synth::bench::run(args.faces, args.quality)
     })?;
-    print_bench(&r);
+    print!("{r}");
     if let Some(p) = &args.json {
         let json = serde_json::to_string_pretty(&r)? + "\n";
         if p.as_os_str() == "-" {

@@ -280,6 +280,76 @@ pub struct TaskOutput {
     pub rejected: usize,
 }
 
+/// The cluster decisions of `path` (a reviewed `exclusions.toml`), or the default clustering and
+/// heuristic when the file does not exist yet (logged); `k` and `seed` override its clustering.
+pub fn load_exclusions(path: &Path, k: Option<usize>, seed: Option<u64>) -> Result<ExclusionFile> {
+    let mut f = if path.exists() {
+        ExclusionFile::load(path)?
+    } else {
+        tracing::warn!(
+            "{} not found: default clustering and heuristic",
+            path.display()
+        );
+        ExclusionFile::default()
+    };
+    if let Some(k) = k {
+        f.clustering.k = k;
+    }
+    if let Some(s) = seed {
+        f.clustering.seed = s;
+    }
+    Ok(f)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskFile {
+    task: Vec<TaskSpec>,
+}
+
+/// The tasks of `task_file` (TOML, `[[task]]` tables of [`TaskSpec`]) followed by the paper
+/// tasks `names`; every paper task when both are empty.
+pub fn tasks(task_file: Option<&Path>, names: &[String]) -> Result<Vec<TaskSpec>> {
+    let mut tasks = Vec::new();
+    if let Some(p) = task_file {
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+        let f: TaskFile = toml::from_str(&text).map_err(|e| Error::invalid(p, e.to_string()))?;
+        tasks.extend(f.task);
+    }
+    for t in names {
+        tasks.push(crate::sets::paper_task_named(t)?);
+    }
+    if tasks.is_empty() {
+        tasks = crate::sets::paper_tasks();
+    }
+    Ok(tasks)
+}
+
+impl ClusterSummary {
+    /// The summary `diat data cluster` prints; `out` is the index folder.
+    pub fn text(&self, out: &Path) -> String {
+        format!(
+            "{} clusters (fingerprint {}), {} excluded: {:?}; {} images kept, {} excluded\n\
+             review: {}/clusters/ (clusters.csv, cluster_NN_*.png)\n",
+            self.stats.len(),
+            self.fingerprint,
+            self.excluded.len(),
+            self.excluded,
+            self.kept_images,
+            self.excluded_images,
+            out.display()
+        )
+    }
+}
+
+impl TaskOutput {
+    /// Images written into the task's stores (selected minus rejected).
+    pub fn written(&self) -> usize {
+        let r = &self.report;
+        (r.guided + r.input + r.test).saturating_sub(self.rejected)
+    }
+}
+
 /// The excluded clusters, or None when every image is used (`--no-cluster-filter`).
 fn excluded_clusters(
     dir: &Path,

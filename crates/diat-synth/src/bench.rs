@@ -190,3 +190,62 @@ pub fn run(n: usize, quality: u8) -> BenchReport {
         jpeg_bytes_image_crate,
     }
 }
+
+impl std::fmt::Display for BenchReport {
+    /// The table `diat bench synth` prints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self;
+        writeln!(
+            f,
+            "diat bench synth: {} faces per measurement, 178×218, JPEG q{} (4:2:0)",
+            r.render_1t.faces, r.jpeg_quality
+        )?;
+        writeln!(f, "cpu: {} ({} rayon threads)", r.cpu, r.threads)?;
+        let all = format!("{} threads", r.threads);
+        writeln!(
+            f,
+            "{:<22} {:>10} {:>10} {:>14}",
+            "faces/s", "1 thread", all, "per CPU-second"
+        )?;
+        let cpu = |x: &Rate| {
+            x.faces_per_cpu_s
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        for (name, one, many) in [
+            ("render (RGB8)", &r.render_1t, &r.render_all),
+            (
+                "render + JPEG encode",
+                &r.render_encode_1t,
+                &r.render_encode_all,
+            ),
+        ] {
+            writeln!(
+                f,
+                "{:<22} {:>10.0} {:>10.0} {:>14}",
+                name,
+                one.faces_per_s,
+                many.faces_per_s,
+                cpu(one)
+            )?;
+        }
+        writeln!(
+            f,
+            "JPEG encode only (ms/face, mean bytes): {:.3} ms, {:.0} B with {} (used); \
+         {:.3} ms, {:.0} B with jpeg-encoder; {:.3} ms, {:.0} B with the image crate",
+            r.encode_ms,
+            r.jpeg_bytes,
+            r.encoder,
+            r.encode_ms_jpeg_encoder,
+            r.jpeg_bytes_jpeg_encoder,
+            r.encode_ms_image_crate,
+            r.jpeg_bytes_image_crate
+        )?;
+        writeln!(
+            f,
+            "(per CPU-second: the 1-thread run divided by the CPU time it got, i.e. one core's rate \
+         when other processes compete for the cores)"
+        )?;
+        Ok(())
+    }
+}

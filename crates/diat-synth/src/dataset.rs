@@ -139,6 +139,43 @@ pub struct Summary {
     pub zip_bytes: u64,
 }
 
+impl Summary {
+    /// What `diat data synth` prints: counts, size, speed on `threads`, splits and positives.
+    pub fn text(&self, threads: usize, counterfactual: Option<crate::Attr>) -> String {
+        let m = &self.manifest;
+        let pos = |a: crate::Attr| {
+            m.positives
+                .iter()
+                .find(|(n, _)| n == a.name())
+                .map(|p| p.1)
+                .unwrap_or(0)
+        };
+        let positives: Vec<String> = crate::FLIPPABLE
+            .iter()
+            .map(|a| format!("{} {}", a.name(), pos(*a)))
+            .collect();
+        let mut out = format!(
+            "wrote {} images of {} identities to {} ({:.1} MB zip) in {:.1}s ({:.0} faces/s on {threads} threads)\n\
+             splits: train {} / val {} / test {}\n\
+             positives: {}\n",
+            m.partitions.iter().sum::<u32>(),
+            m.identities,
+            self.root.display(),
+            self.zip_bytes as f64 / 1e6,
+            self.seconds,
+            self.faces_per_s,
+            m.partitions[0],
+            m.partitions[1],
+            m.partitions[2],
+            positives.join(", ")
+        );
+        if let Some(a) = counterfactual {
+            out += &format!("every image is the counterfactual twin with {a} flipped\n");
+        }
+        out
+    }
+}
+
 /// One rendered image with its annotations.
 struct Rendered {
     jpeg: Vec<u8>,

@@ -2,6 +2,7 @@
 //! loader over the packed stores, one stage runner and one GAN iteration for every variant, and
 //! resumable run directories.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod error;
