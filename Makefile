@@ -68,6 +68,7 @@ lint: setup
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
 	$(CARGO) clippy $(PROFILE) --no-default-features --all-targets -- -D warnings
 	$(CARGO) fmt --all --check
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc $(PROFILE) --workspace --no-deps --locked
 
 # Every paper task on the GPU when present; data from `diat data prepare` under $$DIAT_DATA_DIR/celeba.
 train-all: build

@@ -103,7 +103,12 @@ fn the_binary_is_thin_and_its_commands_form_no_circle() {
     // module name: the file's first component under src/cmd (zoo/args.rs belongs to zoo).
     let module = |p: &std::path::Path| {
         let rel = p.strip_prefix(&root).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
         first.trim_end_matches(".rs").to_string()
     };
     let modules: BTreeSet<String> = files.iter().map(|p| module(p)).collect();
@@ -128,8 +133,14 @@ fn the_binary_is_thin_and_its_commands_form_no_circle() {
             }
         }
     }
-    assert!(too_long.is_empty(), "logic belongs in the crates: {too_long:?}");
-    assert!(!edges.is_empty(), "no cross-command references found: the scan is broken");
+    assert!(
+        too_long.is_empty(),
+        "logic belongs in the crates: {too_long:?}"
+    );
+    assert!(
+        !edges.is_empty(),
+        "no cross-command references found: the scan is broken"
+    );
     // Depth-first search for a cycle.
     fn visit(
         n: &str,

@@ -1,6 +1,29 @@
 //! The curation steps end to end, as the `diat data` commands run them:
 //! `index` → `cluster` → `sets` (and `prepare`, all three). Each step reads the previous step's
 //! output folder and writes its own files atomically.
+//!
+//! Preparing one paper task's subset (what `diat data prepare ROOT --out DATA --task mouth_open`
+//! does) from a CelebA download in any layout:
+//!
+//! ```no_run
+//! use diat_celeba::workflow::{self, SetsOptions};
+//! use std::path::Path;
+//!
+//! # fn main() -> diat_celeba::Result<()> {
+//! let (root, out) = (Path::new("celeba"), Path::new("data"));
+//! let index = workflow::index(root, out, false)?; // annotations → index.parquet
+//! println!("{} images ({} layout)", index.images, index.layout);
+//! // Landmark k-means; the curator reviews out/clusters/ and edits exclusions.toml.
+//! let exclusions = workflow::load_exclusions(&out.join("exclusions.toml"), None, None)?;
+//! print!("{}", workflow::cluster(out, &exclusions, 64)?.text(out));
+//! // Guided, input and test sets of the task, cropped and packed for training.
+//! let tasks = workflow::tasks(None, &["mouth_open".to_string()])?;
+//! for t in workflow::sets(out, Some(root), &tasks, &SetsOptions::default())? {
+//!     println!("{}: {} images written to {}", t.task, t.written(), t.dir.display());
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::cluster::{ClusterStats, Decision, ExclusionFile, cluster_landmarks, decide};
 use crate::crop::{CropSpec, Cropper};
@@ -269,6 +292,19 @@ pub struct SetsOptions {
     pub pretrain_limit: Option<usize>,
     /// Use every image even when no clustering was run.
     pub allow_unclustered: bool,
+}
+
+impl Default for SetsOptions {
+    /// The paper's selection, the 128 px training crop, no pretraining store.
+    fn default() -> Self {
+        SetsOptions {
+            select: SelectConfig::default(),
+            build: BuildConfig::default(),
+            pretrain: false,
+            pretrain_limit: None,
+            allow_unclustered: false,
+        }
+    }
 }
 
 /// What `sets` produced for one task.

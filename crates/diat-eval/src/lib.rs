@@ -16,7 +16,7 @@
 //! | [`classifier`] | classifier data, training, held-out scores, loading |
 //! | [`metrics`] | accuracy and balanced accuracy |
 //! | [`real`] | `diat eval real`: conditions, identity and attribute measures, report, contact sheet |
-//! | [`bench`] | `diat bench real`: both networks beside their peers |
+//! | [`bench`](mod@bench) | `diat bench real`: both networks beside their peers |
 //! | [`font`] | a tiny bitmap font for the contact sheet's captions |
 
 pub mod apply;

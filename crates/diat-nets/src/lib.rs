@@ -6,7 +6,7 @@
 //! | module | paper |
 //! |---|---|
 //! | [`transform`] | T, g and the global enhancement network — §3.1, Table 1 |
-//! | [`discriminator`] | D — §3.1.1, Table 2; its features in DIAT-A — §4.1 |
+//! | [`discriminator`](mod@discriminator) | D — §3.1.1, Table 2; its features in DIAT-A — §4.1 |
 //! | [`vggface`] | VGG-Face feature extractor and weight importer — §3.1.1 |
 //! | [`denoise`] | the denoising network f — §3.1.1 |
 //! | [`enhance`] | local and global enhancement networks — §3.2 |
@@ -18,7 +18,7 @@
 //! | [`limits`] | the allowed range of every config field, exact state sizes, memory estimates |
 //! | [`checkpoint`] | safetensors checkpoints that PyTorch loads with `strict=True` |
 //! | [`timing`] | the timing loop of every benchmark |
-//! | [`bench`] | `diat bench nets`: T forward and the DIAT-A step, beside PyTorch |
+//! | [`bench`](mod@bench) | `diat bench nets`: T forward and the DIAT-A step, beside PyTorch |
 //! | [`torch_legacy`] | reader of legacy (PyTorch < 1.6) `torch.save` files, for VGG-Face |
 //!
 //! Every network and loss is tested against the PyTorch reference in

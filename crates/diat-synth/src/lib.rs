@@ -11,7 +11,7 @@
 //! * [`mask`] defines the paper's attribute masks (§3.2) from the five landmarks;
 //! * [`judge`] re-detects drawn attributes in pixel space, independently of any model;
 //! * [`metrics`] and [`eval`] score a transform against the exact counterfactuals;
-//! * [`sheet`] builds contact sheets; [`bench`] measures throughput; [`jpeg`] is the fast JPEG
+//! * [`sheet`] builds contact sheets; [`bench`](mod@bench) measures throughput; [`jpeg`] is the fast JPEG
 //!   encoder the dataset writer uses.
 //!
 //! This crate does not depend on libtorch.

@@ -8,7 +8,7 @@
 //! - [`cache`]: `$DIAT_HOME/zoo/v1` — blobs by sha256, one folder per installed model; `verify`,
 //!   `gc`, `rm`.
 //! - [`archive`]: reproducible zips and safe extraction.
-//! - [`publish`]: packs a training run into uploadable files and a registry stanza.
+//! - [`publish`](mod@publish): packs a training run into uploadable files and a registry stanza.
 //! - [`report`]: what `diat zoo list/info/pull/verify/gc/publish` report, as values with their text.
 //! - [`resolve`]: [`resolve_and_fetch`], what `diat apply` calls to turn a model name (or a local
 //!   checkpoint path) into local files by role.

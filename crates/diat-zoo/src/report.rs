@@ -1,5 +1,5 @@
 //! What `diat zoo list`, `info`, `pull`, `verify`, `gc`/`rm` and `publish` report, as values a
-//! library user can call for ([`list`], [`info`]) and render ([`Display`](std::fmt::Display)
+//! library user can call for ([`list`], [`info`]) and render ([`Display`]
 //! on each report: the text the command prints; the values serialize to its `--json`).
 //!
 //! ```no_run
