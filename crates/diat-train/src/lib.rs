@@ -2,8 +2,8 @@
 //! loader over the packed stores, one stage runner and one GAN iteration for every variant, and
 //! resumable run directories.
 //!
-//! Training a pipeline (what `diat train pipelines/demo.toml --set train.steps=200` does), then
-//! loading its final networks:
+//! Training a pipeline (what `diat train --pipeline pipelines/demo/mouth_open.toml --set
+//! stages.adversarial.steps=200` does), then loading its final networks:
 //!
 //! ```no_run
 //! use diat_train::{PipelineConfig, TrainOptions, model::Model, train};
@@ -11,8 +11,8 @@
 //!
 //! # fn main() -> diat_train::Result<()> {
 //! let cfg = PipelineConfig::load_with_overrides(
-//!     Path::new("pipelines/demo.toml"),
-//!     &["train.steps=200".to_string()],
+//!     Path::new("pipelines/demo/mouth_open.toml"),
+//!     &["stages.adversarial.steps=200".to_string()],
 //! )?;
 //! let opts = TrainOptions {
 //!     run_dir: PathBuf::from("runs/demo"),
