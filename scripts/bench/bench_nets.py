@@ -104,6 +104,42 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
+def time_step(a, device, n, s, tcfg, dcfg, kind_name, layout):
+    """One DIAT-A iteration (D step + T step) with forward passes and losses under
+    torch.autocast for bf16 (backward outside, as PyTorch recommends), timed."""
+    torch.manual_seed(0)
+    mf = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    T = R.TransformNet(tcfg).to(device=device, memory_format=mf).train()
+    D = R.Discriminator(dcfg).to(device=device, memory_format=mf)
+    x = (torch.rand(n, 3, s, s, device=device) * 2 - 1).contiguous(memory_format=mf)
+    g = (torch.rand(n, 3, s, s, device=device) * 2 - 1).contiguous(memory_format=mf)
+    extra = {"fused": True} if a.levers else {}
+    opt_t = torch.optim.Adam(T.parameters(), lr=1e-5, **extra)
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-5, **extra)
+    cfg = R.DiatALossConfig()
+    amp = kind_name == "bf16"
+
+    def step():
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            tx = T(x)
+            logits, _ = D(torch.cat([g, tx.detach()], 0))
+            d_loss = R.eq3_discriminator_loss(logits[:n], logits[n:])
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            total, _, _ = R.eq14_diat_a_objective(tx, x, D, cfg)
+        opt_t.zero_grad()
+        total.backward()
+        opt_t.step()
+        D.requires_grad_(True)
+
+    iters, secs = measure(device, a.warmup, a.min_time, a.min_iters, step)
+    return dict(what="diat_a_step", batch=n, kind=kind_name, layout=layout, img_per_s=n * iters / secs,
+                ms_per_iter=secs * 1e3 / iters, iters=iters)  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
@@ -113,6 +149,8 @@ def main() -> None:
     ap.add_argument("--batches", default="1,64,256")
     ap.add_argument("--kinds", default="fp32,bf16")
     ap.add_argument("--step-batch", type=int, default=64)
+    ap.add_argument("--step-kinds", default="fp32,bf16", help="fp32, bf16 (torch.autocast)")
+    ap.add_argument("--step-layouts", default="nchw,channels_last")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--min-time", type=float, default=2.0)
     ap.add_argument("--min-iters", type=int, default=3)
@@ -160,7 +198,8 @@ def main() -> None:
                     net(x)
 
             iters, secs = measure(device, a.warmup, a.min_time, a.min_iters, fwd)
-            row = dict(what="t_forward", batch=batch, kind=kind_name, img_per_s=batch * iters / secs,
+            row = dict(what="t_forward", batch=batch, kind=kind_name,
+                       layout="channels_last" if a.levers else "nchw", img_per_s=batch * iters / secs,
                        ms_per_iter=secs * 1e3 / iters, iters=iters)  # fmt: skip
             print(f"T forward   batch {batch:>4} {kind_name}: {row['img_per_s']:>10.1f} img/s "
                   f"({row['ms_per_iter']:.2f} ms/iter, {iters} iters)")  # fmt: skip
@@ -168,35 +207,15 @@ def main() -> None:
 
     if a.step_batch > 0:
         n = a.step_batch
-        T = R.TransformNet(tcfg).to(device=device, memory_format=mf).train()
-        D = R.Discriminator(dcfg).to(device=device, memory_format=mf)
-        x = (torch.rand(n, 3, s, s, device=device) * 2 - 1).contiguous(memory_format=mf)
-        g = (torch.rand(n, 3, s, s, device=device) * 2 - 1).contiguous(memory_format=mf)
-        extra = {"fused": True} if a.levers else {}
-        opt_t = torch.optim.Adam(T.parameters(), lr=1e-5, **extra)
-        opt_d = torch.optim.Adam(D.parameters(), lr=1e-5, **extra)
-        cfg = R.DiatALossConfig()
-
-        def step():
-            tx = T(x)
-            logits, _ = D(torch.cat([g, tx.detach()], 0))
-            d_loss = R.eq3_discriminator_loss(logits[:n], logits[n:])
-            opt_d.zero_grad()
-            d_loss.backward()
-            opt_d.step()
-            D.requires_grad_(False)
-            total, _, _ = R.eq14_diat_a_objective(tx, x, D, cfg)
-            opt_t.zero_grad()
-            total.backward()
-            opt_t.step()
-            D.requires_grad_(True)
-
-        iters, secs = measure(device, a.warmup, a.min_time, a.min_iters, step)
-        row = dict(what="diat_a_step", batch=n, kind="fp32", img_per_s=n * iters / secs,
-                   ms_per_iter=secs * 1e3 / iters, iters=iters)  # fmt: skip
-        print(f"DIAT-A step batch {n:>4} fp32: {row['img_per_s']:>10.1f} img/s "
-              f"({row['ms_per_iter']:.2f} ms/iter, {iters} iters)")  # fmt: skip
-        rows.append(row)
+        for kind_name in [k for k in a.step_kinds.split(",") if k]:
+            for layout in [x for x in a.step_layouts.split(",") if x]:
+                if kind_name == "bf16" and not bf16_supported(device):
+                    print(f"DIAT-A step bf16 {layout}: skipped (no native bf16 on this device)")
+                    continue
+                row = time_step(a, device, n, s, tcfg, dcfg, kind_name, layout)
+                print(f"DIAT-A step batch {n:>4} {kind_name} {layout:<13}: {row['img_per_s']:>10.1f} img/s "
+                      f"({row['ms_per_iter']:.2f} ms/iter, {row['iters']} iters)")  # fmt: skip
+                rows.append(row)
 
     if a.json:
         report = dict(

@@ -2,6 +2,7 @@
 //! is `diat_nets::bench` and `diat_nets::vggface`.
 
 use anyhow::{Context, Result};
+use diat_nets::autocast::Precision;
 use diat_nets::bench::{BenchReport, NetsBench, comparison_table, forward_check};
 use diat_nets::vggface::{self, ImportOptions};
 use diat_nets::{DiscriminatorConfig, TransformConfig};
@@ -114,6 +115,13 @@ pub struct BenchArgs {
     /// Batch of the DIAT-A training step (0: skip it).
     #[arg(long, default_value_t = 64)]
     step_batch: i64,
+    /// Precisions of the training step: fp32, bf16 (autocast, as `torch.autocast`; skipped
+    /// without native bf16).
+    #[arg(long, value_delimiter = ',', default_value = "fp32,bf16")]
+    step_kinds: Vec<String>,
+    /// Layouts of the training step: nchw, channels_last (with --plain: nchw only).
+    #[arg(long, value_delimiter = ',', default_value = "nchw,channels_last")]
+    step_layouts: Vec<String>,
     /// Untimed iterations before each measurement.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
@@ -167,6 +175,23 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             tch::get_num_threads()
         ),
     };
+    let mut step_configs = Vec::new();
+    for kind in &a.step_kinds {
+        let precision = match kind.as_str() {
+            "fp32" => Precision::Fp32,
+            "bf16" => Precision::Bf16,
+            other => anyhow::bail!("--step-kinds: unknown precision {other} (fp32, bf16)"),
+        };
+        for layout in &a.step_layouts {
+            let channels_last = match layout.as_str() {
+                "nchw" => false,
+                "channels_last" if !a.plain => true,
+                "channels_last" => continue,
+                other => anyhow::bail!("--step-layouts: unknown layout {other}"),
+            };
+            step_configs.push((precision, channels_last));
+        }
+    }
     let bench = NetsBench {
         transform: TransformConfig {
             res_blocks: a.res_blocks,
@@ -181,6 +206,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         batches: a.batches.clone(),
         kinds: a.kinds.clone(),
         step_batch: a.step_batch,
+        step_configs,
         warmup: a.warmup,
         min_time: a.min_time,
         min_iters: a.min_iters,
@@ -216,6 +242,8 @@ fn compare_with_pytorch(a: &BenchArgs, python: &Path, ours: &BenchReport) -> Res
             ("--batches", list(&batches)),
             ("--kinds", list(&a.kinds)),
             ("--step-batch", a.step_batch.to_string()),
+            ("--step-kinds", list(&a.step_kinds)),
+            ("--step-layouts", list(&a.step_layouts)),
             ("--warmup", a.warmup.to_string()),
             ("--min-time", a.min_time.to_string()),
             ("--min-iters", a.min_iters.to_string()),

@@ -3,6 +3,7 @@
 //! `scripts/bench/bench_nets.py` measures the same in PyTorch, so the two reports compare row by
 //! row ([`comparison_table`]).
 
+use crate::autocast::Precision;
 use crate::diat_a::{DIAT_A_LEARNING_RATE, FlatAdam, StepOptimizer, diat_a_step};
 use crate::layers::{bf16_supported, to_channels_last};
 use crate::losses::DiatALossConfig;
@@ -26,6 +27,9 @@ pub struct NetsBench {
     pub kinds: Vec<String>,
     /// Batch of the training step (0: skip it).
     pub step_batch: i64,
+    /// The training step's configurations: precision and channels-last (bf16 is skipped without
+    /// native bf16).
+    pub step_configs: Vec<(Precision, bool)>,
     /// Untimed iterations before each measurement.
     pub warmup: usize,
     /// Each measurement runs at least this long (seconds) and this many iterations.
@@ -45,8 +49,11 @@ pub struct BenchRow {
     /// "t_forward" or "diat_a_step".
     pub what: String,
     pub batch: i64,
-    /// "fp32" or "bf16".
+    /// "fp32" or "bf16" (for the step: autocast to bf16).
     pub kind: String,
+    /// "nchw" or "channels_last".
+    #[serde(default)]
+    pub layout: String,
     pub img_per_s: f64,
     pub ms_per_iter: f64,
     pub iters: usize,
@@ -61,8 +68,8 @@ impl std::fmt::Display for BenchRow {
         };
         write!(
             f,
-            "{what} batch {:>4} {}: {:>10.1} img/s ({:.2} ms/iter, {} iters)",
-            self.batch, self.kind, self.img_per_s, self.ms_per_iter, self.iters
+            "{what} batch {:>4} {} {:<13}: {:>10.1} img/s ({:.2} ms/iter, {} iters)",
+            self.batch, self.kind, self.layout, self.img_per_s, self.ms_per_iter, self.iters
         )
     }
 }
@@ -151,14 +158,25 @@ impl NetsBench {
                         Forward::Plain(n) => tch::no_grad(|| n.forward_t(&x, false)),
                     };
                 });
-                rows.push(row("t_forward", batch, kind_name, timed));
+                let layout = layout_name(self.levers && self.channels_last);
+                rows.push(row("t_forward", batch, kind_name, layout, timed));
                 on_row(Ok(rows.last().expect("just pushed")));
             }
         }
         if self.step_batch > 0 {
-            let timed = self.time_step(device)?;
-            rows.push(row("diat_a_step", self.step_batch, "fp32", timed));
-            on_row(Ok(rows.last().expect("just pushed")));
+            for &(precision, channels_last) in &self.step_configs {
+                let layout = layout_name(channels_last);
+                if precision == Precision::Bf16 && !bf16_supported(device) {
+                    on_row(Err(format!(
+                        "DIAT-A step bf16 {layout}: skipped (no native bf16 on this device)"
+                    )));
+                    continue;
+                }
+                let timed = self.time_step(device, precision, channels_last)?;
+                let kind = precision.name();
+                rows.push(row("diat_a_step", self.step_batch, kind, layout, timed));
+                on_row(Ok(rows.last().expect("just pushed")));
+            }
         }
         Ok(BenchReport {
             implementation: format!("diat (tch {})", crate::checkpoint::TCH_VERSION),
@@ -191,8 +209,14 @@ impl NetsBench {
         Ok(Forward::Plain(net))
     }
 
-    /// One DIAT-A training iteration (D step + T step), fp32, timed.
-    fn time_step(&self, device: Device) -> Result<(usize, f64), NetsError> {
+    /// One DIAT-A training iteration (D step + T step), timed.
+    fn time_step(
+        &self,
+        device: Device,
+        precision: Precision,
+        channels_last: bool,
+    ) -> Result<(usize, f64), NetsError> {
+        tch::manual_seed(0);
         let (n, s) = (self.step_batch, self.transform.image_size);
         let svs = nn::VarStore::new(device);
         let t = transform_net(&svs.root(), &self.transform);
@@ -200,7 +224,6 @@ impl NetsBench {
         let d = discriminator(&dvs.root(), &self.discriminator);
         let x = Tensor::rand([n, 3, s, s], (Kind::Float, device)) * 2.0 - 1.0;
         let g = Tensor::rand([n, 3, s, s], (Kind::Float, device)) * 2.0 - 1.0;
-        let channels_last = self.levers && self.channels_last;
         let nets = Step {
             t: &t,
             d: &d,
@@ -208,6 +231,7 @@ impl NetsBench {
             x: &x,
             g: &g,
             channels_last,
+            precision,
         };
         Ok(if self.levers && self.flat_adam {
             let ot = FlatAdam::new(&svs, DIAT_A_LEARNING_RATE)?;
@@ -239,6 +263,7 @@ impl NetsBench {
                 s.g,
                 &s.cfg,
                 s.channels_last,
+                s.precision,
             );
         })
     }
@@ -252,6 +277,7 @@ struct Step<'a> {
     x: &'a Tensor,
     g: &'a Tensor,
     channels_last: bool,
+    precision: Precision,
 }
 
 /// The network a forward measurement runs.
@@ -261,41 +287,81 @@ enum Forward {
     Folded(crate::FoldedTransform),
 }
 
-fn row(what: &str, batch: i64, kind: &str, (iters, secs): (usize, f64)) -> BenchRow {
+fn layout_name(channels_last: bool) -> &'static str {
+    if channels_last {
+        "channels_last"
+    } else {
+        "nchw"
+    }
+}
+
+fn row(what: &str, batch: i64, kind: &str, layout: &str, (iters, secs): (usize, f64)) -> BenchRow {
     BenchRow {
         what: what.into(),
         batch,
         kind: kind.into(),
+        layout: layout.into(),
         img_per_s: (batch as f64 * iters as f64) / secs,
         ms_per_iter: secs * 1e3 / iters as f64,
         iters,
     }
 }
 
-/// A Markdown table of `ours` beside `theirs` (the PyTorch peer), row by matching row.
+/// The fastest DIAT-A step row of a report.
+pub fn best_step(r: &BenchReport) -> Option<&BenchRow> {
+    r.results
+        .iter()
+        .filter(|r| r.what == "diat_a_step")
+        .max_by(|a, b| a.img_per_s.total_cmp(&b.img_per_s))
+}
+
+/// A Markdown table of `ours` beside `theirs` (the PyTorch peer), row by matching row (what,
+/// batch, precision, layout), then the fastest training step of each side against the other.
 pub fn comparison_table(ours: &BenchReport, theirs: &BenchReport) -> String {
     let mut out = format!(
-        "(diat: {}; PyTorch: plain eager)\n\n\
-         | measurement | batch | precision | diat img/s | PyTorch eager img/s | ratio |\n\
-         |---|---:|---|---:|---:|---:|\n",
-        ours.settings
+        "(diat: {}; PyTorch: {})\n\n\
+         | measurement | batch | precision | layout | diat img/s | PyTorch img/s | ratio |\n\
+         |---|---:|---|---|---:|---:|---:|\n",
+        ours.settings, theirs.implementation
     );
     for r in &ours.results {
-        let peer = theirs
-            .results
-            .iter()
-            .find(|p| p.what == r.what && p.batch == r.batch && p.kind == r.kind);
+        let peer = theirs.results.iter().find(|p| {
+            p.what == r.what && p.batch == r.batch && p.kind == r.kind && p.layout == r.layout
+        });
         if let Some(p) = peer {
             out += &format!(
-                "| {} | {} | {} | {:.1} | {:.1} | {:.2} |\n",
+                "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |\n",
                 r.what,
                 r.batch,
                 r.kind,
+                r.layout,
                 r.img_per_s,
                 p.img_per_s,
                 r.img_per_s / p.img_per_s
             );
         }
+    }
+    if let (Some(a), Some(b)) = (best_step(ours), best_step(theirs)) {
+        let fp32 = |rep: &BenchReport| {
+            rep.results
+                .iter()
+                .find(|r| r.what == "diat_a_step" && r.kind == "fp32" && r.layout == "nchw")
+                .map(|r| r.img_per_s)
+        };
+        out += &format!(
+            "\nfastest DIAT-A step: diat {:.1} img/s ({} {}) vs PyTorch's best {:.1} img/s ({} {}): {:.2}×",
+            a.img_per_s,
+            a.kind,
+            a.layout,
+            b.img_per_s,
+            b.kind,
+            b.layout,
+            a.img_per_s / b.img_per_s
+        );
+        if let Some(f) = fp32(ours) {
+            out += &format!("; {:.2}× diat's fp32 NCHW step", a.img_per_s / f);
+        }
+        out += "\n";
     }
     out
 }
@@ -410,6 +476,7 @@ mod tests {
             batches: vec![1, 2],
             kinds: vec!["fp32".into()],
             step_batch: 2,
+            step_configs: vec![(Precision::Fp32, false), (Precision::Bf16, true)],
             warmup: 0,
             min_time: 0.0,
             min_iters: 1,
@@ -421,19 +488,29 @@ mod tests {
         let r = bench
             .run(Device::Cpu, "cpu", "test", &mut |_| seen += 1)
             .unwrap();
-        assert_eq!(seen, 3);
+        // The bf16 step is measured where the CPU has native bf16, and reported as skipped elsewhere.
+        assert_eq!(seen, 4);
         let what: Vec<_> = r
             .results
             .iter()
-            .map(|r| (r.what.as_str(), r.batch))
+            .map(|r| (r.what.as_str(), r.kind.as_str(), r.layout.as_str()))
             .collect();
-        assert_eq!(
-            what,
-            [("t_forward", 1), ("t_forward", 2), ("diat_a_step", 2)]
-        );
+        let mut want = vec![
+            ("t_forward", "fp32", "channels_last"),
+            ("t_forward", "fp32", "channels_last"),
+            ("diat_a_step", "fp32", "nchw"),
+        ];
+        if bf16_supported(Device::Cpu) {
+            want.push(("diat_a_step", "bf16", "channels_last"));
+        }
+        assert_eq!(what, want);
         assert!(r.results.iter().all(|r| r.img_per_s > 0.0 && r.iters >= 1));
         let table = comparison_table(&r, &r);
-        assert_eq!(table.matches("| 1.00 |").count(), 3, "{table}");
+        assert_eq!(table.matches("| 1.00 |").count(), want.len(), "{table}");
+        assert!(
+            table.contains("fastest DIAT-A step") && table.contains(": 1.00×"),
+            "{table}"
+        );
         let bad = NetsBench {
             kinds: vec!["fp8".into()],
             ..bench

@@ -10,6 +10,7 @@
 //!
 //! §4.2 lowers the learning rate of both networks to 1e-5 for DIAT-A.
 
+use crate::autocast::Precision;
 use crate::discriminator::Discriminator;
 use crate::error::{NetsError, Result};
 use crate::layers::to_channels_last;
@@ -206,7 +207,10 @@ pub struct StepLosses {
 
 /// One DIAT-A iteration on input images `x` and guided-set images `a` (see the module
 /// documentation). `d_vs` is D's var store (frozen during T's step, then unfrozen). With
-/// `channels_last` the images are laid out NHWC first (faster cuDNN kernels).
+/// `channels_last` the images are laid out NHWC first (faster cuDNN and oneDNN kernels); with
+/// [`Precision::Bf16`] the forward passes and losses run under autocast (backward passes outside,
+/// weights and optimizer state fp32), as `torch.autocast` does.
+#[allow(clippy::too_many_arguments)]
 pub fn diat_a_step(
     t: &TransformNet,
     d: &Discriminator,
@@ -217,26 +221,30 @@ pub fn diat_a_step(
     a: &Tensor,
     cfg: &DiatALossConfig,
     channels_last: bool,
+    precision: Precision,
 ) -> StepLosses {
     let (x, a) = if channels_last {
         (to_channels_last(x), to_channels_last(a))
     } else {
         (x.shallow_clone(), a.shallow_clone())
     };
-    let tx = t.forward_t(&x, true);
-
-    let na = a.size()[0];
-    let out = d.forward(&Tensor::cat(&[&a, &tx.detach()], 0));
-    let d_loss = eq3_discriminator_loss(
-        &out.logits.narrow(0, 0, na),
-        &out.logits.narrow(0, na, tx.size()[0]),
-    );
+    let device = x.device();
+    let (tx, d_loss) = precision.run(device, || {
+        let tx = t.forward_t(&x, true);
+        let na = a.size()[0];
+        let out = d.forward(&Tensor::cat(&[&a, &tx.detach().to_kind(a.kind())], 0));
+        let d_loss = eq3_discriminator_loss(
+            &out.logits.narrow(0, 0, na),
+            &out.logits.narrow(0, na, tx.size()[0]),
+        );
+        (tx, d_loss)
+    });
     opt_d.zero_grad();
     d_loss.backward();
     opt_d.step();
 
     d_vs.freeze();
-    let terms = eq14_diat_a_objective(&tx, &x, d, cfg);
+    let terms = precision.run(device, || eq14_diat_a_objective(&tx, &x, d, cfg));
     opt_t.zero_grad();
     terms.total.backward();
     opt_t.step();
@@ -341,10 +349,68 @@ mod tests {
             &a,
             &DiatALossConfig::default(),
             true,
+            Precision::Fp32,
         );
         assert!(l.d.double_value(&[]).is_finite() && l.t.double_value(&[]).is_finite());
         assert!(!tvs.variables()["out.weight"].equal(&before_t));
         assert!(!dvs.variables()["fc2.weight"].equal(&before_d));
         assert!(dvs.trainable_variables().iter().all(|v| v.requires_grad()));
+    }
+
+    #[test]
+    fn a_bf16_step_keeps_fp32_state_and_stays_close_to_fp32() {
+        // Both runs start from the same weights and data (copied, not re-drawn: tests share
+        // libtorch's global generator across threads).
+        let (tvs0, dvs0) = (
+            nn::VarStore::new(Device::Cpu),
+            nn::VarStore::new(Device::Cpu),
+        );
+        let _ = transform_net(&tvs0.root(), &TransformConfig::tiny(16));
+        let _ = discriminator(&dvs0.root(), &DiscriminatorConfig::tiny(16));
+        let x = Tensor::rand([4, 3, 16, 16], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let a = Tensor::rand([4, 3, 16, 16], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+        let run = |precision: Precision| {
+            let (mut tvs, mut dvs) = (
+                nn::VarStore::new(Device::Cpu),
+                nn::VarStore::new(Device::Cpu),
+            );
+            let t = transform_net(&tvs.root(), &TransformConfig::tiny(16));
+            let d = discriminator(&dvs.root(), &DiscriminatorConfig::tiny(16));
+            tvs.copy(&tvs0).unwrap();
+            dvs.copy(&dvs0).unwrap();
+            let mut opt_t = FlatAdam::new(&tvs, 1e-3).unwrap();
+            let mut opt_d = FlatAdam::new(&dvs, 1e-3).unwrap();
+            let cfg = DiatALossConfig::default();
+            let l = diat_a_step(
+                &t, &d, &mut dvs, &mut opt_t, &mut opt_d, &x, &a, &cfg, true, precision,
+            );
+            // (BatchNorm's step counters are integers.)
+            let kinds_fp32 = tvs
+                .variables()
+                .values()
+                .chain(dvs.variables().values())
+                .all(|v| matches!(v.kind(), Kind::Float | Kind::Int64));
+            assert!(kinds_fp32, "weights stay fp32 under {precision:?}");
+            (
+                l.d.double_value(&[]),
+                l.t.double_value(&[]),
+                tvs.variables()["out.weight"].copy(),
+            )
+        };
+        let (d32, t32, w32) = run(Precision::Fp32);
+        let (d16, t16, w16) = run(Precision::Bf16);
+        assert!(
+            (d32 - d16).abs() < 0.01 * d32.abs().max(1.0),
+            "{d32} vs {d16}"
+        );
+        // T's objective holds Eq. (13)'s identity term: a distance between D's features of T(x)
+        // and of x, each rounded to bf16, so its relative error is larger than the GAN term's.
+        assert!(
+            (t32 - t16).abs() < 0.15 * t32.abs().max(1.0),
+            "{t32} vs {t16}"
+        );
+        // Both took an Adam step of about lr from the same start.
+        let moved = (&w32 - &w16).abs().max().double_value(&[]);
+        assert!(moved < 2.5e-3, "{moved}");
     }
 }

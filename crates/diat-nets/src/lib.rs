@@ -12,6 +12,7 @@
 //! | [`enhance`] | local and global enhancement networks — §3.2 |
 //! | [`blur`] | the Gaussian blur B of Eq. (11) |
 //! | [`losses`] | Eq. (1)–(14) |
+//! | [`autocast`] | bf16 mixed precision (`torch.autocast`) on the CPU and CUDA |
 //! | [`diat_a`] | one DIAT-A training iteration — Algorithm 1 with Eq. (14) |
 //! | [`face_descriptor`] | dlib's ResNet face descriptor, the identity measure of `diat eval real` |
 //! | [`attr_classifier`] | the attribute classifier of `diat eval real` |
@@ -25,6 +26,7 @@
 //! `scripts/reference/diat_reference.py` (`tests/parity.rs`).
 
 pub mod attr_classifier;
+pub mod autocast;
 pub mod bench;
 pub mod blur;
 pub mod checkpoint;

@@ -123,7 +123,8 @@ impl LoaderBench {
         );
         on_start(&settings);
         // As `diat train` lays batches out by default (train.memory_format = "auto").
-        let channels_last = MemoryFormat::Auto.channels_last(device);
+        let channels_last =
+            MemoryFormat::Auto.channels_last(device, diat_nets::autocast::Precision::Fp32);
         let mut rows = Vec::new();
         for &threads in &self.threads {
             let total = self.warmup + self.iters;

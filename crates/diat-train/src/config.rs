@@ -106,8 +106,9 @@ impl LrSchedule {
 #[serde(rename_all = "snake_case")]
 pub enum MemoryFormat {
     /// Channels-last on CUDA (cuDNN's faster NHWC kernels: PyTorch eager's DIAT-A step at batch
-    /// 64 on an H200 goes from 2.46k to 3.45k img/s with it), contiguous NCHW elsewhere (the CPU
-    /// runs stay bit-reproducible with earlier results).
+    /// 64 on an H200 goes from 2.46k to 3.45k img/s with it) and for bf16 on the CPU (oneDNN's
+    /// bf16 kernels want NHWC), contiguous NCHW for fp32 on the CPU (those runs stay
+    /// bit-reproducible with earlier results).
     #[default]
     Auto,
     ChannelsLast,
@@ -115,10 +116,16 @@ pub enum MemoryFormat {
 }
 
 impl MemoryFormat {
-    /// Whether batches on `device` are laid out channels-last.
-    pub fn channels_last(self, device: tch::Device) -> bool {
+    /// Whether batches on `device`, trained in `precision`, are laid out channels-last.
+    pub fn channels_last(
+        self,
+        device: tch::Device,
+        precision: diat_nets::autocast::Precision,
+    ) -> bool {
         match self {
-            MemoryFormat::Auto => device.is_cuda(),
+            MemoryFormat::Auto => {
+                device.is_cuda() || precision == diat_nets::autocast::Precision::Bf16
+            }
             MemoryFormat::ChannelsLast => true,
             MemoryFormat::Contiguous => false,
         }
@@ -155,9 +162,38 @@ pub struct TrainSection {
     pub sample_images: i64,
     /// Loader worker threads.
     pub loader_threads: usize,
-    /// "auto" (channels-last on CUDA), "channels_last" or "contiguous".
+    /// "auto" (channels-last on CUDA, and on the CPU when training in bf16), "channels_last" or
+    /// "contiguous".
     #[serde(default)]
     pub memory_format: MemoryFormat,
+    /// "fp32" (default: bit-reproducible with earlier runs), "bf16" (autocast: convolutions and
+    /// matrix products in bfloat16, weights, optimizer state and losses in fp32) or "auto" (bf16
+    /// where the device computes it natively: CUDA, or a CPU with AVX512-BF16 or AMX).
+    #[serde(default)]
+    pub precision: PrecisionSetting,
+}
+
+/// `train.precision`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrecisionSetting {
+    #[default]
+    Fp32,
+    Bf16,
+    Auto,
+}
+
+impl PrecisionSetting {
+    /// The precision training runs in on `device`.
+    pub fn resolve(self, device: tch::Device) -> diat_nets::autocast::Precision {
+        use diat_nets::autocast::Precision;
+        match self {
+            PrecisionSetting::Fp32 => Precision::Fp32,
+            PrecisionSetting::Bf16 => Precision::Bf16,
+            PrecisionSetting::Auto if diat_nets::layers::bf16_supported(device) => Precision::Bf16,
+            PrecisionSetting::Auto => Precision::Fp32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

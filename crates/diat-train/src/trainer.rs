@@ -20,6 +20,7 @@ use crate::error::{Result, TrainError};
 use crate::images;
 use crate::run::{CheckpointState, RunDir};
 use diat_common::{Progress, StagedDir};
+use diat_nets::autocast::Precision;
 use diat_nets::checkpoint;
 use diat_nets::diat_a::{FlatAdam, StepOptimizer};
 use diat_nets::losses::{self, IDENTITY_LAYERS};
@@ -106,6 +107,9 @@ pub struct Ctx<'a> {
     pub device: Device,
     /// Batches (and so activations) channels-last: `train.memory_format` on this device.
     pub channels_last: bool,
+    /// `train.precision` on this device: the forward passes and losses of every stage run in it
+    /// (backward passes, weights and optimizer state stay fp32).
+    pub precision: Precision,
     pub stop: Arc<AtomicBool>,
     pub progress: diat_common::progress::Mode,
 }
@@ -532,20 +536,24 @@ pub fn gan_iteration(
     lambda: f64,
     gan: losses::GanLoss,
     grad_ratio: bool,
+    precision: Precision,
 ) -> StepOut {
     let (t_nets, d_nets) = nets.split_at_mut(1);
     let (t_net, d_net) = (&mut t_nets[0], &mut d_nets[0]);
     let mut out = StepOut::default();
     let dstep = aas.len();
     let mut d_loss = Tensor::zeros([], (Kind::Float, xs[0].device()));
+    let device = xs[0].device();
     for (x, a) in xs[..dstep].iter().zip(aas) {
-        let tx = tch::no_grad(|| t.forward_t(x, true));
-        let n = a.size()[0];
-        let logits = d.logits(&Tensor::cat(&[a, &tx], 0));
-        d_loss = losses::eq3_discriminator_loss(
-            &logits.narrow(0, 0, n),
-            &logits.narrow(0, n, tx.size()[0]),
-        );
+        d_loss = precision.run(device, || {
+            let tx = tch::no_grad(|| t.forward_t(x, true)).to_kind(a.kind());
+            let n = a.size()[0];
+            let logits = d.logits(&Tensor::cat(&[a, &tx], 0));
+            losses::eq3_discriminator_loss(
+                &logits.narrow(0, 0, n),
+                &logits.narrow(0, n, tx.size()[0]),
+            )
+        });
         let opt = d_net.opt.as_mut().expect("D trains");
         opt.zero_grad();
         d_loss.backward();
@@ -554,37 +562,41 @@ pub fn gan_iteration(
     d_net.vs.freeze();
     let mut last = None;
     for x in &xs[dstep..] {
-        let tx = t.forward_t(x, true);
         // T's objective is exactly the paper's equation the parity tests check: Eq. (14) for
-        // DIAT-A, Eq. (7) (with or without its identity and smoothness terms) for DIAT.
-        let terms = match identity {
-            Identity::Adaptive => losses::eq14_diat_a_objective(
-                &tx,
-                x,
-                d,
-                &losses::DiatALossConfig {
-                    lambda,
-                    identity_layers: IDENTITY_LAYERS.to_vec(),
-                    gan,
-                },
-            ),
-            Identity::VggFace(_) | Identity::None => losses::eq7_diat_objective(
-                &tx,
-                x,
-                d,
-                match identity {
-                    Identity::VggFace(v) => Some(*v),
-                    _ => None,
-                },
-                smooth.map(|(f, _)| f),
-                &losses::DiatLossConfig {
-                    lambda,
-                    gamma: smooth.map(|(_, g)| g).unwrap_or(0.0),
-                    identity_layers: IDENTITY_LAYERS.to_vec(),
-                    gan,
-                },
-            ),
-        };
+        // DIAT-A, Eq. (7) (with or without its identity and smoothness terms) for DIAT; under
+        // bf16 its forward passes run in autocast, its backward pass outside.
+        let (tx, terms) = precision.run(device, || {
+            let tx = t.forward_t(x, true);
+            let terms = match identity {
+                Identity::Adaptive => losses::eq14_diat_a_objective(
+                    &tx,
+                    x,
+                    d,
+                    &losses::DiatALossConfig {
+                        lambda,
+                        identity_layers: IDENTITY_LAYERS.to_vec(),
+                        gan,
+                    },
+                ),
+                Identity::VggFace(_) | Identity::None => losses::eq7_diat_objective(
+                    &tx,
+                    x,
+                    d,
+                    match identity {
+                        Identity::VggFace(v) => Some(*v),
+                        _ => None,
+                    },
+                    smooth.map(|(f, _)| f),
+                    &losses::DiatLossConfig {
+                        lambda,
+                        gamma: smooth.map(|(_, g)| g).unwrap_or(0.0),
+                        identity_layers: IDENTITY_LAYERS.to_vec(),
+                        gan,
+                    },
+                ),
+            };
+            (tx, terms)
+        });
         if grad_ratio && let Some(id) = &terms.identity {
             // ‖∂(λ ℓ_id)/∂T(x)‖ / ‖∂GAN/∂T(x)‖: how the two terms pull on T's output.
             let g_gan = Tensor::run_backward(&[&terms.gan], &[&tx], true, false);
@@ -662,11 +674,23 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         device,
         cfg.train.seed,
     )?;
+    let precision = cfg.train.precision.resolve(device);
+    let channels_last = cfg.train.memory_format.channels_last(device, precision);
+    tracing::info!(
+        "training on {device:?} in {} ({})",
+        precision.name(),
+        if channels_last {
+            "channels-last"
+        } else {
+            "NCHW"
+        }
+    );
     let ctx = Ctx {
         cfg,
         run,
         device,
-        channels_last: cfg.train.memory_format.channels_last(device),
+        channels_last,
+        precision,
         stop,
         progress: opts.progress,
     };
@@ -778,7 +802,7 @@ where
                 if let Some(opt) = nets[0].opt.as_mut() {
                     opt.set_lr(schedule.lr(lr, step, steps));
                 }
-                let (l, extra) = loss(&batch);
+                let (l, extra) = ctx.precision.run(device, || loss(&batch));
                 descend(&mut nets[0], &l);
                 let mut losses = vec![(loss_name, l.detach())];
                 losses.extend(extra);
@@ -997,6 +1021,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                     st.lambda,
                     st.gan,
                     (step + 1) % log_every == 0,
+                    ctx.precision,
                 );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
