@@ -122,8 +122,12 @@ fn the_binary_is_thin_and_its_commands_form_no_circle() {
             too_long.push(format!("{} ({lines} lines)", p.display()));
         }
         let from = module(p);
-        for (i, _) in code.match_indices("super::") {
-            let rest = &code[i + "super::".len()..];
+        let refs = code
+            .match_indices("super::")
+            .map(|(i, m)| i + m.len())
+            .chain(code.match_indices("crate::cmd::").map(|(i, m)| i + m.len()));
+        for i in refs {
+            let rest = &code[i..];
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')

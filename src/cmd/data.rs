@@ -8,140 +8,11 @@ use diat_celeba::layout::Layout;
 use diat_celeba::pipeline::BuildConfig;
 use diat_celeba::sets::{SelectConfig, TaskSpec};
 use diat_celeba::workflow::{self, SetsOptions};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Cmd {
-    /// Report the layout found, counts, split sizes and what is missing or inconsistent.
-    Inspect {
-        root: PathBuf,
-        /// Check the official md5 sums (reads the whole image zip).
-        #[arg(long)]
-        verify: bool,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Write the index table (index.parquet): ids, split, identity, attributes, landmarks.
-    Index {
-        root: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        verify: bool,
-    },
-    /// Landmark k-means (§5.1), exclusions, per-cluster statistics and contact sheets.
-    Cluster(ClusterArgs),
-    /// Per-task guided / input / test stores (Algorithm 1 step 1), masks and reports.
-    Sets(SetsArgs),
-    /// index + cluster + sets for every paper task + the pretraining store.
-    Prepare {
-        root: PathBuf,
-        #[command(flatten)]
-        cluster: ClusterOpts,
-        #[command(flatten)]
-        sets: SetsOpts,
-    },
-    /// Render a synthetic CelebA-format dataset (the embedded default).
-    Synth(super::synth::Args),
-}
-
-#[derive(Debug, clap::Args)]
-struct ClusterArgs {
-    #[command(flatten)]
-    opts: ClusterOpts,
-}
-
-#[derive(Debug, clap::Args)]
-struct ClusterOpts {
-    /// The output folder of `diat data index` (also where everything else is written).
-    #[arg(long)]
-    out: PathBuf,
-    /// Reviewable exclusions file (clustering parameters, heuristic, curator overrides).
-    #[arg(long, default_value = "pipelines/clusters.toml")]
-    exclusions: PathBuf,
-    /// Override k (paper: 62).
-    #[arg(long)]
-    k: Option<usize>,
-    /// Override the k-means seed.
-    #[arg(long)]
-    cluster_seed: Option<u64>,
-    /// Members per contact sheet (0: no sheets).
-    #[arg(long, default_value_t = 36)]
-    sheet_size: usize,
-}
-
-#[derive(Debug, clap::Args)]
-struct SetsArgs {
-    /// The CelebA root (default: the one recorded by `diat data index`).
-    #[arg(long)]
-    root: Option<PathBuf>,
-    #[arg(long)]
-    out: PathBuf,
-    #[command(flatten)]
-    opts: SetsOpts,
-}
-
-#[derive(Debug, clap::Args)]
-struct SetsOpts {
-    /// Paper tasks to build (default: all five).
-    #[arg(long = "task")]
-    tasks: Vec<String>,
-    /// A TOML file of custom tasks ([[task]] name, attribute, guided_value, region, confounders).
-    #[arg(long)]
-    task_file: Option<PathBuf>,
-    /// Input-set size (paper: 2,000).
-    #[arg(long, default_value_t = 2000)]
-    input_size: usize,
-    /// Held-out test inputs per task.
-    #[arg(long, default_value_t = 200)]
-    test_size: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output image side (paper: 128).
-    #[arg(long, default_value_t = 128)]
-    size: u32,
-    /// Do not balance the guided set on the task's confounders.
-    #[arg(long)]
-    no_balance: bool,
-    /// Fail when more than this fraction of images is rejected.
-    #[arg(long, default_value_t = 0.01)]
-    max_rejects: f64,
-    /// Also build the pretraining store (all kept training images).
-    #[arg(long)]
-    pretrain: bool,
-    /// Cap the pretraining store.
-    #[arg(long)]
-    pretrain_limit: Option<usize>,
-    /// Use every image when no clustering was run.
-    #[arg(long)]
-    no_cluster_filter: bool,
-    /// 68-point landmarks (CSV: image_id,x0,y0,…,x67,y67 in aligned-image coordinates) for the
-    /// paper's finer mask hulls; images not listed fall back to the 5-point hulls.
-    #[arg(long, value_name = "CSV")]
-    landmarks68: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// A CelebA root (any layout) whose images are decoded.
-    root: PathBuf,
-    /// Images to process (cycling over the available ones).
-    #[arg(long, default_value_t = 2000)]
-    images: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Also run the Pillow pipeline of scripts/bench/pillow_crop.py with this python.
-    #[arg(long)]
-    python: Option<PathBuf>,
-}
+mod args;
+pub use args::{Args, BenchArgs};
+use args::{ClusterOpts, Cmd, SetsOpts};
 
 fn load_exclusions(o: &ClusterOpts) -> Result<ExclusionFile> {
     Ok(workflow::load_exclusions(
@@ -235,6 +106,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
             return Ok(code);
         }
         Cmd::Synth(a) => return super::synth::run(a),
+        Cmd::FromAligned {
+            faces_json,
+            celeba,
+            out,
+            min_coverage,
+            seed,
+            overwrite,
+        } => {
+            let r = diat_celeba::export::from_aligned(&diat_celeba::export::FromAligned {
+                min_coverage,
+                seed,
+                overwrite,
+                ..diat_celeba::export::FromAligned::new(faces_json, celeba, out)
+            })?;
+            print!("{}", r.text());
+            return Ok(super::outcome(r.kept, r.left_out(), "face(s) left out"));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod crop;
 pub mod dataset;
 pub mod error;
+pub mod export;
 pub mod inspect;
 pub mod layout;
 pub mod masks;
