@@ -104,6 +104,10 @@ fn bench_nets_measures_forward_and_a_training_step() {
         "fp32",
         "--step-batch",
         "2",
+        "--step-kinds",
+        "fp32",
+        "--step-layouts",
+        "nchw,channels_last",
         "--warmup",
         "1",
         "--min-time",
@@ -117,13 +121,24 @@ fn bench_nets_measures_forward_and_a_training_step() {
     common::assert_ok(&out, "diat bench nets");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = v["results"].as_array().unwrap();
-    let what: Vec<(&str, i64)> = rows
+    let what: Vec<(&str, i64, &str)> = rows
         .iter()
-        .map(|r| (r["what"].as_str().unwrap(), r["batch"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["what"].as_str().unwrap(),
+                r["batch"].as_i64().unwrap(),
+                r["layout"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         what,
-        [("t_forward", 1), ("t_forward", 2), ("diat_a_step", 2)]
+        [
+            ("t_forward", 1, "channels_last"),
+            ("t_forward", 2, "channels_last"),
+            ("diat_a_step", 2, "nchw"),
+            ("diat_a_step", 2, "channels_last")
+        ]
     );
     for r in rows {
         assert!(
@@ -148,7 +163,8 @@ fn bench_nets_measures_forward_and_a_training_step() {
     for row in [
         "| t_forward | 1 | fp32 |",
         "| t_forward | 2 | fp32 |",
-        "| diat_a_step | 2 | fp32 |",
+        "| diat_a_step | 2 | fp32 | nchw |",
+        "| diat_a_step | 2 | fp32 | channels_last |",
     ] {
         let line = stdout
             .lines()
@@ -164,4 +180,12 @@ fn bench_nets_measures_forward_and_a_training_step() {
             .unwrap();
         assert!(ratio > 0.0, "{line}");
     }
+    // The fastest step of each side, and the share of the machine's peak (FLOPs counted and the
+    // peak measured by the PyTorch peer).
+    assert!(stdout.contains("fastest DIAT-A step: diat "), "{stdout}");
+    assert!(
+        stdout.contains("GFLOP per image: diat reaches "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cpu flags:"), "{stdout}");
 }

@@ -104,6 +104,33 @@ def cpu_name() -> str:
     return "unknown CPU"
 
 
+def step_flops_per_image(device, n, s, tcfg, dcfg):
+    """FLOPs of one DIAT-A iteration (D step + T step, forward and backward), per input image,
+    as torch.utils.flop_counter counts them (convolutions and matrix products)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    T = R.TransformNet(tcfg).to(device).train()
+    D = R.Discriminator(dcfg).to(device)
+    x = torch.rand(n, 3, s, s, device=device) * 2 - 1
+    g = torch.rand(n, 3, s, s, device=device) * 2 - 1
+    with FlopCounterMode(display=False) as fc:
+        tx = T(x)
+        logits, _ = D(torch.cat([g, tx.detach()], 0))
+        R.eq3_discriminator_loss(logits[:n], logits[n:]).backward()
+        D.requires_grad_(False)
+        total, _, _ = R.eq14_diat_a_objective(tx, x, D, R.DiatALossConfig())
+        total.backward()
+    return fc.get_total_flops() / n
+
+
+def gemm_peak(device, dtype, size=2048, min_time=1.0):
+    """The machine's attainable peak: FLOP/s of a large matrix product in `dtype`."""
+    a = torch.rand(size, size, device=device).to(dtype)
+    b = torch.rand(size, size, device=device).to(dtype)
+    iters, secs = measure(device, 2, min_time, 3, lambda: torch.mm(a, b))
+    return 2 * size**3 * iters / secs
+
+
 def time_step(a, device, n, s, tcfg, dcfg, kind_name, layout):
     """One DIAT-A iteration (D step + T step) with forward passes and losses under
     torch.autocast for bf16 (backward outside, as PyTorch recommends), timed."""
@@ -217,8 +244,18 @@ def main() -> None:
                       f"({row['ms_per_iter']:.2f} ms/iter, {row['iters']} iters)")  # fmt: skip
                 rows.append(row)
 
+    flops = {}
+    if a.step_batch > 0:
+        flops["step_flops_per_image"] = step_flops_per_image(device, a.step_batch, s, tcfg, dcfg)
+        flops["peak_flops"] = {"fp32": gemm_peak(device, torch.float32)}
+        if bf16_supported(device):
+            flops["peak_flops"]["bf16"] = gemm_peak(device, torch.bfloat16)
+        print(f"DIAT-A step: {flops['step_flops_per_image'] / 1e9:.2f} GFLOP per image; attainable peak "
+              + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in flops["peak_flops"].items())
+              + " (a 2048² matrix product)")  # fmt: skip
     if a.json:
         report = dict(
+            **flops,
             implementation=f"PyTorch {torch.__version__} eager" + (" + levers" if a.levers else ""),
             device=dev_name,
             threads=torch.get_num_threads(),

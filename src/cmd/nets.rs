@@ -215,6 +215,9 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
         flat_adam: !a.plain && !a.libtorch_adam,
     };
     println!("diat bench nets on {device_name}: {}", bench.settings());
+    if !device.is_cuda() {
+        println!("cpu flags: {}", diat_common::machine::cpu_flags().join(" "));
+    }
     let libtorch = doctor.libtorch.version.unwrap_or_else(|| "unknown".into());
     let report = bench.run(device, &device_name, &libtorch, &mut |row| match row {
         Ok(r) => println!("{r}"),

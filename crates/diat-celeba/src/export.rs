@@ -196,10 +196,8 @@ pub fn from_aligned(opts: &FromAligned) -> Result<FromAlignedReport> {
             leave("training window mostly outside the photo", id);
             continue;
         }
-        let s = f.similarity();
         let mut lm = [0i32; 10];
-        for (k, p) in f.landmarks.iter().enumerate() {
-            let q = s.apply(*p);
+        for (k, q) in f.aligned_landmarks().iter().enumerate() {
             lm[2 * k] = q[0].round() as i32;
             lm[2 * k + 1] = q[1].round() as i32;
         }

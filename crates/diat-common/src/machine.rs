@@ -25,6 +25,36 @@ pub fn cpu_summary() -> String {
     )
 }
 
+/// The vector and matrix extensions of this CPU that decide libtorch's kernels (`avx2`,
+/// `avx512f`, `avx512_bf16`, `amx_bf16`, `amx_tile`, `avx512_vnni`, `fma`), as `/proc/cpuinfo`
+/// lists them; empty where it does not.
+pub fn cpu_flags() -> Vec<String> {
+    const WANTED: [&str; 7] = [
+        "fma",
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx512_bf16",
+        "amx_tile",
+        "amx_bf16",
+    ];
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let flags: std::collections::HashSet<&str> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("flags"))
+        .map(|r| {
+            r.trim_start_matches([' ', '\t', ':'])
+                .split_whitespace()
+                .collect()
+        })
+        .unwrap_or_default();
+    WANTED
+        .iter()
+        .filter(|f| flags.contains(*f))
+        .map(|f| f.to_string())
+        .collect()
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -83,6 +83,14 @@ pub struct BenchReport {
     pub libtorch: String,
     pub settings: String,
     pub results: Vec<BenchRow>,
+    /// FLOPs of one DIAT-A iteration per image (forward and backward; counted by the PyTorch
+    /// peer with `torch.utils.flop_counter`).
+    #[serde(default)]
+    pub step_flops_per_image: Option<f64>,
+    /// The machine's attainable peak by precision (FLOP/s of a large matrix product; measured by
+    /// the PyTorch peer).
+    #[serde(default)]
+    pub peak_flops: std::collections::BTreeMap<String, f64>,
 }
 
 impl NetsBench {
@@ -185,6 +193,8 @@ impl NetsBench {
             libtorch: libtorch.to_string(),
             settings: self.settings(),
             results: rows,
+            step_flops_per_image: None,
+            peak_flops: Default::default(),
         })
     }
 
@@ -325,8 +335,13 @@ pub fn comparison_table(ours: &BenchReport, theirs: &BenchReport) -> String {
         ours.settings, theirs.implementation
     );
     for r in &ours.results {
+        // Training steps compare layout for layout; forward rows compare diat's levers
+        // (channels-last included) with the peer as it was run.
         let peer = theirs.results.iter().find(|p| {
-            p.what == r.what && p.batch == r.batch && p.kind == r.kind && p.layout == r.layout
+            p.what == r.what
+                && p.batch == r.batch
+                && p.kind == r.kind
+                && (p.layout == r.layout || r.what != "diat_a_step")
         });
         if let Some(p) = peer {
             out += &format!(
@@ -362,6 +377,25 @@ pub fn comparison_table(ours: &BenchReport, theirs: &BenchReport) -> String {
             out += &format!("; {:.2}× diat's fp32 NCHW step", a.img_per_s / f);
         }
         out += "\n";
+        // The share of the machine's attainable peak (a large matrix product in the step's
+        // precision) each fastest step reaches.
+        if let Some(flops) = theirs.step_flops_per_image {
+            let share = |r: &BenchRow| {
+                theirs
+                    .peak_flops
+                    .get(&r.kind)
+                    .map(|peak| 100.0 * r.img_per_s * flops / peak)
+            };
+            if let (Some(x), Some(y)) = (share(a), share(b)) {
+                out += &format!(
+                    "{:.2} GFLOP per image: diat reaches {x:.0} % of the {} peak, PyTorch {y:.0} % \
+                     of the {} peak (a 2048² matrix product)\n",
+                    flops / 1e9,
+                    a.kind,
+                    b.kind
+                );
+            }
+        }
     }
     out
 }
@@ -505,6 +539,10 @@ mod tests {
         }
         assert_eq!(what, want);
         assert!(r.results.iter().all(|r| r.img_per_s > 0.0 && r.iters >= 1));
+        let mut peer = r.clone();
+        peer.step_flops_per_image = Some(1e9);
+        peer.peak_flops = [("fp32".to_string(), 1e12), ("bf16".to_string(), 2e12)].into();
+        assert!(comparison_table(&r, &peer).contains("GFLOP per image"));
         let table = comparison_table(&r, &r);
         assert_eq!(table.matches("| 1.00 |").count(), want.len(), "{table}");
         assert!(

@@ -96,10 +96,16 @@ impl LoaderBench {
         }
         // The two sets the adversarial stage reads, at whatever size `data` holds them.
         let tdir = self.data.join("tasks").join(&self.task);
-        let (input, guided) = (
-            Source::open(&tdir.join("input"))?,
-            Source::open(&tdir.join("guided"))?,
-        );
+        let open = |role: &str| {
+            Source::open(&tdir.join(role)).map_err(|e| {
+                TrainError::Config(format!(
+                    "opening the {} {role} set under {}: {e}",
+                    self.task,
+                    self.data.display()
+                ))
+            })
+        };
+        let (input, guided) = (open("input")?, open("guided")?);
         if input.size() != guided.size() {
             return Err(TrainError::Config(format!(
                 "{}: input images are {} px but guided ones {} px",
