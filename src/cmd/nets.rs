@@ -177,10 +177,8 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
     };
     let mut step_configs = Vec::new();
     for kind in &a.step_kinds {
-        let precision = match kind.as_str() {
-            "fp32" => Precision::Fp32,
-            "bf16" => Precision::Bf16,
-            other => anyhow::bail!("--step-kinds: unknown precision {other} (fp32, bf16)"),
+        let Some(precision) = Precision::from_name(kind) else {
+            anyhow::bail!("--step-kinds: unknown precision {kind} (fp32, bf16)");
         };
         for layout in &a.step_layouts {
             let channels_last = match layout.as_str() {

@@ -86,10 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Cmd::Verify { common, models } => {
             let cache = Cache::from_env();
-            let refs: Vec<ModelRef> = models
-                .iter()
-                .map(|m| ModelRef::parse(m))
-                .collect::<Result<_, _>>()?;
+            let refs = parse_refs(&models)?;
             let report = cache.verify((!refs.is_empty()).then_some(&refs[..]))?;
             if common.json {
                 #[derive(Serialize)]
@@ -126,15 +123,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Cmd::Rm { common, models } => {
             let cache = Cache::from_env();
-            let refs: Vec<ModelRef> = models
-                .iter()
-                .map(|m| ModelRef::parse(m))
-                .collect::<Result<_, _>>()?;
+            let refs = parse_refs(&models)?;
             show_removal(common.json, &cache, &cache.remove_all(&refs)?)?;
         }
         Cmd::Publish(a) => publish(a)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_refs(models: &[String]) -> Result<Vec<ModelRef>> {
+    Ok(models
+        .iter()
+        .map(|m| ModelRef::parse(m))
+        .collect::<Result<_, _>>()?)
 }
 
 fn show_removal(json: bool, cache: &Cache, report: &diat_zoo::GcReport) -> Result<()> {

@@ -46,6 +46,18 @@ pub use template::{ALIGNED_HEIGHT, ALIGNED_WIDTH, CELEBA_TEMPLATE, CropWindow};
 use image::RgbImage;
 use std::path::Path;
 
+/// Whether `path` names a photo diat reads (JPEG or PNG, by extension, any case).
+pub fn is_photo_name(path: impl AsRef<Path>) -> bool {
+    matches!(
+        path.as_ref()
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
+        Some("jpg" | "jpeg" | "png")
+    )
+}
+
 /// Reads a photo as RGB, applying its EXIF orientation (phone pictures are often stored sideways).
 /// A JPEG cut short (no end-of-image marker) is an error, not a half-grey picture.
 pub fn load_photo(path: &Path) -> Result<RgbImage> {

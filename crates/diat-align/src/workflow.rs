@@ -132,16 +132,6 @@ impl AlignReport {
     }
 }
 
-fn is_photo(p: &Path) -> bool {
-    matches!(
-        p.extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref(),
-        Some("jpg" | "jpeg" | "png")
-    )
-}
-
 /// Input photos: files as given, folders' JPEG/PNG images sorted by name.
 pub fn collect_photos(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -154,7 +144,7 @@ pub fn collect_photos(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut found: Vec<PathBuf> = std::fs::read_dir(input)
                 .map_err(io)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_photo(p))
+                .filter(|p| p.is_file() && crate::is_photo_name(p))
                 .collect();
             found.sort();
             out.extend(found);

@@ -131,6 +131,14 @@ impl Table {
     pub fn locate(&self, i: usize) -> String {
         format!("{}:{}", self.path.display(), self.lines[i])
     }
+    /// Row index by image id.
+    pub fn positions(&self) -> std::collections::HashMap<&str, usize> {
+        self.ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect()
+    }
     pub fn row(&self, i: usize) -> &[i32] {
         let k = self.width();
         &self.values[i * k..(i + 1) * k]

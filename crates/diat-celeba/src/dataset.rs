@@ -154,11 +154,7 @@ impl Annotations {
         bbox: Option<&Table>,
     ) -> Result<Self> {
         let ids = attrs.ids.clone();
-        let pos: HashMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.as_str(), i))
-            .collect();
+        let pos = attrs.positions();
         let attr_rows = (0..attrs.len())
             .map(|i| {
                 let r = attrs.row(i);

@@ -19,10 +19,10 @@
 //! # }
 //! ```
 
-use crate::annotations::{ATTRIBUTE_NAMES, FileKind, LANDMARK_NAMES, Table, read_table};
+use crate::annotations::{ATTRIBUTE_NAMES, FileKind, LANDMARK_NAMES, read_table};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::split::{DEFAULT_SEED, Split, identity_split};
+use crate::split::{DEFAULT_SEED, identity_split};
 use diat_align::FacesJson;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -132,15 +132,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::io(path, e)
 }
 
-/// Row index by image id.
-fn by_id(t: &Table) -> HashMap<&str, usize> {
-    t.ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect()
-}
-
 /// Builds the dataset (see the module documentation); the root is written under a temporary
 /// name and renamed when complete.
 pub fn from_aligned(opts: &FromAligned) -> Result<FromAlignedReport> {
@@ -153,7 +144,7 @@ pub fn from_aligned(opts: &FromAligned) -> Result<FromAlignedReport> {
         msg: "no identity file (Anno/identity_CelebA.txt): the division is by identity".into(),
     })?;
     let ids = read_table(&identity_path, FileKind::Identity)?;
-    let (attr_row, id_row) = (by_id(&attrs), by_id(&ids));
+    let (attr_row, id_row) = (attrs.positions(), ids.positions());
 
     let mut report = FromAlignedReport {
         root: opts.out.clone(),
@@ -263,13 +254,9 @@ pub fn from_aligned(opts: &FromAligned) -> Result<FromAlignedReport> {
         }
         lm_txt.push('\n');
         let _ = writeln!(id_txt, "{id} {person}");
-        let side = identity_split(*person, opts.seed);
-        let code = match side {
-            Split::Train => 0,
-            Split::Val => 1,
-            Split::Test => 2,
-        };
+        let code = identity_split(*person, opts.seed).partition_code();
         let _ = writeln!(part_txt, "{id} {code}");
+        let code = usize::from(code);
         report.splits[code].images += 1;
         people[code].insert(*person);
     }

@@ -9,7 +9,7 @@ use diat_align::workflow::{AlignOptions, align_photos};
 use diat_celeba::annotations::{FileKind, read_table};
 use diat_celeba::export::{FromAligned, from_aligned};
 use diat_celeba::layout::Layout;
-use diat_celeba::split::{DEFAULT_SEED, Split, identity_split};
+use diat_celeba::split::{DEFAULT_SEED, identity_split};
 
 #[test]
 fn aligned_photos_become_an_official_layout_divided_by_identity() {
@@ -97,12 +97,8 @@ fn aligned_photos_become_an_official_layout_divided_by_identity() {
     let part = read_table(layout.partition.as_ref().unwrap(), FileKind::Partition).unwrap();
     for (i, id) in part.ids.iter().enumerate() {
         let person = ids.row(ids.ids.iter().position(|s| s == id).unwrap())[0] as u32;
-        let want = match identity_split(person, DEFAULT_SEED) {
-            Split::Train => 0,
-            Split::Val => 1,
-            Split::Test => 2,
-        };
-        assert_eq!(part.row(i)[0], want, "{id}");
+        let want = identity_split(person, DEFAULT_SEED).partition_code();
+        assert_eq!(part.row(i)[0], i32::from(want), "{id}");
     }
     let images: usize = report.splits.iter().map(|s| s.images).sum();
     assert_eq!(images, 6);

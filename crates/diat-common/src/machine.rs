@@ -1,17 +1,18 @@
 //! What a benchmark or a model card says about the machine, lowercase hex and the sha256 of a
 //! stream: written once for every crate.
 
+/// The value of the first `key` line of `/proc/cpuinfo` (none where there is no such file or line).
+fn cpuinfo_field(key: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(key)
+            .map(|r| r.trim_start_matches([' ', '\t', ':']).trim().to_string())
+    })
+}
+
 /// The CPU model name from `/proc/cpuinfo` ("unknown CPU" where there is none).
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|r| r.trim_start_matches([' ', '\t', ':']).trim().to_string())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
+    cpuinfo_field("model name").unwrap_or_else(|| "unknown CPU".into())
 }
 
 /// "N × CPU model" of this machine (N: the cores this process may use).
@@ -38,16 +39,8 @@ pub fn cpu_flags() -> Vec<String> {
         "amx_tile",
         "amx_bf16",
     ];
-    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let flags: std::collections::HashSet<&str> = text
-        .lines()
-        .find_map(|l| l.strip_prefix("flags"))
-        .map(|r| {
-            r.trim_start_matches([' ', '\t', ':'])
-                .split_whitespace()
-                .collect()
-        })
-        .unwrap_or_default();
+    let line = cpuinfo_field("flags").unwrap_or_default();
+    let flags: std::collections::HashSet<&str> = line.split_whitespace().collect();
     WANTED
         .iter()
         .filter(|f| flags.contains(*f))

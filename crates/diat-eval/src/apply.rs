@@ -20,7 +20,6 @@
 //! ```
 
 use crate::error::{EvalError, Result};
-use crate::faces::is_image_name;
 use diat_align::{
     AlignedFace, CropWindow, Detection, Landmarks, PasteMode, PasteOptions, align_face,
 };
@@ -145,7 +144,7 @@ fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 .map_err(io(input))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.is_file() && is_image_name(&p.to_string_lossy()))
+                .filter(|p| p.is_file() && diat_align::is_photo_name(p))
                 .collect();
             files.sort();
             for f in files {
@@ -171,7 +170,7 @@ fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
                 let mut m = z.by_index(i).map_err(|e| bad(e.to_string()))?;
                 let name = m.name().to_string();
                 // Never trust member paths: only the file name is used for the output.
-                if m.is_dir() || !is_image_name(&name) || m.enclosed_name().is_none() {
+                if m.is_dir() || !diat_align::is_photo_name(&name) || m.enclosed_name().is_none() {
                     continue;
                 }
                 let mut bytes = Vec::with_capacity(m.size().min(MAX_MEMBER) as usize);

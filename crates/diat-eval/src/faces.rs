@@ -196,17 +196,6 @@ pub enum FaceSource {
     Zip(PathBuf),
 }
 
-pub(crate) fn is_image_name(name: &str) -> bool {
-    matches!(
-        Path::new(name)
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref(),
-        Some("jpg" | "jpeg" | "png")
-    )
-}
-
 impl FaceSource {
     /// A folder with faces.json is a `diat align` output; another folder holds photos; a file
     /// ending in .zip is a zip of photos.
@@ -221,7 +210,7 @@ impl FaceSource {
                     source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_image_name(&p.to_string_lossy()))
+                .filter(|p| p.is_file() && diat_align::is_photo_name(p))
                 .collect();
             photos.sort();
             if photos.is_empty() {
@@ -262,7 +251,7 @@ pub fn zip_photo_names(path: &Path) -> Result<Vec<String>> {
     })?;
     let mut names: Vec<String> = zip
         .file_names()
-        .filter(|n| is_image_name(n) && !n.ends_with('/'))
+        .filter(|n| diat_align::is_photo_name(n) && !n.ends_with('/'))
         .map(String::from)
         .collect();
     names.sort();

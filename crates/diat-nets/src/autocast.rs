@@ -67,6 +67,15 @@ impl Precision {
         }
     }
 
+    /// The precision named "fp32" or "bf16".
+    pub fn from_name(name: &str) -> Option<Precision> {
+        match name {
+            "fp32" => Some(Precision::Fp32),
+            "bf16" => Some(Precision::Bf16),
+            _ => None,
+        }
+    }
+
     /// "fp32" or "bf16".
     pub fn name(self) -> &'static str {
         match self {

@@ -136,15 +136,11 @@ impl NetsBench {
         let tvs = nn::VarStore::new(device);
         let t = transform_net(&tvs.root(), &self.transform);
         for kind_name in &self.kinds {
-            let kind = match kind_name.as_str() {
-                "fp32" => Kind::Float,
-                "bf16" => Kind::BFloat16,
-                other => {
-                    return Err(NetsError::Config(format!(
-                        "unknown precision {other} (fp32, bf16)"
-                    )));
-                }
-            };
+            let kind = Precision::from_name(kind_name)
+                .ok_or_else(|| {
+                    NetsError::Config(format!("unknown precision {kind_name} (fp32, bf16)"))
+                })?
+                .kind();
             if kind == Kind::BFloat16 && !bf16_supported(device) {
                 on_row(Err(format!(
                     "T forward {kind_name}: skipped (no native bf16 on this device)"

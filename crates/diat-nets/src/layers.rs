@@ -169,12 +169,9 @@ pub fn synchronize(device: Device) {
 pub fn bf16_supported(device: Device) -> bool {
     match device {
         Device::Cuda(_) => true,
-        Device::Cpu => std::fs::read_to_string("/proc/cpuinfo")
-            .map(|s| {
-                s.split_whitespace()
-                    .any(|w| w == "avx512_bf16" || w == "amx_bf16")
-            })
-            .unwrap_or(false),
+        Device::Cpu => diat_common::machine::cpu_flags()
+            .iter()
+            .any(|f| f == "avx512_bf16" || f == "amx_bf16"),
         _ => false,
     }
 }
