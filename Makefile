@@ -12,7 +12,7 @@ PROFILE := --release
 DIAT := $(CARGO_TARGET_DIR)/release/diat
 DEMO_OUT ?= out/demo
 
-.PHONY: help setup build build-curator demo test lint bench gpu-bundle train-all clean
+.PHONY: help setup build build-curator demo test lint bench gpu-bundle train-all zoo-real clean
 
 PIPELINES ?= mouth_open mouth_close eyeglasses_remove male_to_female older_to_younger
 
@@ -24,6 +24,7 @@ help:
 	@echo "make build-curator  the diat binary without libtorch (data, data synth, eval synth, zoo)"
 	@echo "make gpu-bundle  copy the release binary into .device/ for a GPU machine (see README)"
 	@echo "make train-all   train every paper pipeline in turn (resumable; finished ones are skipped)"
+	@echo "make zoo-real TASK=mouth_open VERSION=0.1.0  train, score and publish one real-face zoo model"
 
 setup:
 	@bash scripts/setup.sh
@@ -76,6 +77,11 @@ train-all: build
 	  echo "== $$p"; \
 	  $(DIAT) train --pipeline pipelines/$$p.toml --resume || exit $$?; \
 	done
+
+# One zoo model on real CelebA faces: align, CelebA layout, prepare, train (resumable), eval real,
+# publish into zoo/ (scripts/zoo/real-model.sh; PUBLISH=0 stops after the evaluation).
+zoo-real: build
+	DIAT=$(DIAT) bash scripts/zoo/real-model.sh $(TASK) $(VERSION)
 
 gpu-bundle: build
 	rm -rf .device/bin && mkdir -p .device/bin

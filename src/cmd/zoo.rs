@@ -167,6 +167,8 @@ fn publish(a: PublishArgs) -> Result<()> {
         data_manifest_sha256: a.data_manifest_sha256,
         data_manifest: a.data_manifest,
         overwrite: a.overwrite,
+        eval_report: a.eval,
+        notes: a.notes,
     })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&p)?);

@@ -95,6 +95,7 @@ impl RunDir {
             "libtorch": diat_nets::checkpoint::libtorch_version(),
             "cudnn": cudnn,
             "device": format!("{device:?}"),
+            "cpu": diat_common::machine::cpu_model(),
             "threads": tch::get_num_threads(),
             "seed": seed,
             "resumed": exists,

@@ -26,8 +26,10 @@
 //!   loopback address or [`FetchOptions::allow_http`] is set; `file://` urls are copied locally.
 //! - Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (reqwest's
 //!   defaults); loopback hosts are always reached directly.
-//! - Offline ([`FetchOptions::offline`], `DIAT_OFFLINE=1`) never opens a connection: a missing
-//!   file is an error that names it and the cache path it would have.
+//! - Offline ([`FetchOptions::offline`], `DIAT_OFFLINE=1`) never opens a connection: local
+//!   sources (`file://`, and the weights shipped beside the registry, whose relative urls resolve
+//!   to `file://`) are still copied and verified; a file with no local source is an error that
+//!   names it and the cache path it would have.
 
 use crate::cache::Cache;
 use crate::error::{IoContext, Result, ZooError};
@@ -283,7 +285,8 @@ impl Fetcher {
                 }
             }
         }
-        if self.opts.offline {
+        // Offline, only local copies (file:// and files shipped beside the registry) are made.
+        if self.opts.offline && !file.sources().any(|s| s.starts_with("file:")) {
             return Err(ZooError::Offline {
                 what: label.to_string(),
                 sha256: file.sha256.clone(),
@@ -295,6 +298,9 @@ impl Fetcher {
         let mut errors = Vec::new();
         let mut requests = 0;
         for source in file.sources() {
+            if self.opts.offline && !source.starts_with("file:") {
+                continue;
+            }
             let res = match Url::parse(source) {
                 Err(e) => Err(ZooError::InsecureUrl {
                     url: source.to_string(),

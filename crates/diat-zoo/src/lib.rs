@@ -9,12 +9,14 @@
 //!   `gc`, `rm`.
 //! - [`archive`]: reproducible zips and safe extraction.
 //! - [`publish`](mod@publish): packs a training run into uploadable files and a registry stanza.
+//! - [`card`]: the model card (`card.md`) published with every model.
 //! - [`report`]: what `diat zoo list/info/pull/verify/gc/publish` report, as values with their text.
 //! - [`resolve`]: [`resolve_and_fetch`], what `diat apply` calls to turn a model name (or a local
 //!   checkpoint path) into local files by role.
 
 pub mod archive;
 pub mod cache;
+pub mod card;
 pub mod error;
 pub mod fetch;
 pub mod hash;

@@ -20,7 +20,7 @@
 //! ```text
 //! OUT/<name>/<version>/<role>.safetensors   one per checkpoint role (latest step of each)
 //! OUT/<name>/<version>/pipeline.toml        final/pipeline.toml, when the run has it
-//! OUT/<name>/<version>/run.zip              config, run.json, metrics.jsonl, loss curve, samples/
+//! OUT/<name>/<version>/run.zip              config, run.json, metrics.jsonl, loss curve, each stage's last sample sheet
 //! OUT/<name>/<version>/registry-stanza.toml the [[model]] entry
 //! ```
 //!
@@ -76,6 +76,11 @@ pub struct PublishOptions {
     pub data_manifest: Option<PathBuf>,
     /// Replace an existing output folder.
     pub overwrite: bool,
+    /// A `diat eval real --json` report of the run's model on held-out faces: its figures go
+    /// into the entry's `metrics` and the model card.
+    pub eval_report: Option<PathBuf>,
+    /// Markdown for the card's Notes (which images, which split, what limited the model).
+    pub notes: Option<PathBuf>,
 }
 
 /// What `publish` wrote.
@@ -333,6 +338,36 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         numeric_fields(&v, &mut metrics);
     }
 
+    let eval_report: Option<serde_json::Value> = match &opts.eval_report {
+        Some(p) => {
+            let b = fs::read(p).at(p)?;
+            let v: serde_json::Value = serde_json::from_slice(&b)
+                .map_err(|e| perr(format!("eval report {}: {e}", p.display())))?;
+            if v.get("conditions").and_then(|c| c.as_array()).is_none() {
+                return Err(perr(format!(
+                    "eval report {}: no `conditions` (expected the JSON of `diat eval real --json`)",
+                    p.display()
+                )));
+            }
+            metrics.extend(crate::card::eval_metrics(&v));
+            Some(v)
+        }
+        None => None,
+    };
+    let notes = match &opts.notes {
+        Some(p) => Some(fs::read_to_string(p).at(p)?),
+        None => None,
+    };
+    if let Ok(text) = fs::read_to_string(run.join("metrics.jsonl")) {
+        let secs: f64 = crate::card::stage_seconds(&text)
+            .iter()
+            .map(|(_, s)| s)
+            .sum();
+        if secs > 0.0 {
+            metrics.insert("training_hours".into(), (secs / 36.0).round() / 100.0);
+        }
+    }
+
     // The run zip: everything but the checkpoints.
     let mut zip_entries: Vec<(String, PathBuf)> = Vec::new();
     for name in CONFIG_NAMES
@@ -355,7 +390,26 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             })
             .collect();
         samples.sort();
+        // Of a stage's periodic sheets (`<stage>-step-<n>.png`) only the last one: the zip is for
+        // a reader of the card, and every sheet of a long run would outweigh the weights.
+        let stage_of = |p: &PathBuf| {
+            let n = p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            n.split_once("-step-").map(|(s, _)| s.to_string())
+        };
+        let mut kept: Vec<PathBuf> = Vec::new();
         for p in samples {
+            if let (Some(last), Some(stage)) = (kept.last(), stage_of(&p))
+                && stage_of(last).as_deref() == Some(stage.as_str())
+            {
+                kept.pop();
+            }
+            kept.push(p);
+        }
+        for p in kept {
             let n = p
                 .file_name()
                 .unwrap_or_default()
@@ -403,14 +457,14 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             file
         )
     };
-    let mut add = |role: &str, format: &str, staged_path: &Path| -> Result<()> {
+    let entry_of = |role: &str, format: &str, staged_path: &Path| -> Result<FileEntry> {
         let (sha256, size) = sha256_file(staged_path)?;
         let file_name = staged_path
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        files.push(FileEntry {
+        Ok(FileEntry {
             role: role.to_string(),
             url: base(&opts.base_url, &file_name),
             mirrors: opts
@@ -421,8 +475,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             sha256,
             size,
             format: format.to_string(),
-        });
-        Ok(())
+        })
     };
     // transform first, then the other roles alphabetically.
     let mut roles: Vec<&String> = checkpoints.keys().collect();
@@ -430,35 +483,46 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     for role in roles {
         let target = staged.path().join(format!("{role}.safetensors"));
         fs::copy(&checkpoints[role], &target).at(&target)?;
-        add(role, "safetensors", &target)?;
+        files.push(entry_of(role, "safetensors", &target)?);
     }
     if let Some(p) = &pipeline {
         let target = staged.path().join("pipeline.toml");
         fs::copy(p, &target).at(&target)?;
-        add("pipeline", "toml", &target)?;
+        files.push(entry_of("pipeline", "toml", &target)?);
     }
     if !zip_entries.is_empty() {
         let z = staged.path().join("run.zip");
         crate::archive::write_zip(&z, &zip_entries)?;
-        add("run", "zip", &z)?;
+        files.push(entry_of("run", "zip", &z)?);
     }
-    let entry = ModelEntry {
+    // The model card last: it lists every other file with its hash.
+    let card_entry = |files: Vec<FileEntry>| ModelEntry {
         name: opts.name.clone(),
         version: opts.version.clone(),
-        task,
-        variant,
+        task: task.clone(),
+        variant: variant.clone(),
         description: opts.description.clone(),
         license: opts.license.clone(),
         created: created_time(&ck_dir),
-        data_manifest_sha256: data_sha,
+        data_manifest_sha256: data_sha.clone(),
         yanked: false,
         yanked_reason: None,
         superseded_by: None,
-        architecture,
-        preprocessing,
-        metrics,
+        architecture: architecture.clone(),
+        preprocessing: preprocessing.clone(),
+        metrics: metrics.clone(),
         files,
     };
+    let card = crate::card::model_card(
+        &card_entry(files.clone()),
+        run,
+        eval_report.as_ref(),
+        notes.as_deref(),
+    );
+    let card_path = staged.path().join("card.md");
+    fs::write(&card_path, card).at(&card_path)?;
+    files.push(entry_of("card", "md", &card_path)?);
+    let entry = card_entry(files);
     entry
         .validate()
         .map_err(|m| perr(format!("the entry would be invalid: {m}")))?;

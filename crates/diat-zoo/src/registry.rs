@@ -24,17 +24,25 @@
 //! format = "safetensors"
 //! ```
 //!
+//! A file's `url` may also be a relative path (`models/mouth_open/0.1.0/transform.safetensors`):
+//! it is resolved against the registry's own location, so weights that ship beside
+//! `zoo/registry.toml` in the repository resolve through the same verified path as a download
+//! (size and sha256 checked, copied into the content-addressed cache), offline too. The registry
+//! built into the binary resolves against the repository's `zoo/` folder it was built from
+//! ([`embedded_files_base`]; `DIAT_ZOO_FILES` moves it).
+//!
 //! Every table is strict: an unknown field is an error, so a typo never silently drops a hash.
 //! A bare name resolves to the newest version that is not yanked (stable releases before
 //! pre-releases); `name@1.2.3` pins a version (a yanked one still resolves, with a warning);
 //! `name@^1.2` or `name@1` take the newest non-yanked match of a semver requirement.
 
 use crate::error::{Result, ZooError};
+use reqwest::Url;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -125,7 +133,8 @@ pub struct FileEntry {
     /// `transform`, `enhance`, `discriminator`, `optimizer`, `run` (zip of config, metrics and
     /// samples), or another lowercase token; unique within a model.
     pub role: String,
-    /// Primary location (https; http only to loopback; file:// for local mirrors).
+    /// Primary location (https; http only to loopback; file:// for local mirrors; a relative
+    /// path: beside the registry, see the module documentation).
     pub url: String,
     /// Alternative locations of the same bytes, tried in order after `url`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -275,9 +284,53 @@ impl Registry {
         Self::from_toml_str(&text, &path.display().to_string())
     }
 
-    /// The registry shipped with this build.
+    /// Reads a registry file and resolves its relative urls against the file's folder.
+    pub fn load_resolved(path: &Path) -> Result<Self> {
+        let mut reg = Self::load(path)?;
+        let abs = std::path::absolute(path).map_err(|e| ZooError::io(path, e))?;
+        let dir = abs.parent().unwrap_or(Path::new("/"));
+        let base = Url::from_directory_path(dir).map_err(|()| {
+            ZooError::registry(
+                path.display().to_string(),
+                "its folder is not a usable path",
+            )
+        })?;
+        reg.resolve_relative_urls(&base);
+        Ok(reg)
+    }
+
+    /// The registry shipped with this build, as written (relative urls left relative).
     pub fn embedded() -> Result<Self> {
         Self::from_toml_str(EMBEDDED_REGISTRY, "embedded zoo/registry.toml")
+    }
+
+    /// The registry shipped with this build, its relative urls resolved against
+    /// [`embedded_files_base`].
+    pub fn embedded_resolved() -> Result<Self> {
+        let mut reg = Self::embedded()?;
+        let dir = embedded_files_base();
+        let base = Url::from_directory_path(&dir).map_err(|()| {
+            ZooError::registry(
+                "embedded zoo/registry.toml",
+                format!("{} is not an absolute path (DIAT_ZOO_FILES)", dir.display()),
+            )
+        })?;
+        reg.resolve_relative_urls(&base);
+        Ok(reg)
+    }
+
+    /// Makes every relative `url` and mirror absolute against `base` (a folder url ending in
+    /// `/`, or a registry's own url).
+    pub fn resolve_relative_urls(&mut self, base: &Url) {
+        for f in self.models.iter_mut().flat_map(|m| m.files.iter_mut()) {
+            for u in std::iter::once(&mut f.url).chain(f.mirrors.iter_mut()) {
+                if is_relative_url(u)
+                    && let Ok(abs) = base.join(u)
+                {
+                    *u = abs.to_string();
+                }
+            }
+        }
     }
 
     /// Checks every entry and that `name@version` is unique.
@@ -544,7 +597,37 @@ fn check_datetime(v: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Where the files named by relative urls of the built-in registry live: `$DIAT_ZOO_FILES`, else
+/// the `zoo/` folder of the repository this binary was built from.
+pub fn embedded_files_base() -> PathBuf {
+    match std::env::var_os("DIAT_ZOO_FILES") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .unwrap_or(Path::new("/"))
+            .join("zoo"),
+    }
+}
+
+/// A relative path such as `models/x/1.0.0/transform.safetensors`: no scheme, not absolute,
+/// segments of `[A-Za-z0-9._-]` that are not `.` or `..`.
+pub fn is_relative_url(u: &str) -> bool {
+    !u.is_empty()
+        && u.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+}
+
 fn check_url(u: &str) -> std::result::Result<(), String> {
+    if is_relative_url(u) {
+        return Ok(());
+    }
     let url = reqwest::Url::parse(u).map_err(|e| format!("url {u:?}: {e}"))?;
     match url.scheme() {
         "https" | "http" | "file" => Ok(()),

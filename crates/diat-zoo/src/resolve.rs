@@ -83,14 +83,19 @@ impl ResolveOptions {
         }
     }
 
-    /// Loads the registry (a url one is fetched with the same rules as model files).
+    /// Loads the registry (a url one is fetched with the same rules as model files), its relative
+    /// file urls resolved against its location.
     pub fn load_registry(&self) -> Result<Registry> {
         match &self.registry {
-            RegistrySource::Embedded => Registry::embedded(),
-            RegistrySource::File(p) => Registry::load(p),
+            RegistrySource::Embedded => Registry::embedded_resolved(),
+            RegistrySource::File(p) => Registry::load_resolved(p),
             RegistrySource::Url(u) => {
                 let text = Fetcher::new(self.fetch.clone())?.fetch_text(u, 16 << 20)?;
-                Registry::from_toml_str(&text, u)
+                let mut reg = Registry::from_toml_str(&text, u)?;
+                if let Ok(base) = reqwest::Url::parse(u) {
+                    reg.resolve_relative_urls(&base);
+                }
+                Ok(reg)
             }
         }
     }

@@ -86,6 +86,8 @@ fn publish_opts(run: &Path, out: &Path, base_url: &str, registry: &Path) -> Publ
         data_manifest_sha256: Some(diat_zoo::hash::sha256_bytes(b"manifest")),
         data_manifest: None,
         overwrite: false,
+        eval_report: None,
+        notes: None,
     }
 }
 
@@ -112,7 +114,20 @@ fn publish_then_pull_over_http_and_resolve_by_role() {
     assert_eq!(e.metrics.get("loss_t"), Some(&1.5));
     assert!(!e.metrics.contains_key("step"));
     let roles: Vec<&str> = e.files.iter().map(|f| f.role.as_str()).collect();
-    assert_eq!(roles, ["transform", "discriminator", "enhance", "run"]);
+    assert_eq!(
+        roles,
+        ["transform", "discriminator", "enhance", "run", "card"]
+    );
+    // The card lists every other file with its hash, and says it was not evaluated.
+    let card = fs::read_to_string(out.join("eyeglasses/1.0.0/card.md")).unwrap();
+    assert!(
+        card.starts_with("# eyeglasses@1.0.0 — model card"),
+        "{card}"
+    );
+    assert!(
+        card.contains(&e.files[0].sha256) && card.contains("Not evaluated"),
+        "{card}"
+    );
     assert_eq!(
         e.files[0].url,
         format!("{base}/eyeglasses/1.0.0/transform.safetensors")
@@ -182,7 +197,7 @@ fn publish_then_pull_over_http_and_resolve_by_role() {
             .is_file(),
         "zip files arrive extracted"
     );
-    assert_eq!(r.fetched.iter().filter(|f| !f.cached).count(), 4);
+    assert_eq!(r.fetched.iter().filter(|f| !f.cached).count(), 5);
     // Again: all from the cache; offline too, even when the registry is gone.
     let r2 = resolve_and_fetch_with("eyeglasses@1.0.0", &opts).unwrap();
     assert!(r2.fetched.iter().all(|f| f.cached));
@@ -221,6 +236,96 @@ fn published_files_pull_from_file_urls() {
     let r = resolve_and_fetch_with("eyeglasses@1.0.0", &opts).unwrap();
     assert_eq!(fs::read(r.transform()).unwrap(), b"new transform weights");
     assert!(opts.cache.verify(None).unwrap().ok());
+}
+
+/// Weights shipped beside the registry (as `zoo/models/` in the repository): relative urls
+/// resolve against the registry's folder, go through the same size and sha256 checks into the
+/// content-addressed cache, offline too; a damaged shipped file is refused by name.
+#[test]
+fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
+    let t = tempfile::tempdir().unwrap();
+    let run = make_run(t.path());
+    let zoo = t.path().join("repo/zoo");
+    let registry = zoo.join("registry.toml");
+    let eval = t.path().join("eval.json");
+    fs::write(
+        &eval,
+        r#"{"attribute": "Eyeglasses", "direction": "remove", "faces_evaluated": 20,
+            "conditions": [{"condition": "model", "attribute_success": 0.7, "identity_kept": 0.95},
+                           {"condition": "identity", "attribute_success": 0.1, "identity_kept": 1.0}]}"#,
+    )
+    .unwrap();
+    let notes = t.path().join("notes.md");
+    fs::write(&notes, "Trained on the real test-split crops.").unwrap();
+    let mut po = publish_opts(&run, &zoo.join("models"), "models", &registry);
+    po.eval_report = Some(eval.clone());
+    po.notes = Some(notes);
+    let p = diat_zoo::publish(&po).unwrap();
+    assert_eq!(
+        p.entry.files[0].url,
+        "models/eyeglasses/1.0.0/transform.safetensors"
+    );
+    assert_eq!(p.entry.metrics["real_success"], 0.7);
+    assert_eq!(p.entry.metrics["real_success_identity"], 0.1);
+    let card = fs::read_to_string(zoo.join("models/eyeglasses/1.0.0/card.md")).unwrap();
+    assert!(
+        card.contains("| model | 70.0 % | 95.0 % |")
+            && card.contains("+60.0 points")
+            && card.contains("real test-split crops"),
+        "{card}"
+    );
+    // Relative as written, absolute file:// urls once loaded from its folder.
+    let reg = Registry::load(&registry).unwrap();
+    assert!(reg.models[0].files[0].url.starts_with("models/"));
+    let resolved = Registry::load_resolved(&registry).unwrap();
+    assert!(resolved.models[0].files[0].url.starts_with("file:///"));
+    let opts = ResolveOptions {
+        registry: RegistrySource::File(registry.clone()),
+        cache: Cache::new(t.path().join("cache")),
+        fetch: FetchOptions {
+            offline: true,
+            ..fetch_opts()
+        },
+    };
+    let r = resolve_and_fetch_with("eyeglasses", &opts).unwrap();
+    assert_eq!(fs::read(r.transform()).unwrap(), b"new transform weights");
+    assert!(r.fetched.iter().all(|f| !f.cached));
+    assert!(
+        fs::read_to_string(r.file("card").unwrap())
+            .unwrap()
+            .contains("model card")
+    );
+    assert!(opts.cache.verify(None).unwrap().ok());
+    // A damaged shipped file (same size, other bytes) never reaches the cache.
+    let enhance = zoo.join("models/eyeglasses/1.0.0/enhance.safetensors");
+    let mut bytes = fs::read(&enhance).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&enhance, bytes).unwrap();
+    let fresh = ResolveOptions {
+        cache: Cache::new(t.path().join("cache2")),
+        ..opts.clone()
+    };
+    let e = resolve_and_fetch_with("eyeglasses", &fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("enhance") && e.contains("sha256"), "{e}");
+    // A report that is not an eval report is refused before anything is written.
+    let mut bad = publish_opts(
+        &run,
+        &t.path().join("o"),
+        "models",
+        &t.path().join("r.toml"),
+    );
+    bad.eval_report = Some(notes_path_of(&t));
+    let e = diat_zoo::publish(&bad).unwrap_err().to_string();
+    assert!(e.contains("eval report"), "{e}");
+    assert!(!t.path().join("o/eyeglasses").exists());
+}
+
+fn notes_path_of(t: &tempfile::TempDir) -> PathBuf {
+    let p = t.path().join("not-a-report.json");
+    fs::write(&p, r#"{"rows": []}"#).unwrap();
+    p
 }
 
 #[test]
@@ -393,11 +498,14 @@ fn make_train_run(root: &Path) -> PathBuf {
     )
     .unwrap();
     fs::write(run.join("loss_curve.png"), b"\x89PNG curve").unwrap();
-    fs::write(
-        run.join("samples/adversarial-step-000500.png"),
-        b"\x89PNG grid",
-    )
-    .unwrap();
+    // Only each stage's last sheet goes into the run zip.
+    for name in [
+        "adversarial-step-000250.png",
+        "adversarial-step-000500.png",
+        "pretrain_t-step-000100.png",
+    ] {
+        fs::write(run.join("samples").join(name), b"\x89PNG grid").unwrap();
+    }
     // What `diat train` does last: seal final/.
     diat_common::complete::seal(&run.join("final")).unwrap();
     run
@@ -443,7 +551,14 @@ fn a_diat_train_run_publishes_and_pulls_like_its_final_folder() {
     let roles: Vec<&str> = e.files.iter().map(|f| f.role.as_str()).collect();
     assert_eq!(
         roles,
-        ["transform", "discriminator", "enhance", "pipeline", "run"]
+        [
+            "transform",
+            "discriminator",
+            "enhance",
+            "pipeline",
+            "run",
+            "card"
+        ]
     );
     let zip = diat_zoo::archive::list_zip(&p.dir.join("run.zip")).unwrap();
     assert_eq!(
@@ -453,7 +568,8 @@ fn a_diat_train_run_publishes_and_pulls_like_its_final_folder() {
             "run.json",
             "metrics.jsonl",
             "loss_curve.png",
-            "samples/adversarial-step-000500.png"
+            "samples/adversarial-step-000500.png",
+            "samples/pretrain_t-step-000100.png"
         ]
     );
     // Pulled, the model folder looks like final/: what loads one loads the other.

@@ -179,4 +179,10 @@ pub(super) struct PublishArgs {
     /// Replace OUT/NAME/VERSION if it exists.
     #[arg(long)]
     pub(super) overwrite: bool,
+    /// `diat eval real --json` report of this run on held-out faces (metrics and model card).
+    #[arg(long, value_name = "JSON")]
+    pub(super) eval: Option<PathBuf>,
+    /// Markdown notes for the model card (data, split, what limits the model).
+    #[arg(long, value_name = "MD")]
+    pub(super) notes: Option<PathBuf>,
 }
