@@ -49,10 +49,14 @@ log "eval real ($attr, $dir)"
 "$DIAT" eval real --model "$run/final" --attr "$attr" --direction "$dir" --faces "$aligned" \
   --celeba "$CELEBA" --split test --json "$run/eval-real.json" --sheet "$run/eval-real.png"
 [ "${PUBLISH:-1}" = 1 ] || exit 0
-notes=pipelines/real-cpu/notes/$task.md
+# The card's notes: the task's own, then the data paragraph every real-cpu model shares.
+notes=$run/card-notes.md
+cat "pipelines/real-cpu/notes/$task.md" <(echo) pipelines/real-cpu/notes/_data.md > "$notes"
 log "publish $task@$version"
 "$DIAT" zoo publish "$run" --name "$task" --version "$version" --base-url models --out zoo/models \
   --license LicenseRef-CelebA-non-commercial-research --data-manifest "$data/tasks/$task/input/manifest.json" \
-  --eval "$run/eval-real.json" ${notes:+$( [ -f "$notes" ] && echo --notes "$notes")} \
+  --eval "$run/eval-real.json" --notes "$notes" --no-samples \
   --description "$task on real CelebA faces, DIAT-A, 64 px, trained on a 2-core CPU" \
   --registry zoo/registry.toml
+# The stanza is in zoo/registry.toml now; its copy beside the weights would only drift.
+rm -f "zoo/models/$task/$version/registry-stanza.toml"

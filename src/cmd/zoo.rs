@@ -169,6 +169,7 @@ fn publish(a: PublishArgs) -> Result<()> {
         overwrite: a.overwrite,
         eval_report: a.eval,
         notes: a.notes,
+        no_samples: a.no_samples,
     })?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&p)?);

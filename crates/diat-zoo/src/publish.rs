@@ -81,6 +81,9 @@ pub struct PublishOptions {
     pub eval_report: Option<PathBuf>,
     /// Markdown for the card's Notes (which images, which split, what limited the model).
     pub notes: Option<PathBuf>,
+    /// Leave the sample sheets out of `run.zip` (they show training faces: a model published
+    /// inside a repository must not carry a dataset's images whose terms forbid that).
+    pub no_samples: bool,
 }
 
 /// What `publish` wrote.
@@ -119,7 +122,8 @@ fn numeric_fields(v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
     ];
     if let Some(obj) = v.as_object() {
         for (k, x) in obj {
-            if SKIP.contains(&k.as_str()) {
+            // Step counters, timings and throughputs describe the run, not the model.
+            if SKIP.contains(&k.as_str()) || k.ends_with("_per_s") {
                 continue;
             }
             if let Some(f) = x.as_f64().filter(|f| f.is_finite()) {
@@ -379,7 +383,9 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             zip_entries.push((name.to_string(), p));
         }
     }
-    if let Ok(rd) = fs::read_dir(run.join("samples")) {
+    if let Ok(rd) = fs::read_dir(run.join("samples"))
+        && !opts.no_samples
+    {
         let mut samples: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())

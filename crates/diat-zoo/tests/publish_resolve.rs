@@ -88,6 +88,7 @@ fn publish_opts(run: &Path, out: &Path, base_url: &str, registry: &Path) -> Publ
         overwrite: false,
         eval_report: None,
         notes: None,
+        no_samples: false,
     }
 }
 
@@ -260,7 +261,10 @@ fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
     let mut po = publish_opts(&run, &zoo.join("models"), "models", &registry);
     po.eval_report = Some(eval.clone());
     po.notes = Some(notes);
+    po.no_samples = true;
     let p = diat_zoo::publish(&po).unwrap();
+    let zip = diat_zoo::archive::list_zip(&zoo.join("models/eyeglasses/1.0.0/run.zip")).unwrap();
+    assert!(zip.iter().all(|n| !n.starts_with("samples/")), "{zip:?}");
     assert_eq!(
         p.entry.files[0].url,
         "models/eyeglasses/1.0.0/transform.safetensors"

@@ -185,4 +185,8 @@ pub(super) struct PublishArgs {
     /// Markdown notes for the model card (data, split, what limits the model).
     #[arg(long, value_name = "MD")]
     pub(super) notes: Option<PathBuf>,
+    /// Leave the sample sheets (training faces) out of run.zip, e.g. for weights committed to a
+    /// repository when the dataset's images may not be.
+    #[arg(long)]
+    pub(super) no_samples: bool,
 }
