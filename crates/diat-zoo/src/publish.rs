@@ -515,7 +515,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         yanked_reason: None,
         superseded_by: None,
         architecture: architecture.clone(),
-        preprocessing: preprocessing.clone(),
+        preprocessing,
         metrics: metrics.clone(),
         files,
     };
