@@ -189,7 +189,7 @@ fn publish_list_info_pull_verify_rm_gc() {
     );
     let again = env.run(&["zoo", "pull", "glasses@1.0.0", "--registry", reg]);
     assert!(again.status.success());
-    assert!(String::from_utf8_lossy(&again.stdout).contains("3 files verified (3 from the cache)"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("4 files verified (4 from the cache)"));
     assert_eq!(
         server
             .requests("/zoo/glasses/1.0.0/transform.safetensors")
@@ -201,7 +201,7 @@ fn publish_list_info_pull_verify_rm_gc() {
     assert_eq!(installed[0]["installed"], true);
     let v = env.ok_json(&["zoo", "verify", "--json"]);
     assert_eq!(v["ok"], true);
-    assert_eq!(v["blobs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["blobs"].as_array().unwrap().len(), 4);
 
     // Corrupt the transform blob: verify fails (exit 1) and says which; pull repairs it.
     let sha = p["entry"]["files"][0]["sha256"].as_str().unwrap();
@@ -250,7 +250,7 @@ fn publish_list_info_pull_verify_rm_gc() {
     .unwrap();
     let rm = env.ok_json(&["zoo", "rm", "glasses", "--json"]);
     assert_eq!(rm["removed_models"][0], "glasses@1.0.0");
-    assert_eq!(rm["removed_blobs"].as_array().unwrap().len(), 3);
+    assert_eq!(rm["removed_blobs"].as_array().unwrap().len(), 4);
     let gc = env.ok_json(&["zoo", "gc", "--keep-recent", "0", "--json"]);
     assert_eq!(gc["removed_blobs"].as_array().unwrap().len(), 1);
     assert_eq!(fs::read_dir(env.blob_dir()).unwrap().count(), 0);

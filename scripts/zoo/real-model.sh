@@ -49,9 +49,10 @@ log "eval real ($attr, $dir)"
 "$DIAT" eval real --model "$run/final" --attr "$attr" --direction "$dir" --faces "$aligned" \
   --celeba "$CELEBA" --split test --json "$run/eval-real.json" --sheet "$run/eval-real.png"
 [ "${PUBLISH:-1}" = 1 ] || exit 0
-# The card's notes: the task's own, then the data paragraph every real-cpu model shares.
+# The card's notes: the task's own, then the limits and the data every real-cpu model shares.
 notes=$run/card-notes.md
-cat "pipelines/real-cpu/notes/$task.md" <(echo) pipelines/real-cpu/notes/_data.md > "$notes"
+cat "pipelines/real-cpu/notes/$task.md" <(echo) pipelines/real-cpu/notes/_limits.md <(echo) \
+  pipelines/real-cpu/notes/_data.md > "$notes"
 log "publish $task@$version"
 "$DIAT" zoo publish "$run" --name "$task" --version "$version" --base-url models --out zoo/models \
   --license LicenseRef-CelebA-non-commercial-research --data-manifest "$data/tasks/$task/input/manifest.json" \

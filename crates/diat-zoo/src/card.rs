@@ -207,7 +207,7 @@ pub fn model_card(
     };
     let _ = writeln!(
         s,
-        "\nTraining time {} (the stages' logged steps; checkpoints and sample sheets add a little) on {} ({} threads, device {}), libtorch {}, diat commit `{}`.\n",
+        "\nTraining time {} (the stages' logged steps; checkpoints and sample sheets add a little) on {} ({} thread(s), device {}), libtorch {}, diat commit `{}`.\n",
         human_duration(total),
         rs("cpu"),
         rs("threads"),
