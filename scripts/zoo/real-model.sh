@@ -15,6 +15,7 @@
 # Environment: DIAT (the binary; default: release build of this checkout), WORK (default
 # work/real-zoo, ignored by git), CELEBA (../shared/celeba: real annotation files), FACES
 # (../shared/celeba-real/faces), SET (extra `--set` for diat train, e.g. 'stages.adversarial.lambda=300').
+# DESC (the entry's one-line description).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 task=${1:?usage: $0 TASK VERSION}
@@ -57,7 +58,7 @@ log "publish $task@$version"
 "$DIAT" zoo publish "$run" --name "$task" --version "$version" --base-url models --out zoo/models \
   --license LicenseRef-CelebA-non-commercial-research --data-manifest "$data/tasks/$task/input/manifest.json" \
   --eval "$run/eval-real.json" --notes "$notes" --no-samples \
-  --description "$task on real CelebA faces, DIAT-A, 64 px, trained on a 2-core CPU" \
+  --description "${DESC:-$task on real CelebA faces, DIAT-A, 64 px, trained on a 2-core CPU}" \
   --registry zoo/registry.toml
 # The stanza is in zoo/registry.toml now; its copy beside the weights would only drift.
 rm -f "zoo/models/$task/$version/registry-stanza.toml"
