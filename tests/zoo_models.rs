@@ -86,21 +86,17 @@ fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
             .expect("preprocessing.size") as u32;
         let local = info["entry"]["architecture"]["enhancement"] == "local";
 
+        // `diat apply --model NAME ARGS --out OUT --cpu`, which must succeed: its stdout.
+        let apply = |args: &[&str], out: &Path| {
+            let mut all = vec!["apply", "--model", name];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["--out", common::p(out), "--cpu"]);
+            common::assert_ok(&diat_in(&home, &all), format!("diat {all:?}"))
+        };
+
         // The 32 real aligned CelebA images.
         let aligned_out = t.path().join(format!("{name}-aligned"));
-        let o = diat_in(
-            &home,
-            &[
-                "apply",
-                "--model",
-                name,
-                common::p(&celeba),
-                "--out",
-                common::p(&aligned_out),
-                "--cpu",
-            ],
-        );
-        let text = common::assert_ok(&o, format!("apply {name} to the 32 aligned images"));
+        let text = apply(&[common::p(&celeba)], &aligned_out);
         assert!(text.contains("32 image(s) written"), "{text}");
         let mut changed = 0;
         for e in std::fs::read_dir(&aligned_out).unwrap() {
@@ -113,20 +109,7 @@ fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
         // A whole photo with three faces: every face found and edited, the photo's size kept; a
         // local model leaves the photo's border (far from every mouth and eye) untouched.
         let photo_out = t.path().join(format!("{name}-photo"));
-        let o = diat_in(
-            &home,
-            &[
-                "apply",
-                "--model",
-                name,
-                "--align",
-                common::p(&photo),
-                "--out",
-                common::p(&photo_out),
-                "--cpu",
-            ],
-        );
-        let text = common::assert_ok(&o, format!("apply --align {name}"));
+        let text = apply(&["--align", common::p(&photo)], &photo_out);
         assert!(text.contains("1 photo(s) with 3 edited face(s)"), "{text}");
         let edited = image::open(photo_out.join("group.png")).unwrap().to_rgb8();
         assert_eq!(edited.dimensions(), original.dimensions());

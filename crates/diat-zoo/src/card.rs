@@ -12,7 +12,6 @@ use crate::report::human_bytes;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
 /// Training wall time per stage in seconds, from a run's `metrics.jsonl`: each logged line
 /// covers the steps since the stage's previous line at its `step_per_s`. Lines a resumed run
@@ -92,25 +91,23 @@ fn condition<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|c| c.get("condition").and_then(Value::as_str) == Some(name))
 }
 
-/// Writes the card of `entry`, published from `run` (its `resolved.toml`, `run.json`,
-/// `metrics.jsonl`), with the held-out report and the publisher's notes when given.
-pub fn model_card(
-    entry: &ModelEntry,
-    run: &Path,
-    eval: Option<&Value>,
-    notes: Option<&str>,
-) -> String {
-    let config: toml::Table = std::fs::read_to_string(run.join("resolved.toml"))
-        .ok()
-        .and_then(|t| toml::from_str(&t).ok())
-        .unwrap_or_default();
-    let run_json: Value = std::fs::read(run.join("run.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
-    let times = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .map(|t| stage_seconds(&t))
-        .unwrap_or_default();
+/// What a card is written from: the run's configuration (`resolved.toml`), its `run.json`, the
+/// training time per stage ([`stage_seconds`] of its `metrics.jsonl`), the held-out report and
+/// the publisher's notes — each as `publish` already read it.
+pub struct CardInputs<'a> {
+    pub config: Option<&'a toml::Table>,
+    pub run_json: Option<&'a Value>,
+    pub stage_seconds: &'a [(String, f64)],
+    pub eval: Option<&'a Value>,
+    pub notes: Option<&'a str>,
+}
+
+/// Writes the card of `entry`.
+pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
+    let empty = toml::Table::new();
+    let config = inputs.config.unwrap_or(&empty);
+    let run_json = inputs.run_json.unwrap_or(&Value::Null);
+    let (times, eval, notes) = (inputs.stage_seconds, inputs.eval, inputs.notes);
     let get = |path: &[&str]| -> Option<String> {
         let mut v = config.get(path[0])?;
         for k in &path[1..] {
@@ -172,7 +169,7 @@ pub fn model_card(
     let _ = writeln!(s, "| stage | steps | learning rate | λ | training time |");
     let _ = writeln!(s, "|---|---:|---|---:|---:|");
     let mut total = 0.0;
-    for (stage, secs) in &times {
+    for (stage, secs) in times {
         total += secs;
         let lr = get(&["stages", stage, "lr"]).or_else(|| {
             Some(format!(

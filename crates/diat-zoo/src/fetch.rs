@@ -286,7 +286,8 @@ impl Fetcher {
             }
         }
         // Offline, only local copies (file:// and files shipped beside the registry) are made.
-        if self.opts.offline && !file.sources().any(|s| s.starts_with("file:")) {
+        let skipped = |source: &str| self.opts.offline && !source.starts_with("file:");
+        if file.sources().all(skipped) {
             return Err(ZooError::Offline {
                 what: label.to_string(),
                 sha256: file.sha256.clone(),
@@ -298,7 +299,7 @@ impl Fetcher {
         let mut errors = Vec::new();
         let mut requests = 0;
         for source in file.sources() {
-            if self.opts.offline && !source.starts_with("file:") {
+            if skipped(source) {
                 continue;
             }
             let res = match Url::parse(source) {

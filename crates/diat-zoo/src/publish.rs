@@ -334,7 +334,8 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     if let Some(m) = rj("metrics") {
         numeric_fields(m, &mut metrics);
     }
-    if let Ok(text) = fs::read_to_string(run.join("metrics.jsonl"))
+    let metrics_text = fs::read_to_string(run.join("metrics.jsonl")).ok();
+    if let Some(text) = &metrics_text
         && let Some(last) = text.lines().rev().find(|l| !l.trim().is_empty())
     {
         let v: serde_json::Value = serde_json::from_str(last)
@@ -362,14 +363,13 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         Some(p) => Some(fs::read_to_string(p).at(p)?),
         None => None,
     };
-    if let Ok(text) = fs::read_to_string(run.join("metrics.jsonl")) {
-        let secs: f64 = crate::card::stage_seconds(&text)
-            .iter()
-            .map(|(_, s)| s)
-            .sum();
-        if secs > 0.0 {
-            metrics.insert("training_hours".into(), (secs / 36.0).round() / 100.0);
-        }
+    let stage_seconds = metrics_text
+        .as_deref()
+        .map(crate::card::stage_seconds)
+        .unwrap_or_default();
+    let secs: f64 = stage_seconds.iter().map(|(_, s)| s).sum();
+    if secs > 0.0 {
+        metrics.insert("training_hours".into(), (secs / 36.0).round() / 100.0);
     }
 
     // The run zip: everything but the checkpoints.
@@ -521,9 +521,13 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
     };
     let card = crate::card::model_card(
         &card_entry(files.clone()),
-        run,
-        eval_report.as_ref(),
-        notes.as_deref(),
+        &crate::card::CardInputs {
+            config: config.as_ref(),
+            run_json: run_json.as_ref(),
+            stage_seconds: &stage_seconds,
+            eval: eval_report.as_ref(),
+            notes: notes.as_deref(),
+        },
     );
     let card_path = staged.path().join("card.md");
     fs::write(&card_path, card).at(&card_path)?;

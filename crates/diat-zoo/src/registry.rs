@@ -286,17 +286,9 @@ impl Registry {
 
     /// Reads a registry file and resolves its relative urls against the file's folder.
     pub fn load_resolved(path: &Path) -> Result<Self> {
-        let mut reg = Self::load(path)?;
         let abs = std::path::absolute(path).map_err(|e| ZooError::io(path, e))?;
         let dir = abs.parent().unwrap_or(Path::new("/"));
-        let base = Url::from_directory_path(dir).map_err(|()| {
-            ZooError::registry(
-                path.display().to_string(),
-                "its folder is not a usable path",
-            )
-        })?;
-        reg.resolve_relative_urls(&base);
-        Ok(reg)
+        Self::load(path)?.resolved_in(dir, &path.display().to_string())
     }
 
     /// The registry shipped with this build, as written (relative urls left relative).
@@ -307,16 +299,26 @@ impl Registry {
     /// The registry shipped with this build, its relative urls resolved against
     /// [`embedded_files_base`].
     pub fn embedded_resolved() -> Result<Self> {
-        let mut reg = Self::embedded()?;
-        let dir = embedded_files_base();
-        let base = Url::from_directory_path(&dir).map_err(|()| {
+        Self::embedded()?.resolved_in(
+            &embedded_files_base(),
+            "embedded zoo/registry.toml (its files: DIAT_ZOO_FILES)",
+        )
+    }
+
+    /// The registry with its relative urls resolved against the folder `dir` (absolute);
+    /// `origin` names the registry in the error.
+    fn resolved_in(mut self, dir: &Path, origin: &str) -> Result<Self> {
+        let base = Url::from_directory_path(dir).map_err(|()| {
             ZooError::registry(
-                "embedded zoo/registry.toml",
-                format!("{} is not an absolute path (DIAT_ZOO_FILES)", dir.display()),
+                origin,
+                format!(
+                    "its files' folder {} is not an absolute path",
+                    dir.display()
+                ),
             )
         })?;
-        reg.resolve_relative_urls(&base);
-        Ok(reg)
+        self.resolve_relative_urls(&base);
+        Ok(self)
     }
 
     /// Makes every relative `url` and mirror absolute against `base` (a folder url ending in
