@@ -41,6 +41,10 @@ class TransformConfig:
     res_blocks: int = 5
     width: float = 1.0
     image_size: int = 128
+    # Options beyond the paper (crates/diat-nets/src/transform.rs): "resize" = nearest x2 + 3x3 conv
+    # in the decoder and a 9x9 output conv; residual = T predicts a change of its input.
+    upsample: str = "deconv"
+    residual: bool = False
 
     def channels(self) -> list[int]:
         return [scaled(c, self.width) for c in (32, 64, 128)]
@@ -66,6 +70,21 @@ class DeconvBn(nn.Module):
         return self.bn(self.conv(x))
 
 
+class ResizeConvBn(nn.Module):
+    """Nearest x2 up-sampling, then a 3x3 conv + BN (parameter names as DeconvBn's)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=1, padding=1)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x):
+        return self.bn(self.conv(F.interpolate(x, scale_factor=2, mode="nearest")))
+
+
+RESIDUAL_CLAMP = 0.999
+
+
 class ResBlock(nn.Module):
     def __init__(self, c: int):
         super().__init__()
@@ -86,9 +105,15 @@ class TransformNet(nn.Module):
         self.c2 = ConvBn(a, b, 3, 2, 1)
         self.c3 = ConvBn(b, c, 3, 2, 1)
         self.res = nn.ModuleList([ResBlock(c) for _ in range(cfg.res_blocks)])
-        self.d1 = DeconvBn(c, b, 1)
-        self.d2 = DeconvBn(b, a, 0)
-        self.out = nn.ConvTranspose2d(a, 3, 10, padding=4)
+        self.residual = cfg.residual
+        if cfg.upsample == "resize":
+            self.d1 = ResizeConvBn(c, b)
+            self.d2 = ResizeConvBn(b, a)
+            self.out = nn.Conv2d(a, 3, 9, padding=4)
+        else:
+            self.d1 = DeconvBn(c, b, 1)
+            self.d2 = DeconvBn(b, a, 0)
+            self.out = nn.ConvTranspose2d(a, 3, 10, padding=4)
 
     def forward(self, x):
         h = F.relu(self.c1(x))
@@ -98,6 +123,8 @@ class TransformNet(nn.Module):
             h = r(h)
         h = F.relu(self.d1(h))
         h = F.relu(self.d2(h))
+        if self.residual:
+            return torch.tanh(torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + self.out(h))
         return torch.tanh(self.out(h))
 
 
@@ -291,6 +318,15 @@ def eq2_perceptual_identity_loss(vgg, tx, x, layers=ID_LAYERS):
 
 def eq3_discriminator_loss(real_logits, fake_logits):
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def r1_penalty(D, real):
+    """R1 gradient penalty (Mescheder et al. 2018; not in the paper) before its weight:
+    0.5 * E ||grad_a D(a)||^2 over guided images; returns (penalty, real logits)."""
+    real = real.detach().requires_grad_(True)
+    logits, _ = D(real)
+    (g,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return 0.5 * g.square().sum(dim=(1, 2, 3)).mean(), logits
 
 
 def eq3_generator_loss(fake_logits, gan="non_saturating"):

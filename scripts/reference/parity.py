@@ -64,6 +64,9 @@ def export(out: str) -> None:
         "vggface": R.VggFaceConfig(width=WIDTH, image_size=SIZE),
         "denoise": R.DenoiseConfig(width=WIDTH, image_size=SIZE),
         "local_enhance": R.LocalEnhanceConfig(width=WIDTH, image_size=SIZE),
+        "transform_rr": R.TransformConfig(
+            res_blocks=2, width=WIDTH, image_size=SIZE, upsample="resize", residual=True
+        ),
     }
     nets = {
         "transform": R.TransformNet(cfg["transform"]),
@@ -73,6 +76,7 @@ def export(out: str) -> None:
         "vggface": R.VggFace(cfg["vggface"]),
         "denoise": R.DenoiseNet(cfg["denoise"]),
         "local_enhance": R.LocalEnhanceNet(cfg["local_enhance"]),
+        "transform_rr": R.TransformNet(cfg["transform_rr"]),
     }
     for net in nets.values():
         randomize_bn(net, gen)
@@ -115,6 +119,12 @@ def export(out: str) -> None:
         v["t_train_c1_running_mean"] = T2.c1.bn.running_mean.clone()
         v["t_train_c1_running_var"] = T2.c1.bn.running_var.clone()
         v["t_train_c1_num_batches_tracked"] = T2.c1.bn.num_batches_tracked.clone()
+        # T with resize up-sampling and residual output, eval and training mode.
+        Trr = nets["transform_rr"]
+        Trr.eval()
+        v["trr_eval"] = Trr(x)
+        Trr.train()
+        v["trr_train"] = Trr(x)
 
     # Losses, with T, g and E_g in training mode (as during training).
     for net in (T, g, Eg):
@@ -156,6 +166,12 @@ def export(out: str) -> None:
     tx = T(x)
     R.eq14_diat_a_objective(tx, x, D, R.DiatALossConfig())[2].backward()
     v["grad_t_c1_conv_weight_id"] = T.c1.conv.weight.grad.clone()
+    # The R1 penalty on D (not in the paper) and its gradient on D's first conv weight.
+    D.zero_grad()
+    r1, _ = R.r1_penalty(D, a)
+    loss["r1"] = r1.detach()
+    r1.backward()
+    v["grad_d_conv0_weight_r1"] = D.conv[0].weight.grad.clone()
     for k, t in loss.items():
         v[f"loss_{k}"] = t.detach().reshape(())
     save_file({k: t.detach().contiguous() for k, t in v.items()}, os.path.join(out, "values.safetensors"))

@@ -195,6 +195,7 @@ pub fn bench(a: BenchArgs) -> Result<ExitCode> {
             res_blocks: a.res_blocks,
             width: a.width,
             image_size: a.image_size,
+            ..Default::default()
         },
         discriminator: DiscriminatorConfig {
             width: a.width,

@@ -497,6 +497,7 @@ mod tests {
                 res_blocks: 1,
                 width: 0.125,
                 image_size: 16,
+                ..Default::default()
             },
             discriminator: DiscriminatorConfig {
                 width: 0.125,

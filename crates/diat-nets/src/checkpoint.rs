@@ -600,6 +600,7 @@ mod tests {
                 res_blocks: 3,
                 width: 0.5,
                 image_size: 16,
+                ..Default::default()
             },
         );
         let e = load(&other, &path, Some("transform"))
@@ -633,6 +634,7 @@ mod tests {
                 res_blocks,
                 width,
                 image_size,
+                ..Default::default()
             };
             let vs = nn::VarStore::new(Device::Cpu);
             let _ = transform_net(&vs.root(), &c);

@@ -50,5 +50,5 @@ pub use discriminator::{Discriminator, DiscriminatorConfig, DiscriminatorOutput,
 pub use enhance::{LocalEnhanceConfig, LocalEnhanceNet, global_enhance_net, local_enhance_net};
 pub use error::{NetsError, Result};
 pub use limits::NetConfig;
-pub use transform::{FoldedTransform, TransformConfig, TransformNet, transform_net};
+pub use transform::{FoldedTransform, TransformConfig, TransformNet, Upsample, transform_net};
 pub use vggface::{VggFace, VggFaceConfig, vgg_face};

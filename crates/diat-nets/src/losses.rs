@@ -119,6 +119,19 @@ pub fn eq3_generator_loss(fake_logits: &Tensor, gan: GanLoss) -> Tensor {
     }
 }
 
+/// The R1 gradient penalty (Mescheder, Geiger, Nowozin 2018; not in the DIAT paper) before its
+/// weight γ: `½ E‖∇_a D(a)‖²` over guided-set images `real` (which must require grad) from D's
+/// logits on them, with the graph kept so the penalty trains D. It keeps D's response to its
+/// input smooth, so T is not pushed towards high-frequency patterns that only D reads.
+pub fn r1_penalty(real_logits: &Tensor, real: &Tensor) -> Tensor {
+    let g = Tensor::run_backward(&[&real_logits.sum(Kind::Float)], &[real], true, true);
+    g[0].to_kind(Kind::Float)
+        .square()
+        .sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float)
+        .mean(Kind::Float)
+        * 0.5
+}
+
 /// Eq. (4): the reconstruction network's objective `Σ_{l=4,5} w_l ℓ_content^{φ,l}(g(x), x)`.
 pub fn eq4_reconstruction_objective(
     vgg: &VggFace,

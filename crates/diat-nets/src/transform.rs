@@ -23,6 +23,17 @@
 //! | `d1`, `d2` `.conv.*`, `.bn.*` | `ConvTranspose2d` 3×3 s2 p1 (output padding 1, 0) + BN |
 //! | `out.{weight,bias}` | `ConvTranspose2d` 10×10 s1 p4 |
 //!
+//! Two options beyond the paper, both off by default (the paper's network above):
+//! - `upsample = "resize"` replaces each 3×3 stride-2 deconv by a nearest-neighbour ×2 upsampling
+//!   and a 3×3 conv (+ BN), and the 10×10 output deconv by a 9×9 conv pad 4 (the mirror of `c1`):
+//!   Odena et al. (2016), "Deconvolution and checkerboard artifacts". The paper's 3×3 stride-2
+//!   deconvs overlap unevenly and, on real faces at 64 px, print a 4-pixel grid on T's output that
+//!   the adversarial stage amplifies into speckle (docs/networks.md). Same parameter names; `d1`,
+//!   `d2` and `out` hold `Conv2d` weights (`out.weight` is 3×C×9×9).
+//! - `residual = true`: T predicts a change of the input, `tanh(atanh(x) + out(h))` (x clamped to
+//!   ±0.999 first): the identity is T's easiest output, so what T does not edit keeps the input's
+//!   detail instead of passing through the 4× down-sampling bottleneck.
+//!
 //! For inference, [`TransformNet::fold`] folds every batch normalisation into the preceding
 //! convolution and can cast to bf16 and the channels-last layout (the GPU benchmark's levers).
 
@@ -40,7 +51,32 @@ pub struct TransformConfig {
     pub width: f64,
     /// Input/output side in pixels (paper: 128); must be a multiple of 4.
     pub image_size: i64,
+    /// How the decoder up-samples (paper: transposed convolutions). Not written into a
+    /// checkpoint's metadata when it is the paper's, so earlier checkpoints stay byte-identical.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub upsample: Upsample,
+    /// T predicts a change of its input (module documentation). Off in the paper.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub residual: bool,
 }
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// The decoder's up-sampling layers (see the module documentation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Upsample {
+    /// The paper's 3×3 stride-2 transposed convolutions and 10×10 output deconv.
+    #[default]
+    Deconv,
+    /// Nearest ×2 up-sampling + 3×3 conv, 9×9 output conv (no checkerboard).
+    Resize,
+}
+
+/// Clamp bound of the input before `atanh` in residual mode.
+const RESIDUAL_CLAMP: f64 = 0.999;
 
 impl Default for TransformConfig {
     fn default() -> Self {
@@ -48,6 +84,8 @@ impl Default for TransformConfig {
             res_blocks: 5,
             width: 1.0,
             image_size: 128,
+            upsample: Upsample::Deconv,
+            residual: false,
         }
     }
 }
@@ -59,6 +97,7 @@ impl TransformConfig {
             res_blocks: 2,
             width: 0.25,
             image_size,
+            ..Self::default()
         }
     }
 
@@ -102,7 +141,10 @@ impl NetConfig for TransformConfig {
             + 2.0 * self.res_blocks as f64 * limits::conv_bn_elements(c, c, 3)
             + limits::conv_bn_elements(c, b, 3)
             + limits::conv_bn_elements(b, a, 3)
-            + limits::conv_elements(a, 3, 10)
+            + match self.upsample {
+                Upsample::Deconv => limits::conv_elements(a, 3, 10),
+                Upsample::Resize => limits::conv_elements(a, 3, 9),
+            }
     }
 
     fn activation_elements(&self) -> f64 {
@@ -132,10 +174,53 @@ pub struct TransformNet {
     c2: ConvBn,
     c3: ConvBn,
     res: Vec<ResBlock>,
-    d1: DeconvBn,
-    d2: DeconvBn,
-    out: nn::ConvTranspose2D,
+    d1: UpLayer,
+    d2: UpLayer,
+    out: OutLayer,
     pub config: TransformConfig,
+}
+
+/// A decoder layer: the paper's deconv, or resize + conv.
+#[derive(Debug)]
+enum UpLayer {
+    Deconv(DeconvBn),
+    Resize(ConvBn),
+}
+
+impl UpLayer {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        match self {
+            UpLayer::Deconv(l) => l.forward_t(x, train),
+            UpLayer::Resize(l) => l.forward_t(&upsample2(x), train),
+        }
+    }
+}
+
+/// Nearest-neighbour ×2 up-sampling (PyTorch's `F.interpolate(x, scale_factor=2)`).
+fn upsample2(x: &Tensor) -> Tensor {
+    let s = x.size();
+    x.upsample_nearest2d([s[2] * 2, s[3] * 2], None, None)
+}
+
+/// The output layer: the paper's 10×10 deconv or a 9×9 conv.
+#[derive(Debug)]
+enum OutLayer {
+    Deconv(nn::ConvTranspose2D),
+    Conv(nn::Conv2D),
+}
+
+impl OutLayer {
+    fn weights(&self) -> (&Tensor, Option<&Tensor>) {
+        match self {
+            OutLayer::Deconv(l) => (&l.ws, l.bs.as_ref()),
+            OutLayer::Conv(l) => (&l.ws, l.bs.as_ref()),
+        }
+    }
+}
+
+/// `atanh` of the input clamped to ±[`RESIDUAL_CLAMP`]: what residual mode adds T's output to.
+fn residual_base(x: &Tensor) -> Tensor {
+    x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP).atanh()
 }
 
 /// Builds T under `p`.
@@ -155,19 +240,38 @@ pub fn transform_net(p: &nn::Path<'_>, config: &TransformConfig) -> TransformNet
                 }
             })
             .collect(),
-        d1: deconv_bn(&(p / "d1"), c, b, 3, 2, 1, 1),
-        d2: deconv_bn(&(p / "d2"), b, a, 3, 2, 1, 0),
-        out: nn::conv_transpose2d(
-            p / "out",
-            a,
-            3,
-            10,
-            nn::ConvTransposeConfig {
-                padding: 4,
-                ..Default::default()
-            },
-        ),
+        d1: up_layer(&(p / "d1"), c, b, 1, config.upsample),
+        d2: up_layer(&(p / "d2"), b, a, 0, config.upsample),
+        out: match config.upsample {
+            Upsample::Deconv => OutLayer::Deconv(nn::conv_transpose2d(
+                p / "out",
+                a,
+                3,
+                10,
+                nn::ConvTransposeConfig {
+                    padding: 4,
+                    ..Default::default()
+                },
+            )),
+            Upsample::Resize => OutLayer::Conv(nn::conv2d(
+                p / "out",
+                a,
+                3,
+                9,
+                nn::ConvConfig {
+                    padding: 4,
+                    ..Default::default()
+                },
+            )),
+        },
         config: config.clone(),
+    }
+}
+
+fn up_layer(p: &nn::Path<'_>, cin: i64, cout: i64, output_padding: i64, up: Upsample) -> UpLayer {
+    match up {
+        Upsample::Deconv => UpLayer::Deconv(deconv_bn(p, cin, cout, 3, 2, 1, output_padding)),
+        Upsample::Resize => UpLayer::Resize(conv_bn(p, cin, cout, 3, 1, 1)),
     }
 }
 
@@ -184,7 +288,15 @@ impl ModuleT for TransformNet {
         }
         h = self.d1.forward_t(&h, train).relu();
         h = self.d2.forward_t(&h, train).relu();
-        h.apply(&self.out).tanh()
+        let h = match &self.out {
+            OutLayer::Deconv(l) => h.apply(l),
+            OutLayer::Conv(l) => h.apply(l),
+        };
+        if self.config.residual {
+            (residual_base(x) + h).tanh()
+        } else {
+            h.tanh()
+        }
     }
 }
 
@@ -197,11 +309,20 @@ struct FoldedConv {
     pad: i64,
     /// `Some(output_padding)` for a transposed convolution.
     transposed: Option<i64>,
+    /// Nearest ×2 up-sampling before the convolution.
+    upsample: bool,
 }
 
 impl FoldedConv {
     fn forward(&self, x: &Tensor) -> Tensor {
         let (s, p) = ([self.stride; 2], [self.pad; 2]);
+        let up;
+        let x = if self.upsample {
+            up = upsample2(x);
+            &up
+        } else {
+            x
+        };
         match self.transposed {
             None => x.conv2d(&self.w, Some(&self.b), s, p, [1, 1], 1),
             Some(op) => x.conv_transpose2d(&self.w, Some(&self.b), s, p, [op; 2], 1, [1, 1]),
@@ -219,6 +340,7 @@ pub struct FoldedTransform {
     out: FoldedConv,
     kind: Kind,
     channels_last: bool,
+    residual: bool,
 }
 
 impl TransformNet {
@@ -249,6 +371,7 @@ impl TransformNet {
                     stride,
                     pad,
                     transposed: None,
+                    upsample: false,
                 }
             })
         };
@@ -266,18 +389,31 @@ impl TransformNet {
                     stride: 2,
                     pad: 1,
                     transposed: Some(output_padding),
+                    upsample: false,
                 }
             })
         };
+        let up = |l: &UpLayer, output_padding: i64| match l {
+            UpLayer::Deconv(db) => deconv(db, output_padding),
+            UpLayer::Resize(cb) => FoldedConv {
+                upsample: true,
+                ..conv(cb, 1, 1)
+            },
+        };
+        let (ws, bs) = self.out.weights();
         let out = tch::no_grad(|| FoldedConv {
-            w: prep(self.out.ws.detach()),
-            b: self.out.bs.as_ref().map_or_else(
-                || Tensor::zeros([3], (kind, self.out.ws.device())),
+            w: prep(ws.detach()),
+            b: bs.map_or_else(
+                || Tensor::zeros([3], (kind, ws.device())),
                 |b| b.detach().to_kind(kind),
             ),
             stride: 1,
             pad: 4,
-            transposed: Some(0),
+            transposed: match self.out {
+                OutLayer::Deconv(_) => Some(0),
+                OutLayer::Conv(_) => None,
+            },
+            upsample: false,
         });
         FoldedTransform {
             c: [
@@ -290,10 +426,11 @@ impl TransformNet {
                 .iter()
                 .map(|r| [conv(&r.a, 1, 1), conv(&r.b, 1, 1)])
                 .collect(),
-            d: [deconv(&self.d1, 1), deconv(&self.d2, 0)],
+            d: [up(&self.d1, 1), up(&self.d2, 0)],
             out,
             kind,
             channels_last,
+            residual: self.config.residual,
         }
     }
 }
@@ -323,7 +460,13 @@ impl FoldedTransform {
             }
             h = self.d[0].forward(&h).relu_();
             h = self.d[1].forward(&h).relu_();
-            self.out.forward(&h).tanh_()
+            let mut out = self.out.forward(&h);
+            if self.residual {
+                // The input's atanh in fp32 (bf16 is coarse near ±1), the sum in the folded kind.
+                (residual_base(&x.to_kind(Kind::Float)).to_kind(self.kind) + out).tanh_()
+            } else {
+                out.tanh_()
+            }
         })
     }
 }
@@ -351,9 +494,13 @@ mod tests {
             false,
         );
         assert_eq!(h1.size(), [2, 32, 32, 32]);
-        let d1 = h1.apply(&t.d1.conv);
+        let deconv = |l: &UpLayer| match l {
+            UpLayer::Deconv(d) => d.conv.ws.shallow_clone(),
+            UpLayer::Resize(_) => unreachable!("the paper's network"),
+        };
+        let d1 = h1.conv_transpose2d(&deconv(&t.d1), None::<Tensor>, 2, 1, 1, 1, 1);
         assert_eq!(d1.size(), [2, 16, 64, 64]);
-        let d2 = d1.apply(&t.d2.conv);
+        let d2 = d1.conv_transpose2d(&deconv(&t.d2), None::<Tensor>, 2, 1, 0, 1, 1);
         assert_eq!(d2.size(), [2, 8, 127, 127]);
         assert_eq!(t.forward_t(&x, false).size(), [2, 3, 128, 128]);
     }
@@ -371,6 +518,72 @@ mod tests {
         assert!(!vars.contains_key("res.5.a.conv.weight"));
         // 3 convs + 10 residual convs + 2 deconvs, each with BN (7 tensors each), + out (2).
         assert_eq!(vars.len(), 15 * 7 + 2);
+    }
+
+    #[test]
+    fn resize_and_residual_options_keep_the_shape_and_fold() {
+        tch::manual_seed(5);
+        for (upsample, residual) in [
+            (Upsample::Resize, false),
+            (Upsample::Deconv, true),
+            (Upsample::Resize, true),
+        ] {
+            let cfg = TransformConfig {
+                upsample,
+                residual,
+                ..TransformConfig::tiny(32)
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let t = transform_net(&vs.root(), &cfg);
+            let n: i64 = vs.variables().values().map(|v| v.numel() as i64).sum();
+            assert_eq!(n as f64, cfg.state_elements(), "{cfg:?}");
+            let x = Tensor::rand([2, 3, 32, 32], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+            tch::no_grad(|| {
+                let _ = t.forward_t(&x, true);
+            });
+            let want = tch::no_grad(|| t.forward_t(&x, false));
+            assert_eq!(want.size(), [2, 3, 32, 32]);
+            let got = t.fold(Kind::Float, true).forward(&x);
+            let err = (&got - &want).abs().max().double_value(&[]);
+            assert!(err < 1e-5, "{cfg:?}: folded max error {err}");
+        }
+        // Residual mode with a zero output layer is the identity (up to the clamp).
+        let cfg = TransformConfig {
+            residual: true,
+            upsample: Upsample::Resize,
+            ..TransformConfig::tiny(32)
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let t = transform_net(&vs.root(), &cfg);
+        tch::no_grad(|| {
+            for (name, mut v) in vs.variables() {
+                if name.starts_with("out.") {
+                    let _ = v.zero_();
+                }
+            }
+        });
+        let x = Tensor::rand([1, 3, 32, 32], (Kind::Float, Device::Cpu)) * 1.9 - 0.95;
+        let y = tch::no_grad(|| t.forward_t(&x, false));
+        assert!((y - &x).abs().max().double_value(&[]) < 1e-5);
+    }
+
+    #[test]
+    fn paper_config_metadata_has_no_new_keys() {
+        // Earlier checkpoints' metadata (and so their bytes) must not change.
+        let json = serde_json::to_string(&TransformConfig::default()).unwrap();
+        assert_eq!(json, r#"{"res_blocks":5,"width":1.0,"image_size":128}"#);
+        let back: TransformConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, TransformConfig::default());
+        let r = TransformConfig {
+            upsample: Upsample::Resize,
+            residual: true,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""upsample":"resize","residual":true"#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -285,6 +285,9 @@ fn every_loss_eq1_to_eq14() {
         got.push(("eq14_gan", o14.gan));
         got.push(("eq14_id", o14.identity.unwrap()));
     });
+    // The R1 penalty (not in the paper) needs a graph through D.
+    let ar = a.detach().set_requires_grad(true);
+    got.push(("r1", r1_penalty(&d.logits(&ar), &ar).detach()));
     let expected: Vec<&String> = v.keys().filter(|k| k.starts_with("loss_")).collect();
     assert_eq!(
         got.len(),
@@ -303,6 +306,46 @@ fn every_loss_eq1_to_eq14() {
         assert!(e <= TOL, "{}", report.join("\n"));
     }
     println!("{}", report.join("\n"));
+}
+
+#[test]
+fn r1_penalty_trains_d_as_the_reference() {
+    let v = values();
+    let (d, dvs) = d_net();
+    let a = v["a"].detach().set_requires_grad(true);
+    r1_penalty(&d.logits(&a), &a).backward();
+    assert_close(
+        "dR1/d conv.0.weight",
+        &dvs.variables()["conv.0.weight"].grad(),
+        &v["grad_d_conv0_weight_r1"],
+    );
+}
+
+#[test]
+fn transform_with_resize_upsampling_and_residual_output() {
+    let v = values();
+    let cfg: TransformConfig = config("transform_rr");
+    assert_eq!(cfg.upsample, Upsample::Resize);
+    assert!(cfg.residual);
+    let (t, _vs) = with_weights("transform_rr", |p| transform_net(p, &cfg));
+    let x = &v["x"];
+    tch::no_grad(|| {
+        assert_close(
+            "T (resize, residual) eval",
+            &t.forward_t(x, false),
+            &v["trr_eval"],
+        );
+        assert_close(
+            "T (resize, residual) folded",
+            &t.fold(Kind::Float, true).forward(x),
+            &v["trr_eval"],
+        );
+        assert_close(
+            "T (resize, residual) train",
+            &t.forward_t(x, true),
+            &v["trr_train"],
+        );
+    });
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::error::{Result, TrainError};
 use diat_nets::losses::GanLoss;
-use diat_nets::{DiscriminatorConfig, LocalEnhanceConfig, NetConfig, TransformConfig};
+use diat_nets::{DiscriminatorConfig, LocalEnhanceConfig, NetConfig, TransformConfig, Upsample};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -208,6 +208,17 @@ pub struct ModelSection {
     /// Channel multiplier of the local enhancement network (64 hidden channels at 1.0).
     #[serde(default = "one")]
     pub enhance_width: f64,
+    /// Up-sampling of T's decoder (and g's, the global enhancement network's): `"deconv"` (the
+    /// paper) or `"resize"` (nearest ×2 + conv, no checkerboard; `diat_nets::transform`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub upsample: Upsample,
+    /// T (and g, the global enhancement network) predicts a change of its input.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub residual: bool,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn one() -> f64 {
@@ -240,6 +251,10 @@ pub struct AdversarialStage {
     /// Applies to both rates.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
+    /// γ of the R1 gradient penalty on D (`losses::r1_penalty`, not in the paper): D's loss gets
+    /// `γ/2 · E‖∇_a D(a)‖²` on guided images. 0 (the default, the paper) turns it off.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub r1: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -372,6 +387,8 @@ impl PipelineConfig {
             res_blocks: self.model.res_blocks,
             width: self.model.width,
             image_size: self.model.image_size,
+            upsample: self.model.upsample,
+            residual: self.model.residual,
         }
     }
 
@@ -451,6 +468,7 @@ impl PipelineConfig {
         in_range("stages.adversarial.steps", a.steps, 0, MAX_STEPS)?;
         in_range("stages.adversarial.lr_t", a.lr_t, 1e-12, 10.0)?;
         in_range("stages.adversarial.lr_d", a.lr_d, 1e-12, 10.0)?;
+        in_range("stages.adversarial.r1", a.r1, 0.0, 1e6)?;
         in_range("stages.adversarial.dstep", a.dstep, 1, 100)?;
         in_range("stages.adversarial.tstep", a.tstep, 1, 100)?;
         in_range("stages.adversarial.lambda", a.lambda, 0.0, 1e9)?;

@@ -537,27 +537,41 @@ pub fn gan_iteration(
     gan: losses::GanLoss,
     grad_ratio: bool,
     precision: Precision,
+    r1: f64,
 ) -> StepOut {
     let (t_nets, d_nets) = nets.split_at_mut(1);
     let (t_net, d_net) = (&mut t_nets[0], &mut d_nets[0]);
     let mut out = StepOut::default();
     let dstep = aas.len();
     let mut d_loss = Tensor::zeros([], (Kind::Float, xs[0].device()));
+    let mut r1_term = None;
     let device = xs[0].device();
     for (x, a) in xs[..dstep].iter().zip(aas) {
-        d_loss = precision.run(device, || {
+        let (loss, penalty) = precision.run(device, || {
             let tx = tch::no_grad(|| t.forward_t(x, true)).to_kind(a.kind());
             let n = a.size()[0];
-            let logits = d.logits(&Tensor::cat(&[a, &tx], 0));
-            losses::eq3_discriminator_loss(
-                &logits.narrow(0, 0, n),
-                &logits.narrow(0, n, tx.size()[0]),
-            )
+            // With R1 the guided images need a gradient of their own.
+            let a = if r1 > 0.0 {
+                a.detach().set_requires_grad(true)
+            } else {
+                a.shallow_clone()
+            };
+            let logits = d.logits(&Tensor::cat(&[&a, &tx], 0));
+            let real = logits.narrow(0, 0, n);
+            let loss = losses::eq3_discriminator_loss(&real, &logits.narrow(0, n, tx.size()[0]));
+            let penalty = (r1 > 0.0).then(|| losses::r1_penalty(&real, &a));
+            (loss, penalty)
         });
         let opt = d_net.opt.as_mut().expect("D trains");
         opt.zero_grad();
-        d_loss.backward();
+        match &penalty {
+            Some(p) => (&loss + p * r1).backward(),
+            None => loss.backward(),
+        }
         opt.step();
+        // Logged: Eq. (3)'s D loss and the penalty apart.
+        d_loss = loss;
+        r1_term = penalty;
     }
     d_net.vs.freeze();
     let mut last = None;
@@ -625,6 +639,9 @@ pub fn gan_iteration(
     d_net.vs.unfreeze();
     let (total, gan_term, id, sm) = last.expect("tstep ≥ 1");
     out.losses.push(("d", d_loss.detach()));
+    if let Some(p) = r1_term {
+        out.losses.push(("r1", p.detach()));
+    }
     out.losses.push(("t", total));
     out.losses.push(("gan", gan_term));
     if let Some(i) = id {
@@ -1022,6 +1039,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                     st.gan,
                     (step + 1) % log_every == 0,
                     ctx.precision,
+                    st.r1,
                 );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
