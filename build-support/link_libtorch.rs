@@ -9,10 +9,17 @@
 //! so `LD_LIBRARY_PATH` still wins and a built binary can be pointed at another libtorch).
 //! Packages use it with `build = "../../build-support/link_libtorch.rs"` and a direct dependency
 //! on `torch-sys`, which exports its library directory as `DEP_TCH_LIBTORCH_LIB`.
+//!
+//! For `diat-train` it also embeds the commit the build was made from (`DIAT_BUILD_COMMIT`, read
+//! from `.git` without running git; absent outside a git checkout): a run's `run.json` records it,
+//! whatever the working directory of the run.
 
 use std::path::PathBuf;
 
 fn main() {
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("diat-train") {
+        build_commit();
+    }
     // The `diat` binary without its `torch` feature (the curator's build) links no libtorch.
     if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("diat")
         && std::env::var_os("CARGO_FEATURE_TORCH").is_none()
@@ -35,5 +42,47 @@ fn main() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-ltorch");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
+
+/// Emits `DIAT_BUILD_COMMIT` from the checkout's `.git` (HEAD, its branch ref or packed-refs) and
+/// reruns when HEAD moves.
+fn build_commit() {
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let Some(git) = root
+        .ancestors()
+        .map(|d| d.join(".git"))
+        .find(|g| g.is_dir())
+    else {
+        return;
+    };
+    let head_file = git.join("HEAD");
+    println!("cargo:rerun-if-changed={}", head_file.display());
+    let Ok(head) = std::fs::read_to_string(&head_file) else {
+        return;
+    };
+    let head = head.trim();
+    let commit = match head.strip_prefix("ref: ") {
+        None => Some(head.to_string()),
+        Some(r) => {
+            let ref_file = git.join(r);
+            let packed = git.join("packed-refs");
+            println!("cargo:rerun-if-changed={}", ref_file.display());
+            println!("cargo:rerun-if-changed={}", packed.display());
+            std::fs::read_to_string(&ref_file)
+                .ok()
+                .map(|c| c.trim().to_string())
+                .or_else(|| {
+                    std::fs::read_to_string(&packed).ok().and_then(|p| {
+                        p.lines()
+                            .find(|l| l.ends_with(&format!(" {r}")))
+                            .and_then(|l| l.split(' ').next())
+                            .map(str::to_string)
+                    })
+                })
+        }
+    };
+    if let Some(c) = commit.filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit())) {
+        println!("cargo:rustc-env=DIAT_BUILD_COMMIT={c}");
     }
 }

@@ -39,14 +39,10 @@ pub struct CheckpointState {
     pub losses: serde_json::Map<String, Value>,
 }
 
+/// The commit the binary was built from (embedded by the build script; `None` outside a git
+/// checkout), not the working directory's: a run started from another folder still names it.
 fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    option_env!("DIAT_BUILD_COMMIT").map(str::to_string)
 }
 
 impl RunDir {

@@ -166,6 +166,25 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
         get(&["train", "precision"]).unwrap_or_else(na),
         get(&["train", "seed"]).unwrap_or_else(na),
     );
+    // Options beyond the paper, named only when a run sets them (diat-nets' `transform` module,
+    // `losses::r1_penalty`).
+    let beyond: Vec<String> = [
+        get(&["model", "upsample"]).map(|u| format!("T up-samples by `{u}`")),
+        get(&["model", "residual"])
+            .filter(|r| r == "true")
+            .map(|_| "T predicts a change of its input (residual output)".to_string()),
+        get(&["stages", "adversarial", "r1"]).map(|g| format!("R1 penalty on D, γ = {g}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !beyond.is_empty() {
+        let _ = writeln!(
+            s,
+            "Beyond the paper (docs/networks.md): {}.\n",
+            beyond.join("; ")
+        );
+    }
     let _ = writeln!(s, "| stage | steps | learning rate | λ | training time |");
     let _ = writeln!(s, "|---|---:|---|---:|---:|");
     let mut total = 0.0;

@@ -129,6 +129,8 @@ fn publish_then_pull_over_http_and_resolve_by_role() {
         card.contains(&e.files[0].sha256) && card.contains("Not evaluated"),
         "{card}"
     );
+    // The paper's networks: no "beyond the paper" line.
+    assert!(!card.contains("Beyond the paper"), "{card}");
     assert_eq!(
         e.files[0].url,
         format!("{base}/eyeglasses/1.0.0/transform.safetensors")
@@ -258,6 +260,13 @@ fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
     .unwrap();
     let notes = t.path().join("notes.md");
     fs::write(&notes, "Trained on the real test-split crops.").unwrap();
+    // A run with the options beyond the paper: the card names them.
+    let config = fs::read_to_string(run.join("config.toml")).unwrap();
+    fs::write(
+        run.join("config.toml"),
+        format!("{config}[model]\nupsample = \"resize\"\nresidual = true\n[stages.adversarial]\nr1 = 10.0\n"),
+    )
+    .unwrap();
     let mut po = publish_opts(&run, &zoo.join("models"), "models", &registry);
     po.eval_report = Some(eval.clone());
     po.notes = Some(notes);
@@ -276,6 +285,13 @@ fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
         card.contains("| model | 70.0 % | 95.0 % |")
             && card.contains("+60.0 points")
             && card.contains("real test-split crops"),
+        "{card}"
+    );
+    assert!(
+        card.contains(
+            "Beyond the paper (docs/networks.md): T up-samples by `resize`; T predicts a change of \
+             its input (residual output); R1 penalty on D, γ = 10.0."
+        ),
         "{card}"
     );
     // Relative as written, absolute file:// urls once loaded from its folder.
