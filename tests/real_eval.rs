@@ -265,6 +265,7 @@ fn eval_real_end_to_end_with_bad_inputs() {
         "identity",
         "other identity",
         "blurred input",
+        "model, blurred",
     ] {
         let c = cond(c);
         let s = c["attribute_success"].as_f64().unwrap();

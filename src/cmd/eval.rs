@@ -26,7 +26,8 @@ enum Cmd {
     Synth(SynthArgs),
     /// Score a model on real faces with networks that did not train it: attribute success by
     /// diat's attribute classifier, identity kept by dlib's face descriptor (distance < 0.6),
-    /// beside the identity, a random other person, a blurred input and T(x) alone. Prints a
+    /// beside the identity, a random other person, a blurred input, T(x) alone and the model's
+    /// output blurred (an edit that survives the blur is not texture). Prints a
     /// table; --json writes the report, --sheet a contact sheet.
     #[cfg(feature = "torch")]
     Real(super::eval_real::RealArgs),

@@ -4,7 +4,7 @@
 //! to the held-out identities (the test side of `diat_celeba::split`, when CelebA labels are
 //! known) and to inputs the edit applies to (without the attribute for `add`, with it for
 //! `remove`: CelebA's label, or the classifier's call for faces without one). Each input x is the
-//! model's training crop; five conditions are scored against it:
+//! model's training crop; six conditions are scored against it:
 //!
 //! | condition | image |
 //! |---|---|
@@ -13,6 +13,7 @@
 //! | `identity` | x itself: changes nothing, the floor of attribute success |
 //! | `other identity` | the crop of a random evaluated face of another person: the ceiling of identity loss |
 //! | `blurred input` | x under a Gaussian blur of σ = 1.5 px per 64 px of crop |
+//! | `model, blurred` | the model's output under the same blur: an edit that keeps its success here is a change of shape and colour, not high-frequency texture that only the classifier reads (compare with `blurred input`) |
 //!
 //! Measures per condition: attribute success (the classifier's probability on the condition's
 //! image above 0.5 for `add`, below for `remove`), identity kept (dlib descriptor distance between
@@ -467,6 +468,7 @@ pub fn evaluate_real(
         .map(|f| crop_landmarks(&f.landmarks, win))
         .collect();
     let (mut outs, mut txs, mut blurs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut out_blurs = Vec::new();
     let sigma = 1.5 * s as f64 / 64.0;
     for chunk in xs.chunks(32) {
         let x = to_tensor(chunk, model.device);
@@ -475,6 +477,9 @@ pub fn evaluate_real(
         txs.extend(to_images(&tx));
         blurs.extend(to_images(&tch::no_grad(|| {
             diat_nets::blur::gaussian_blur(&x, sigma)
+        })));
+        out_blurs.extend(to_images(&tch::no_grad(|| {
+            diat_nets::blur::gaussian_blur(&out, sigma)
         })));
         progress.inc(chunk.len() as u64);
     }
@@ -495,6 +500,7 @@ pub fn evaluate_real(
         ("identity", &xs, &lms),
         ("other identity", &others, &other_lms),
         ("blurred input", &blurs, &lms),
+        ("model, blurred", &out_blurs, &lms),
     ];
     let chips_of = |imgs: &[RgbImage], lms: &[Landmarks]| -> Result<Vec<[f32; 128]>> {
         let chips: Vec<RgbImage> = imgs
