@@ -26,6 +26,7 @@
 //! `scripts/reference/diat_reference.py` (`tests/parity.rs`).
 
 pub mod attr_classifier;
+pub mod augment;
 pub mod autocast;
 pub mod bench;
 pub mod blur;

@@ -20,6 +20,7 @@ use crate::error::{Result, TrainError};
 use crate::images;
 use crate::run::{CheckpointState, RunDir};
 use diat_common::{Progress, StagedDir};
+use diat_nets::augment::{Augmentation, Policy, diff_augment};
 use diat_nets::autocast::Precision;
 use diat_nets::checkpoint;
 use diat_nets::diat_a::{FlatAdam, StepOptimizer};
@@ -538,6 +539,7 @@ pub fn gan_iteration(
     grad_ratio: bool,
     precision: Precision,
     r1: f64,
+    augment: Policy,
 ) -> StepOut {
     let (t_nets, d_nets) = nets.split_at_mut(1);
     let (t_net, d_net) = (&mut t_nets[0], &mut d_nets[0]);
@@ -556,7 +558,12 @@ pub fn gan_iteration(
             } else {
                 a.shallow_clone()
             };
-            let logits = d.logits(&Tensor::cat(&[&a, &tx], 0));
+            // DiffAugment: D sees real and transformed images augmented alike (independent
+            // draws); none without a policy.
+            let logits = d.logits(&Tensor::cat(
+                &[&diff_augment(augment, &a), &diff_augment(augment, &tx)],
+                0,
+            ));
             let real = logits.narrow(0, 0, n);
             let loss = losses::eq3_discriminator_loss(&real, &logits.narrow(0, n, tx.size()[0]));
             let penalty = (r1 > 0.0).then(|| losses::r1_penalty(&real, &a));
@@ -581,9 +588,19 @@ pub fn gan_iteration(
         // bf16 its forward passes run in autocast, its backward pass outside.
         let (tx, terms) = precision.run(device, || {
             let tx = t.forward_t(x, true);
+            // Under DiffAugment, T(x) and x get the same draw: the GAN term sees an augmented
+            // T(x), the identity term compares an image with its own transform.
+            let (tx_d, x_d) = if augment.any() {
+                let s = x.size();
+                let aug = Augmentation::sample(augment, s[0], s[2], s[3], device);
+                (aug.apply(&tx), aug.apply(x))
+            } else {
+                (tx.shallow_clone(), x.shallow_clone())
+            };
+            let (tx_d, x) = (&tx_d, &x_d);
             let terms = match identity {
                 Identity::Adaptive => losses::eq14_diat_a_objective(
-                    &tx,
+                    tx_d,
                     x,
                     d,
                     &losses::DiatALossConfig {
@@ -593,7 +610,7 @@ pub fn gan_iteration(
                     },
                 ),
                 Identity::VggFace(_) | Identity::None => losses::eq7_diat_objective(
-                    &tx,
+                    tx_d,
                     x,
                     d,
                     match identity {
@@ -1040,6 +1057,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                     (step + 1) % log_every == 0,
                     ctx.precision,
                     st.r1,
+                    st.augment_policy(),
                 );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
