@@ -45,6 +45,7 @@ class TransformConfig:
     # in the decoder and a 9x9 output conv; residual = T predicts a change of its input.
     upsample: str = "deconv"
     residual: bool = False
+    residual_blur: float = 0.0  # sigma of a Gaussian blur of the residual change (0: none)
 
     def channels(self) -> list[int]:
         return [scaled(c, self.width) for c in (32, 64, 128)]
@@ -106,6 +107,7 @@ class TransformNet(nn.Module):
         self.c3 = ConvBn(b, c, 3, 2, 1)
         self.res = nn.ModuleList([ResBlock(c) for _ in range(cfg.res_blocks)])
         self.residual = cfg.residual
+        self.residual_blur = cfg.residual_blur
         if cfg.upsample == "resize":
             self.d1 = ResizeConvBn(c, b)
             self.d2 = ResizeConvBn(b, a)
@@ -124,7 +126,10 @@ class TransformNet(nn.Module):
         h = F.relu(self.d1(h))
         h = F.relu(self.d2(h))
         if self.residual:
-            return torch.tanh(torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + self.out(h))
+            change = self.out(h)
+            if self.residual_blur > 0:
+                change = gaussian_blur(change, self.residual_blur)
+            return torch.tanh(torch.atanh(x.clamp(-RESIDUAL_CLAMP, RESIDUAL_CLAMP)) + change)
         return torch.tanh(self.out(h))
 
 

@@ -65,7 +65,7 @@ def export(out: str) -> None:
         "denoise": R.DenoiseConfig(width=WIDTH, image_size=SIZE),
         "local_enhance": R.LocalEnhanceConfig(width=WIDTH, image_size=SIZE),
         "transform_rr": R.TransformConfig(
-            res_blocks=2, width=WIDTH, image_size=SIZE, upsample="resize", residual=True
+            res_blocks=2, width=WIDTH, image_size=SIZE, upsample="resize", residual=True, residual_blur=1.0
         ),
     }
     nets = {

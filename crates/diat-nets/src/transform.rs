@@ -32,7 +32,10 @@
 //!   `d2` and `out` hold `Conv2d` weights (`out.weight` is 3×C×9×9).
 //! - `residual = true`: T predicts a change of the input, `tanh(atanh(x) + out(h))` (x clamped to
 //!   ±0.999 first): the identity is T's easiest output, so what T does not edit keeps the input's
-//!   detail instead of passing through the 4× down-sampling bottleneck.
+//!   detail instead of passing through the 4× down-sampling bottleneck. With `residual_blur = σ`
+//!   the change is blurred (Gaussian, σ pixels, [`crate::blur::gaussian_blur`]) before it is
+//!   added: T's edits are then smooth by construction, and the high-frequency speckle that fools
+//!   a small discriminator (docs/networks.md) is out of T's reach.
 //!
 //! For inference, [`TransformNet::fold`] folds every batch normalisation into the preceding
 //! convolution and can cast to bf16 and the channels-last layout (the GPU benchmark's levers).
@@ -58,6 +61,10 @@ pub struct TransformConfig {
     /// T predicts a change of its input (module documentation). Off in the paper.
     #[serde(default, skip_serializing_if = "is_default")]
     pub residual: bool,
+    /// In residual mode, σ (pixels) of a Gaussian blur of the predicted change before it is added:
+    /// T cannot print texture finer than this (module documentation). 0: no blur.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub residual_blur: f64,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -86,6 +93,7 @@ impl Default for TransformConfig {
             image_size: 128,
             upsample: Upsample::Deconv,
             residual: false,
+            residual_blur: 0.0,
         }
     }
 }
@@ -130,7 +138,8 @@ impl NetConfig for TransformConfig {
             limits::IMAGE_SIZE.1,
         )?;
         limits::in_range(&key("width"), self.width, limits::WIDTH.0, limits::WIDTH.1)?;
-        limits::in_range(&key("res_blocks"), self.res_blocks, 0, 64)
+        limits::in_range(&key("res_blocks"), self.res_blocks, 0, 64)?;
+        limits::in_range(&key("residual_blur"), self.residual_blur, 0.0, 16.0)
     }
 
     fn state_elements(&self) -> f64 {
@@ -275,6 +284,21 @@ fn up_layer(p: &nn::Path<'_>, cin: i64, cout: i64, output_padding: i64, up: Upsa
     }
 }
 
+impl TransformNet {
+    /// The residual change, blurred when `residual_blur` > 0.
+    fn smooth(&self, change: Tensor) -> Tensor {
+        smooth_change(change, self.config.residual_blur)
+    }
+}
+
+fn smooth_change(change: Tensor, sigma: f64) -> Tensor {
+    if sigma > 0.0 {
+        crate::blur::gaussian_blur(&change, sigma)
+    } else {
+        change
+    }
+}
+
 impl ModuleT for TransformNet {
     /// `x`: N×3×S×S in [-1, 1]; returns the same shape in [-1, 1]. In training mode batch
     /// normalisation uses batch statistics and updates the running ones.
@@ -293,7 +317,7 @@ impl ModuleT for TransformNet {
             OutLayer::Conv(l) => h.apply(l),
         };
         if self.config.residual {
-            (residual_base(x) + h).tanh()
+            (residual_base(x) + self.smooth(h)).tanh()
         } else {
             h.tanh()
         }
@@ -341,6 +365,7 @@ pub struct FoldedTransform {
     kind: Kind,
     channels_last: bool,
     residual: bool,
+    residual_blur: f64,
 }
 
 impl TransformNet {
@@ -431,6 +456,7 @@ impl TransformNet {
             kind,
             channels_last,
             residual: self.config.residual,
+            residual_blur: self.config.residual_blur,
         }
     }
 }
@@ -463,7 +489,8 @@ impl FoldedTransform {
             let mut out = self.out.forward(&h);
             if self.residual {
                 // The input's atanh in fp32 (bf16 is coarse near ±1), the sum in the folded kind.
-                (residual_base(&x.to_kind(Kind::Float)).to_kind(self.kind) + out).tanh_()
+                let change = smooth_change(out, self.residual_blur);
+                (residual_base(&x.to_kind(Kind::Float)).to_kind(self.kind) + change).tanh_()
             } else {
                 out.tanh_()
             }
@@ -523,14 +550,16 @@ mod tests {
     #[test]
     fn resize_and_residual_options_keep_the_shape_and_fold() {
         tch::manual_seed(5);
-        for (upsample, residual) in [
-            (Upsample::Resize, false),
-            (Upsample::Deconv, true),
-            (Upsample::Resize, true),
+        for (upsample, residual, residual_blur) in [
+            (Upsample::Resize, false, 0.0),
+            (Upsample::Deconv, true, 0.0),
+            (Upsample::Resize, true, 0.0),
+            (Upsample::Resize, true, 1.0),
         ] {
             let cfg = TransformConfig {
                 upsample,
                 residual,
+                residual_blur,
                 ..TransformConfig::tiny(32)
             };
             let vs = nn::VarStore::new(Device::Cpu);

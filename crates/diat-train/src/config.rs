@@ -215,6 +215,9 @@ pub struct ModelSection {
     /// T (and g, the global enhancement network) predicts a change of its input.
     #[serde(default, skip_serializing_if = "is_default")]
     pub residual: bool,
+    /// σ (pixels) of the blur of T's residual change (`residual = true` only); 0: none.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub residual_blur: f64,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -400,6 +403,7 @@ impl PipelineConfig {
             image_size: self.model.image_size,
             upsample: self.model.upsample,
             residual: self.model.residual,
+            residual_blur: self.model.residual_blur,
         }
     }
 
