@@ -29,8 +29,8 @@ help:
 setup:
 	@bash scripts/setup.sh
 
-build:
-	@CARGO="$(CARGO)" bash scripts/build.sh
+build: setup
+	$(CARGO) build $(PROFILE) --locked --bin diat
 
 # The main job on the embedded default: synthetic CelebA-format faces -> the paper's curation ->
 # a short CPU training of the local mouth_open task -> before/after sheet and synthetic evaluation.

@@ -25,13 +25,6 @@ venv_ok() {
     "$1/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.split('+')[0]=='$TORCH_VERSION' else 1)" 2>/dev/null
 }
 
-# `setup.sh --check`: exit 0 when the venv is ready (scripts/build.sh decides by it whether to
-# overlap the venv's install with the part of the build that needs no libtorch).
-if [ "${1:-}" = "--check" ]; then
-  venv_ok "$TORCH_VENV" && [ -f .cargo/config.toml ]
-  exit
-fi
-
 if venv_ok "$TORCH_VENV"; then
   log "torch $TORCH_VERSION venv ready: $TORCH_VENV"
 else
