@@ -15,6 +15,13 @@ pub mod zipdir;
 
 pub use atomic::{StagedDir, write_atomic};
 
+/// For `#[serde(skip_serializing_if = "diat_common::is_default")]`: an option at its default is
+/// left out of a written config or checkpoint header, so options added later do not change the
+/// bytes of files written before them.
+pub fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 /// CelebA's 10 aligned-landmark columns in file order (x, y of left eye, right eye, nose, left and
 /// right mouth corner; "left" is the image's left), shared by the ingestion, the synthetic
 /// dataset writer and the landmark CSVs of real-photo alignment.

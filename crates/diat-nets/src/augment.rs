@@ -174,7 +174,7 @@ impl Augmentation {
                 .permute([0, 3, 1, 2]);
         }
         if let Some(mask) = &self.cutout {
-            y = y * mask.to_kind(kind);
+            y = y.multiply(&mask.to_kind(kind));
         }
         y
     }

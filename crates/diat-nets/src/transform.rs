@@ -56,19 +56,15 @@ pub struct TransformConfig {
     pub image_size: i64,
     /// How the decoder up-samples (paper: transposed convolutions). Not written into a
     /// checkpoint's metadata when it is the paper's, so earlier checkpoints stay byte-identical.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub upsample: Upsample,
     /// T predicts a change of its input (module documentation). Off in the paper.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub residual: bool,
     /// In residual mode, σ (pixels) of a Gaussian blur of the predicted change before it is added:
     /// T cannot print texture finer than this (module documentation). 0: no blur.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub residual_blur: f64,
-}
-
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
 }
 
 /// The decoder's up-sampling layers (see the module documentation).

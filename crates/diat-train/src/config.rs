@@ -210,18 +210,14 @@ pub struct ModelSection {
     pub enhance_width: f64,
     /// Up-sampling of T's decoder (and g's, the global enhancement network's): `"deconv"` (the
     /// paper) or `"resize"` (nearest ×2 + conv, no checkerboard; `diat_nets::transform`).
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub upsample: Upsample,
     /// T (and g, the global enhancement network) predicts a change of its input.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub residual: bool,
     /// σ (pixels) of the blur of T's residual change (`residual = true` only); 0: none.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub residual_blur: f64,
-}
-
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
 }
 
 fn one() -> f64 {
@@ -256,11 +252,11 @@ pub struct AdversarialStage {
     pub lr_schedule: LrSchedule,
     /// γ of the R1 gradient penalty on D (`losses::r1_penalty`, not in the paper): D's loss gets
     /// `γ/2 · E‖∇_a D(a)‖²` on guided images. 0 (the default, the paper) turns it off.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub r1: f64,
     /// Differentiable augmentation of everything D sees in this stage (`diat_nets::augment`, not
     /// in the paper): `"color,translation,cutout"` or any subset; empty (the default) for none.
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub augment: String,
 }
 
