@@ -16,8 +16,10 @@
 
 use tch::{Device, Kind, Tensor};
 
-/// Which augmentations D's inputs get (none: the paper).
+/// Which augmentations D's inputs get (none: the paper). Written in configs as the string
+/// [`Policy::parse`] reads (`"color,translation,cutout"`), checked when the config is read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Policy {
     pub color: bool,
     pub translation: bool,
@@ -54,6 +56,28 @@ impl Policy {
     /// Whether any augmentation is on.
     pub fn any(&self) -> bool {
         self.color || self.translation || self.cutout
+    }
+}
+
+impl TryFrom<String> for Policy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Policy::parse(&s)
+    }
+}
+
+impl From<Policy> for String {
+    fn from(p: Policy) -> String {
+        [
+            (p.color, "color"),
+            (p.translation, "translation"),
+            (p.cutout, "cutout"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(",")
     }
 }
 
@@ -201,6 +225,10 @@ mod tests {
         );
         assert_eq!(Policy::parse("none").unwrap(), Policy::default());
         assert!(Policy::parse("flip").unwrap_err().contains("flip"));
+        // Configs hold the policy as that string, both ways.
+        let all: String = Policy::ALL.into();
+        assert_eq!(all, "color,translation,cutout");
+        assert_eq!(Policy::try_from(all).unwrap(), Policy::ALL);
         let x = Tensor::rand([2, 3, 8, 8], (Kind::Float, Device::Cpu));
         assert!(diff_augment(Policy::default(), &x).equal(&x));
     }

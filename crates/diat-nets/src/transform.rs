@@ -280,19 +280,15 @@ fn up_layer(p: &nn::Path<'_>, cin: i64, cout: i64, output_padding: i64, up: Upsa
     }
 }
 
-impl TransformNet {
-    /// The residual change, blurred when `residual_blur` > 0.
-    fn smooth(&self, change: Tensor) -> Tensor {
-        smooth_change(change, self.config.residual_blur)
-    }
-}
-
-fn smooth_change(change: Tensor, sigma: f64) -> Tensor {
-    if sigma > 0.0 {
+/// Residual mode's output: `tanh(base + change)`, the change blurred first when `sigma` > 0
+/// (`base` is [`residual_base`] of the input).
+fn residual_output(base: Tensor, change: Tensor, sigma: f64) -> Tensor {
+    let change = if sigma > 0.0 {
         crate::blur::gaussian_blur(&change, sigma)
     } else {
         change
-    }
+    };
+    (base + change).tanh()
 }
 
 impl ModuleT for TransformNet {
@@ -313,7 +309,7 @@ impl ModuleT for TransformNet {
             OutLayer::Conv(l) => h.apply(l),
         };
         if self.config.residual {
-            (residual_base(x) + self.smooth(h)).tanh()
+            residual_output(residual_base(x), h, self.config.residual_blur)
         } else {
             h.tanh()
         }
@@ -485,8 +481,8 @@ impl FoldedTransform {
             let mut out = self.out.forward(&h);
             if self.residual {
                 // The input's atanh in fp32 (bf16 is coarse near ±1), the sum in the folded kind.
-                let change = smooth_change(out, self.residual_blur);
-                (residual_base(&x.to_kind(Kind::Float)).to_kind(self.kind) + change).tanh_()
+                let base = residual_base(&x.to_kind(Kind::Float)).to_kind(self.kind);
+                residual_output(base, out, self.residual_blur)
             } else {
                 out.tanh_()
             }

@@ -257,14 +257,7 @@ pub struct AdversarialStage {
     /// Differentiable augmentation of everything D sees in this stage (`diat_nets::augment`, not
     /// in the paper): `"color,translation,cutout"` or any subset; empty (the default) for none.
     #[serde(default, skip_serializing_if = "diat_common::is_default")]
-    pub augment: String,
-}
-
-impl AdversarialStage {
-    /// The augmentation policy of [`Self::augment`] (checked by `validate`).
-    pub fn augment_policy(&self) -> diat_nets::augment::Policy {
-        diat_nets::augment::Policy::parse(&self.augment).unwrap_or_default()
-    }
+    pub augment: diat_nets::augment::Policy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -480,9 +473,6 @@ impl PipelineConfig {
         in_range("stages.adversarial.lr_t", a.lr_t, 1e-12, 10.0)?;
         in_range("stages.adversarial.lr_d", a.lr_d, 1e-12, 10.0)?;
         in_range("stages.adversarial.r1", a.r1, 0.0, 1e6)?;
-        diat_nets::augment::Policy::parse(&a.augment).map_err(|e| {
-            diat_nets::NetsError::Config(format!("stages.adversarial.augment: {e}"))
-        })?;
         in_range("stages.adversarial.dstep", a.dstep, 1, 100)?;
         in_range("stages.adversarial.tstep", a.tstep, 1, 100)?;
         in_range("stages.adversarial.lambda", a.lambda, 0.0, 1e9)?;

@@ -1057,7 +1057,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                     (step + 1) % log_every == 0,
                     ctx.precision,
                     st.r1,
-                    st.augment_policy(),
+                    st.augment,
                 );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)

@@ -173,7 +173,10 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
         get(&["model", "residual"])
             .filter(|r| r == "true")
             .map(|_| "T predicts a change of its input (residual output)".to_string()),
+        get(&["model", "residual_blur"]).map(|b| format!("T's change blurred, σ = {b} px")),
         get(&["stages", "adversarial", "r1"]).map(|g| format!("R1 penalty on D, γ = {g}")),
+        get(&["stages", "adversarial", "augment"])
+            .map(|a| format!("DiffAugment `{a}` on D's inputs")),
     ]
     .into_iter()
     .flatten()
