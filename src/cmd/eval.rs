@@ -33,6 +33,15 @@ enum Cmd {
     Real(super::eval_real::RealArgs),
     #[cfg(not(feature = "torch"))]
     Real(super::NeedsTorch),
+    /// The evaluator's path on LFW's whole photos: detect, align, edit, paste back (PNG), then
+    /// identity across photos (descriptor verification of LFW's pairs before and after the edit,
+    /// accuracy at 0.6 and ROC AUC), attribute success on the photos the classifier finds
+    /// eligible, the other attributes kept, pixels changed outside a local model's region, and
+    /// the path's speed per stage. Prints a report; --json, --sheet, --out write files.
+    #[cfg(feature = "torch")]
+    Lfw(super::eval_lfw::LfwArgs),
+    #[cfg(not(feature = "torch"))]
+    Lfw(super::NeedsTorch),
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +118,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Cmd::Real(a) => super::eval_real::real(a),
         #[cfg(not(feature = "torch"))]
         Cmd::Real(a) => a.refuse("eval real"),
+        #[cfg(feature = "torch")]
+        Cmd::Lfw(a) => super::eval_lfw::lfw(a),
+        #[cfg(not(feature = "torch"))]
+        Cmd::Lfw(a) => a.refuse("eval lfw"),
     }
 }
 

@@ -54,15 +54,24 @@ pub struct RealArgs {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum RealDirection {
+pub(crate) enum RealDirection {
     Add,
     Remove,
+}
+
+impl From<RealDirection> for diat_eval::real::Direction {
+    fn from(d: RealDirection) -> Self {
+        match d {
+            RealDirection::Add => Self::Add,
+            RealDirection::Remove => Self::Remove,
+        }
+    }
 }
 
 pub fn real(a: RealArgs) -> Result<ExitCode> {
     use diat_eval::classifier::Classifier;
     use diat_eval::faces::{FaceSource, Labels};
-    use diat_eval::real::{Direction as D, RealEvalConfig, evaluate_real, table};
+    use diat_eval::real::{RealEvalConfig, evaluate_real, table};
     let device = super::parse_device(&a.device)?;
     let split = match a.split.as_str() {
         "all" => None,
@@ -93,10 +102,7 @@ pub fn real(a: RealArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading model {}", a.model))?;
     let cfg = RealEvalConfig {
         attribute: attr,
-        direction: match a.direction {
-            RealDirection::Add => D::Add,
-            RealDirection::Remove => D::Remove,
-        },
+        direction: a.direction.into(),
         limit: a.limit,
         split,
         split_seed: a.split_seed,

@@ -18,6 +18,8 @@ pub mod data;
 pub mod doctor;
 pub mod eval;
 #[cfg(feature = "torch")]
+pub mod eval_lfw;
+#[cfg(feature = "torch")]
 pub mod eval_real;
 #[cfg(feature = "torch")]
 pub mod nets;

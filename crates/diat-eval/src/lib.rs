@@ -16,6 +16,8 @@
 //! | [`classifier`] | classifier data, training, held-out scores, loading |
 //! | [`metrics`] | accuracy and balanced accuracy |
 //! | [`real`] | `diat eval real`: conditions, identity and attribute measures, report, contact sheet |
+//! | [`lfw`] | `diat eval lfw`: whole LFW photos through detect, align, edit, paste back; verification across photos, attributes kept, stage times |
+//! | [`sheet`] | before/after contact sheets |
 //! | [`bench`](mod@bench) | `diat bench real`: both networks beside their peers |
 //! | [`font`] | a tiny bitmap font for the contact sheet's captions |
 
@@ -25,7 +27,9 @@ pub mod classifier;
 pub mod error;
 pub mod faces;
 pub mod font;
+pub mod lfw;
 pub mod metrics;
 pub mod real;
+pub mod sheet;
 
 pub use error::{EvalError, Result};

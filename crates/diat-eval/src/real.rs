@@ -27,8 +27,8 @@ use crate::faces::{
     AlignedPhoto, FaceSource, Labels, Rejected, decode_photo, detect_align, image_id, load_aligned,
     read_aligned_dir, zip_photo_names,
 };
-use crate::font::{draw_text, text_width};
-use diat_align::image::{Rgb, RgbImage, imageops};
+use crate::sheet::{SheetPair, pair_sheet};
+use diat_align::image::RgbImage;
 use diat_align::{CropWindow, Landmarks};
 use diat_celeba::sets::paper_task_named;
 use diat_celeba::split::Split;
@@ -58,14 +58,14 @@ impl Direction {
         }
     }
     /// Whether an input with attribute value `has` is one this edit applies to.
-    fn wants_input(self, has: bool) -> bool {
+    pub fn wants_input(self, has: bool) -> bool {
         match self {
             Direction::Add => !has,
             Direction::Remove => has,
         }
     }
     /// Whether probability `p` of the attribute counts as success.
-    fn success(self, p: f64) -> bool {
+    pub fn success(self, p: f64) -> bool {
         match self {
             Direction::Add => p > 0.5,
             Direction::Remove => p < 0.5,
@@ -642,61 +642,30 @@ fn contact_sheet(
     r: &RealReport,
     faces: usize,
 ) -> Option<RgbImage> {
-    let n = faces.min(xs.len());
-    if n == 0 {
-        return None;
-    }
-    let size = xs[0].width();
-    let scale = (128 / size).max(1);
-    let tile = size * scale;
-    let caption = 12;
-    let pad = 6;
-    let cols = n.min(4) as u32;
-    let rows = n.div_ceil(4) as u32;
-    let (cw, ch) = (2 * tile + pad, tile + caption);
-    let mut sheet = RgbImage::from_pixel(
-        cols * cw + (cols + 1) * pad,
-        rows * ch + (rows + 1) * pad,
-        Rgb([255, 255, 255]),
-    );
-    let model_i = r
-        .conditions
-        .iter()
-        .position(|c| c.condition == "model")
-        .unwrap_or(0);
-    let ident_i = r
-        .conditions
-        .iter()
-        .position(|c| c.condition == "identity")
-        .unwrap_or(0);
-    for i in 0..n {
-        let (cx, cy) = ((i % 4) as u32, (i / 4) as u32);
-        let x0 = pad + cx * (cw + pad);
-        let y0 = pad + cy * (ch + pad);
-        let up = |img: &RgbImage| imageops::resize(img, tile, tile, imageops::FilterType::Nearest);
-        imageops::overlay(&mut sheet, &up(&xs[i]), x0 as i64, y0 as i64);
-        imageops::overlay(
-            &mut sheet,
-            &up(&outs[i]),
-            (x0 + tile + pad) as i64,
-            y0 as i64,
-        );
-        let f = &r.faces[i];
-        let a = format!("p={:.2}", f.probability[ident_i]);
-        let b = format!(
-            "p={:.2} d={:.2}",
-            f.probability[model_i], f.distance[model_i]
-        );
-        let ok = r.direction.success(f.probability[model_i])
-            && f.distance[model_i] < SAME_PERSON_THRESHOLD;
-        draw_text(&mut sheet, x0, y0 + tile + 3, &a, 1, [0, 0, 0]);
-        let bx = x0 + tile + pad;
-        let color = if ok { [0, 120, 0] } else { [170, 0, 0] };
-        if text_width(&b, 1) <= tile + pad {
-            draw_text(&mut sheet, bx, y0 + tile + 3, &b, 1, color);
-        }
-    }
-    Some(sheet)
+    let position = |name: &str| {
+        r.conditions
+            .iter()
+            .position(|c| c.condition == name)
+            .unwrap_or(0)
+    };
+    let (model_i, ident_i) = (position("model"), position("identity"));
+    let pairs: Vec<SheetPair<'_>> = (0..faces.min(xs.len()))
+        .map(|i| {
+            let f = &r.faces[i];
+            SheetPair {
+                before: &xs[i],
+                after: &outs[i],
+                before_caption: format!("p={:.2}", f.probability[ident_i]),
+                after_caption: format!(
+                    "p={:.2} d={:.2}",
+                    f.probability[model_i], f.distance[model_i]
+                ),
+                ok: r.direction.success(f.probability[model_i])
+                    && f.distance[model_i] < SAME_PERSON_THRESHOLD,
+            }
+        })
+        .collect();
+    pair_sheet(&pairs)
 }
 
 #[cfg(test)]
