@@ -20,6 +20,13 @@
 //!   `max_retry_delay`). Everything else (404, 403, TLS failures, a wrong hash, more bytes than
 //!   published, a compressed body) fails at once. An error response's body is read (a short
 //!   excerpt goes into the message) and never written to disk.
+//! - A file's sources (`url`, then each of `mirrors`) are tried in order, each on its own terms:
+//!   its own retries, and its bytes verified against the same size and sha256 before anything
+//!   is cached. A source that fails for any reason (a dead link, retries run out, a truncated
+//!   body, other bytes or another size, a refused url) is reported (a warning, and
+//!   [`FetchOutcome::failed_sources`] when a later one works) and its partial deleted; the next
+//!   source then starts from byte 0. When every source fails the error
+//!   ([`ZooError::AllSourcesFailed`]) lists each one's url and why.
 //! - `Accept-Encoding: identity` is sent and reqwest is built without decompression: a response
 //!   with a `Content-Encoding` is refused rather than cached in the wrong form.
 //! - Plain `http://` is refused, for the first url and for every redirect, unless the host is a
@@ -126,6 +133,56 @@ pub struct FetchOutcome {
     /// HTTP requests sent.
     pub requests: u32,
     pub seconds: f64,
+    /// The sources (`url`, then the mirrors, in order) that were tried and failed before
+    /// `source` delivered verified bytes; empty when the first source worked or the blob was
+    /// cached. Sources skipped offline are not listed.
+    pub failed_sources: Vec<FailedSource>,
+}
+
+/// A source of a file that was tried and failed (see [`FetchOutcome::failed_sources`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailedSource {
+    /// The url, as the registry lists it.
+    pub url: String,
+    /// Its place among the file's sources: 1 is `url`, 2 the first mirror, ...
+    pub index: usize,
+    /// How many sources the file has.
+    pub of: usize,
+    /// Why it failed (the error, without the url it is about when that led it).
+    pub error: String,
+}
+
+impl std::fmt::Display for FailedSource {
+    /// `source 1 of 2 (https://a/x) failed: HTTP 404 (not found)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "source {} of {} ({}) failed: {}",
+            self.index, self.of, self.url, self.error
+        )
+    }
+}
+
+impl FetchOutcome {
+    /// What happened before the bytes came from `source`, for people:
+    /// `source 1 of 2 (https://a/x) failed: HTTP 404; fetched from https://b/x`, or `None`
+    /// when no source failed.
+    pub fn fallback_note(&self) -> Option<String> {
+        if self.failed_sources.is_empty() {
+            return None;
+        }
+        let mut s = self
+            .failed_sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if let Some(src) = &self.source {
+            s.push_str("; fetched from ");
+            s.push_str(src);
+        }
+        Some(s)
+    }
 }
 
 /// Whether plain http may be used for `url`: https and file always; http only to loopback hosts
@@ -274,6 +331,7 @@ impl Fetcher {
                         transferred: 0,
                         requests: 0,
                         seconds: start.elapsed().as_secs_f64(),
+                        failed_sources: Vec::new(),
                     });
                 }
                 bad => {
@@ -296,9 +354,15 @@ impl Fetcher {
         }
         let dir = cache.blob_dir();
         fs::create_dir_all(&dir).at(&dir)?;
+        // Each source is tried in turn and verified on its own (size and sha256, see `finish`);
+        // whatever goes wrong with one (a dead link, a truncated or different file, a refused
+        // url) is reported and the next is tried. Only bytes that verified are ever renamed into
+        // the cache: a failed source's temporary file is deleted before the next one starts.
         let mut errors = Vec::new();
+        let mut failed_sources = Vec::new();
         let mut requests = 0;
-        for source in file.sources() {
+        let of = file.sources().count();
+        for (i, source) in file.sources().enumerate() {
             if skipped(source) {
                 continue;
             }
@@ -321,6 +385,13 @@ impl Fetcher {
             match res {
                 Ok((transferred, reqs)) => {
                     requests += reqs;
+                    if !failed_sources.is_empty() {
+                        tracing::info!(
+                            "{label}: fetched from {source} (source {} of {of}) after {} failed",
+                            i + 1,
+                            failed_sources.len()
+                        );
+                    }
                     return Ok(FetchOutcome {
                         path: blob,
                         sha256: file.sha256.clone(),
@@ -330,10 +401,22 @@ impl Fetcher {
                         transferred,
                         requests,
                         seconds: start.elapsed().as_secs_f64(),
+                        failed_sources,
                     });
                 }
                 Err(e) => {
-                    tracing::warn!("{label}: {e}");
+                    let next = if i + 1 < of {
+                        "; trying the next source"
+                    } else {
+                        ""
+                    };
+                    tracing::warn!("{label}: source {} of {of} failed: {e}{next}", i + 1);
+                    failed_sources.push(FailedSource {
+                        url: source.to_string(),
+                        index: i + 1,
+                        of,
+                        error: reason(&e, source, label),
+                    });
                     errors.push(e);
                 }
             }
@@ -899,6 +982,24 @@ impl Fetcher {
         }
         Ok(())
     }
+}
+
+/// An error's text without the url (or `<label> from <url>`) that leads it: the url is printed
+/// beside it already.
+fn reason(e: &ZooError, source: &str, label: &str) -> String {
+    let text = e.to_string();
+    let mut urls = vec![source.to_string()];
+    if let Ok(u) = Url::parse(source) {
+        urls.push(u.to_string());
+    }
+    for u in &urls {
+        for lead in [format!("{label} from {u}: "), format!("{u}: ")] {
+            if let Some(rest) = text.strip_prefix(&lead) {
+                return rest.to_string();
+            }
+        }
+    }
+    text
 }
 
 fn partial_path(blob: &Path) -> PathBuf {

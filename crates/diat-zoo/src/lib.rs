@@ -28,7 +28,7 @@ mod util;
 
 pub use cache::{BlobStatus, Cache, GcOptions, GcReport, InstalledModel, VerifyReport};
 pub use error::{Result, ZooError};
-pub use fetch::{FetchOptions, FetchOutcome, Fetcher};
+pub use fetch::{FailedSource, FetchOptions, FetchOutcome, Fetcher};
 pub use publish::{PublishOptions, Published, publish};
 pub use registry::{FileEntry, ModelEntry, ModelRef, Preprocessing, Registry, SCHEMA_VERSION};
 pub use resolve::{ResolveOptions, Resolved, pull, resolve_and_fetch, resolve_and_fetch_with};

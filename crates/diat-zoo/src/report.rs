@@ -279,7 +279,9 @@ impl Display for ModelInfo {
 }
 
 impl Display for Resolved {
-    /// `diat zoo pull`'s line: files verified, bytes downloaded, where.
+    /// `diat zoo pull`'s line: files verified, bytes downloaded, where; then, for each file whose
+    /// first source(s) failed, a line naming them, why, and where it came from instead
+    /// (`  transform: source 1 of 2 (https://a/x) failed: HTTP 404; fetched from https://b/x`).
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let got: u64 = self.fetched.iter().map(|x| x.transferred).sum();
         let secs: f64 = self.fetched.iter().map(|x| x.seconds).sum();
@@ -296,7 +298,19 @@ impl Display for Resolved {
             self.fetched.len(),
             human_bytes(got),
             self.dir.display()
-        )
+        )?;
+        for x in &self.fetched {
+            let Some(note) = x.fallback_note() else {
+                continue;
+            };
+            let role = self
+                .entry
+                .as_ref()
+                .and_then(|e| e.files.iter().find(|file| file.sha256 == x.sha256))
+                .map_or_else(|| format!("sha256 {}", x.sha256), |file| file.role.clone());
+            writeln!(f, "  {role}: {note}")?;
+        }
+        Ok(())
     }
 }
 

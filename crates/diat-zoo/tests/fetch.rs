@@ -437,6 +437,237 @@ fn mirrors_are_tried_in_order() {
     );
 }
 
+/// Two servers on their own ports: the file's `url` on `a` (serving nothing yet), its one mirror
+/// on `b` (serving `body`), both at `path`.
+fn two_servers(
+    path: &str,
+    body: &[u8],
+) -> (TestServer, TestServer, tempfile::TempDir, Cache, FileEntry) {
+    let a = TestServer::start();
+    let b = TestServer::start();
+    b.serve(path, body.to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("zoo/v1"));
+    let mut f = file("transform", a.url(path), body);
+    f.mirrors = vec![b.url(path)];
+    (a, b, dir, cache, f)
+}
+
+/// The names in the blob folder.
+fn blob_names(cache: &Cache) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(cache.blob_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_dead_first_url_is_reported_and_the_mirror_on_another_server_is_used() {
+    let start = Instant::now();
+    let body = data(50_000, 20);
+    let (a, b, _d, cache, f) = two_servers("/m/transform.safetensors", &body);
+    assert_ne!(a.url("/"), b.url("/"), "two servers, two ports");
+    let m = entry("mirrored", "1.0.0", vec![f.clone()]);
+    let fetcher = Fetcher::new(opts()).unwrap();
+    let (installed, outcomes) = diat_zoo::pull(&m, &cache, &fetcher).unwrap();
+    let out = &outcomes[0];
+    assert!(!out.cached);
+    assert_eq!(out.source.as_deref(), Some(f.mirrors[0].as_str()));
+    assert_eq!(read_blob(&out.path), body);
+    assert_eq!(out.failed_sources.len(), 1, "{:?}", out.failed_sources);
+    let failed = &out.failed_sources[0];
+    assert_eq!(failed.url, f.url);
+    assert_eq!((failed.index, failed.of), (1, 2));
+    assert!(failed.error.contains("HTTP 404"), "{failed:?}");
+    assert_eq!(
+        a.requests("/m/transform.safetensors").len(),
+        1,
+        "404 is not retried"
+    );
+    assert_eq!(b.requests("/m/transform.safetensors").len(), 1);
+    assert!(leftovers(&cache).is_empty());
+    // What `diat zoo pull` prints names the dead source, why, and where the bytes came from.
+    let resolved = diat_zoo::Resolved {
+        id: m.id(),
+        entry: Some(m.clone()),
+        dir: installed.dir.clone(),
+        files: installed.files.clone(),
+        fetched: outcomes.clone(),
+    };
+    let text = resolved.to_string();
+    let line = format!(
+        "  transform: source 1 of 2 ({}) failed: HTTP 404 (no such file); fetched from {}\n",
+        f.url, f.mirrors[0]
+    );
+    assert!(text.contains(&line), "{text}");
+    // --json carries them too.
+    let json = serde_json::to_value(out).unwrap();
+    assert_eq!(json["failed_sources"][0]["url"], f.url.as_str());
+    // From the cache next time: nothing failed, nothing to report.
+    let (_, again) = diat_zoo::pull(&m, &cache, &fetcher).unwrap();
+    assert!(again[0].cached && again[0].failed_sources.is_empty());
+    assert!(again[0].fallback_note().is_none());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_first_server_that_always_truncates_falls_through_to_the_second() {
+    let start = Instant::now();
+    let body = data(150_000, 21);
+    let (a, b, _d, cache, f) = two_servers("/t", &body);
+    a.serve("/t", body.clone());
+    // Every response stops at byte 60 000 of the file: the first gets that far, each resumed
+    // request gets no byte, and the retries run out.
+    a.script("/t", vec![Fault::TruncateAt(60_000); 10]);
+    let out = Fetcher::new(opts())
+        .unwrap()
+        .fetch(&cache, &f, "m@1.0.0 transform")
+        .unwrap();
+    assert_eq!(out.source.as_deref(), Some(b.url("/t").as_str()));
+    assert_eq!(read_blob(&out.path), body);
+    let seen = a.requests("/t");
+    assert_eq!(seen.len(), 4, "the first try and 3 retries: {seen:?}");
+    assert_eq!(seen[1].range.as_deref(), Some("bytes=60000-"), "resumed");
+    assert_eq!(b.requests("/t").len(), 1);
+    assert!(
+        b.requests("/t")[0].range.is_none(),
+        "the mirror starts from byte 0, not from the first server's partial"
+    );
+    assert_eq!(out.failed_sources.len(), 1);
+    let failed = &out.failed_sources[0];
+    assert_eq!(failed.url, a.url("/t"));
+    assert!(
+        failed.error.contains("after 60000 of 150000 bytes")
+            && failed.error.contains("gave up after 4 attempts"),
+        "{failed:?}"
+    );
+    let note = out.fallback_note().unwrap();
+    assert!(
+        note.starts_with(&format!("source 1 of 2 ({}) failed: ", a.url("/t")))
+            && note.ends_with(&format!("; fetched from {}", b.url("/t"))),
+        "{note}"
+    );
+    assert!(leftovers(&cache).is_empty(), "{:?}", leftovers(&cache));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_mirror_with_other_bytes_is_reported_and_never_cached() {
+    let start = Instant::now();
+    let body = data(120_000, 22);
+    let (a, b, d, cache, f) = two_servers("/h", &body);
+    // Same size, other bytes: only the sha256 tells them apart.
+    a.serve("/h", data(120_000, 23));
+    let out = Fetcher::new(opts())
+        .unwrap()
+        .fetch(&cache, &f, "m@1.0.0 transform")
+        .unwrap();
+    assert_eq!(out.source.as_deref(), Some(b.url("/h").as_str()));
+    assert_eq!(read_blob(&out.path), body);
+    assert_eq!(a.requests("/h").len(), 1, "a wrong hash is not retried");
+    let failed = &out.failed_sources[0];
+    assert_eq!(failed.url, a.url("/h"));
+    assert!(
+        failed.error.contains("sha256") && failed.error.contains("nothing was cached"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        blob_names(&cache),
+        vec![f.sha256.clone()],
+        "only the verified blob"
+    );
+    assert!(leftovers(&cache).is_empty());
+    assert!(cache.verify(None).unwrap().ok());
+
+    // Another size (a longer and a shorter file): refused on the announced length, next tried.
+    for (path, wrong) in [("/long", data(120_001, 24)), ("/short", data(119_999, 25))] {
+        let cache = Cache::new(d.path().join(path.trim_start_matches('/')));
+        a.serve(path, wrong);
+        b.serve(path, body.clone());
+        let mut f = f.clone();
+        f.url = a.url(path);
+        f.mirrors = vec![b.url(path)];
+        let out = Fetcher::new(opts())
+            .unwrap()
+            .fetch(&cache, &f, "m@1.0.0 transform")
+            .unwrap();
+        assert_eq!(out.source.as_deref(), Some(b.url(path).as_str()));
+        assert_eq!(read_blob(&out.path), body);
+        let failed = &out.failed_sources[0];
+        assert!(
+            failed.url == a.url(path) && failed.error.contains("announces"),
+            "{failed:?}"
+        );
+        assert_eq!(blob_names(&cache), vec![f.sha256.clone()]);
+    }
+
+    // Both serve the wrong bytes: the pull fails, naming both, and the cache holds nothing.
+    let cache = Cache::new(d.path().join("both-wrong"));
+    b.serve("/h", data(120_000, 26));
+    let e = Fetcher::new(opts())
+        .unwrap()
+        .fetch(&cache, &f, "m@1.0.0 transform")
+        .unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+    assert!(blob_names(&cache).is_empty(), "{:?}", blob_names(&cache));
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn when_every_source_is_dead_the_error_lists_each_url() {
+    let start = Instant::now();
+    let body = data(30_000, 27);
+    let (a, b, _d, cache, f) = two_servers("/dead", &body);
+    // `a` has no such file (404); `b` fails with 503 until the retries run out.
+    b.script("/dead", vec![Fault::Status(503); 10]);
+    let e = Fetcher::new(opts())
+        .unwrap()
+        .fetch(&cache, &f, "m@1.0.0 transform")
+        .unwrap_err();
+    let ZooError::AllSourcesFailed { what, errors } = &e else {
+        panic!("{e}");
+    };
+    assert_eq!(what, "m@1.0.0 transform");
+    assert_eq!(errors.len(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("every source failed")
+            && msg.contains(&format!("{}: HTTP 404", a.url("/dead")))
+            && msg.contains(&b.url("/dead"))
+            && msg.contains("HTTP 503")
+            && msg.contains("gave up after 4 attempts"),
+        "{msg}"
+    );
+    assert!(
+        msg.find(&a.url("/dead")) < msg.find(&b.url("/dead")),
+        "in the order tried: {msg}"
+    );
+    assert_eq!(a.requests("/dead").len(), 1);
+    assert_eq!(b.requests("/dead").len(), 4);
+    assert!(!cache.blob_dir().join(&f.sha256).exists());
+    assert!(leftovers(&cache).is_empty());
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 #[test]
 fn two_concurrent_pulls_of_one_file_both_succeed() {
     let body = data(1_500_000, 13);

@@ -20,6 +20,9 @@ pub enum Fault {
     ResetAfter(usize),
     /// Send the head (full Content-Length) and `n` body bytes, then close normally.
     Truncate(usize),
+    /// Like `Truncate`, but stop at byte `n` of the file, wherever the response starts: a
+    /// resumed request (`Range: bytes=N-` with N >= n) gets the head and no body byte at all.
+    TruncateAt(usize),
     /// Send the body `chunk` bytes at a time, one chunk every `every`.
     Trickle { chunk: usize, every: Duration },
     /// Send the head, then nothing for this long, then close.
@@ -239,6 +242,11 @@ fn handle(mut conn: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
         Some(Fault::Truncate(n)) => {
             conn.write_all(&slice[..n.min(slice.len())])?;
+            conn.flush()?;
+            conn.shutdown(std::net::Shutdown::Both)
+        }
+        Some(Fault::TruncateAt(n)) => {
+            conn.write_all(&slice[..n.saturating_sub(start).min(slice.len())])?;
             conn.flush()?;
             conn.shutdown(std::net::Shutdown::Both)
         }
