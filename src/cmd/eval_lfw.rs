@@ -46,6 +46,9 @@ pub struct LfwArgs {
     /// Photos per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// libtorch threads (0: its default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
     /// Where the networks run: auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -57,6 +60,9 @@ pub fn lfw(a: LfwArgs) -> Result<ExitCode> {
     };
     use diat_eval::real::Direction;
     let device = super::parse_device(&a.device)?;
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads);
+    }
     if a.limit == Some(0) {
         bail!("--limit must be positive");
     }
