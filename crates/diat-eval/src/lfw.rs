@@ -283,6 +283,18 @@ pub struct OutsideRegion {
     pub pixels_changed_anywhere: u64,
 }
 
+/// One scored pair's descriptor distances.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PairScore {
+    pub first: String,
+    pub second: String,
+    pub same: bool,
+    /// First photo unedited, edited, blurred input; each against the unedited second photo.
+    pub before: f64,
+    pub after: f64,
+    pub blurred: f64,
+}
+
 /// One photo's numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LfwPhotoScore {
@@ -334,6 +346,7 @@ pub struct LfwReport {
     pub outside_region: Option<OutsideRegion>,
     pub times: StageTimes,
     pub photos_scored: Vec<LfwPhotoScore>,
+    pub pairs_scored_detail: Vec<PairScore>,
 }
 
 /// The detection LFW is about: of several faces, the one whose box centre is nearest the photo's
@@ -437,13 +450,19 @@ pub fn changes_outside_region(
     (outside, anywhere)
 }
 
-/// A photo through the path.
-struct Edited {
+/// A photo through the path, before the edit.
+struct Aligned {
     photo: RgbImage,
     face: AlignedFace,
     faces_found: usize,
-    edited: Option<RgbImage>,
-    blurred: Option<RgbImage>,
+}
+
+/// A photo's scores: descriptor and classifier probabilities (per attribute) of the photo before
+/// the edit, after it, and with the blurred input.
+struct Scored {
+    faces_found: usize,
+    descs: [[f32; 128]; 3],
+    probs: [Vec<f64>; 3],
 }
 
 fn to_tensor(crops: &[&RgbImage], model: &Model) -> Tensor {
@@ -523,7 +542,9 @@ pub fn evaluate_lfw(
     };
     let mut times = StageTimes::default();
     let mut rejected = Vec::new();
-    let mut done: Vec<Option<Edited>> = (0..order.len()).map(|_| None).collect();
+    let mut done: Vec<Option<Scored>> = (0..order.len()).map(|_| None).collect();
+    // (photo index, before, after) of the first eligible photos, for the sheet.
+    let mut for_sheet: Vec<(usize, RgbImage, RgbImage)> = Vec::new();
     let progress = Progress::new("eval lfw", Some(order.len() as u64));
     let mut outside = OutsideRegion {
         photos_changed: 0,
@@ -532,7 +553,7 @@ pub fn evaluate_lfw(
     };
     let chunk = cfg.batch.max(1);
     for start in (0..order.len()).step_by(chunk) {
-        let mut batch: Vec<usize> = Vec::new();
+        let mut batch: Vec<(usize, Aligned)> = Vec::new();
         for i in start..(start + chunk).min(order.len()) {
             progress.inc(1);
             let r = &order[i];
@@ -587,23 +608,20 @@ pub fn evaluate_lfw(
             };
             let face = align_face(&photo, &lm, win, Some(det))?;
             times.align += t.elapsed().as_secs_f64();
-            done[i] = Some(Edited {
-                photo,
-                face,
-                faces_found: found.len(),
-                edited: None,
-                blurred: None,
-            });
-            batch.push(i);
+            batch.push((
+                i,
+                Aligned {
+                    photo,
+                    face,
+                    faces_found: found.len(),
+                },
+            ));
         }
         if batch.is_empty() {
             continue;
         }
         let t = Instant::now();
-        let crops: Vec<&RgbImage> = batch
-            .iter()
-            .map(|&i| &done[i].as_ref().expect("aligned").face.crop)
-            .collect();
+        let crops: Vec<&RgbImage> = batch.iter().map(|(_, a)| &a.face.crop).collect();
         let x = to_tensor(&crops, model);
         let (_, y) = model.apply(&x);
         let outs = to_images(&y, size)?;
@@ -614,87 +632,99 @@ pub fn evaluate_lfw(
             size,
         )?;
         times.scoring += t.elapsed().as_secs_f64();
-        for ((&i, out), blur) in batch.iter().zip(&outs).zip(&blurs) {
-            let e = done[i].as_mut().expect("aligned");
+        // The three versions of each photo, scored together below.
+        let mut versions: Vec<[RgbImage; 2]> = Vec::with_capacity(batch.len());
+        for ((i, a), (out, blur)) in batch.iter().zip(outs.iter().zip(&blurs)) {
             let t = Instant::now();
-            let edited = diat_align::paste_back_with(&e.photo, &e.face, out, &paste)?;
+            let edited = diat_align::paste_back_with(&a.photo, &a.face, out, &paste)?;
             times.paste += t.elapsed().as_secs_f64();
             if let Some(dir) = &cfg.out {
                 let t = Instant::now();
-                diat_align::save_image(&dir.join(format!("{}.png", order[i].stem())), &edited)?;
+                diat_align::save_image(&dir.join(format!("{}.png", order[*i].stem())), &edited)?;
                 times.write += t.elapsed().as_secs_f64();
             }
             let t = Instant::now();
-            e.blurred = Some(diat_align::paste_back_with(
-                &e.photo, &e.face, blur, &paste,
-            )?);
+            let blurred = diat_align::paste_back_with(&a.photo, &a.face, blur, &paste)?;
             if let Some(r) = &region {
-                let (o, a) = changes_outside_region(&e.photo, &edited, &e.face, r, size);
+                let (o, n) = changes_outside_region(&a.photo, &edited, &a.face, r, size);
                 outside.photos_changed += usize::from(o > 0);
                 outside.pixels_changed += o;
-                outside.pixels_changed_anywhere += a;
+                outside.pixels_changed_anywhere += n;
             }
             times.scoring += t.elapsed().as_secs_f64();
-            e.edited = Some(edited);
+            versions.push([edited, blurred]);
+        }
+        // Scoring: dlib chips and classifier crops of the photo, the edited and the blurred one,
+        // all cut with the landmarks detected on the photo.
+        let t = Instant::now();
+        let mut chips = Vec::with_capacity(3 * batch.len());
+        let mut cls: [Vec<RgbImage>; 3] = Default::default();
+        for ((_, a), [edited, blurred]) in batch.iter().zip(&versions) {
+            let lm = &a.face.landmarks;
+            for (k, img) in [&a.photo, edited, blurred].into_iter().enumerate() {
+                chips.push(diat_align::chip::face_chip(
+                    img,
+                    lm,
+                    diat_align::chip::FACE_CHIP_SIZE,
+                    diat_align::chip::FACE_CHIP_PADDING,
+                )?);
+                cls[k].push(align_face(img, lm, cls_win, None)?.crop);
+            }
+        }
+        let raw: Vec<&[u8]> = chips.iter().map(|c| c.as_raw().as_slice()).collect();
+        let descs = descriptor.describe(&raw, 32)?;
+        // probs[version][attribute][photo of the batch]
+        let mut probs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(3);
+        for version in &cls {
+            probs.push(
+                attributes
+                    .iter()
+                    .map(|a| classifier.probability(version, a))
+                    .collect::<Result<_>>()?,
+            );
+        }
+        times.scoring += t.elapsed().as_secs_f64();
+        for (j, ((i, a), [edited, _])) in batch.into_iter().zip(versions).enumerate() {
+            let at = |v: usize| (0..attributes.len()).map(|k| probs[v][k][j]).collect();
+            let scored = Scored {
+                faces_found: a.faces_found,
+                descs: [descs[3 * j], descs[3 * j + 1], descs[3 * j + 2]],
+                probs: [at(0), at(1), at(2)],
+            };
+            let eligible = cfg.direction.wants_input(scored.probs[0][target] > 0.5);
+            if eligible && for_sheet.len() < cfg.sheet_photos {
+                for_sheet.push((i, a.photo, edited));
+            }
+            done[i] = Some(scored);
         }
     }
     progress.finish();
     times.path = times.decode + times.detect + times.align + times.edit + times.paste + times.write;
     times.photos_per_second = order.len() as f64 / times.path.max(1e-9);
-
-    // Scoring: descriptors and classifier probabilities of every edited photo's three versions.
-    let t = Instant::now();
-    let kept: Vec<usize> = (0..order.len()).filter(|&i| done[i].is_some()).collect();
-    let mut chips = Vec::with_capacity(3 * kept.len());
-    let mut crops: [Vec<RgbImage>; 3] = Default::default();
-    for &i in &kept {
-        let e = done[i].as_ref().expect("kept");
-        let lm = &e.face.landmarks;
-        let versions = [
-            &e.photo,
-            e.edited.as_ref().expect("edited"),
-            e.blurred.as_ref().expect("blurred"),
-        ];
-        for (k, img) in versions.into_iter().enumerate() {
-            chips.push(diat_align::chip::face_chip(
-                img,
-                lm,
-                diat_align::chip::FACE_CHIP_SIZE,
-                diat_align::chip::FACE_CHIP_PADDING,
-            )?);
-            crops[k].push(align_face(img, lm, cls_win, None)?.crop);
-        }
-    }
-    let raw: Vec<&[u8]> = chips.iter().map(|c| c.as_raw().as_slice()).collect();
-    let descs = descriptor.describe(&raw, 32)?;
-    // probs[version][attribute][photo]
-    let mut probs: Vec<Vec<Vec<f64>>> = Vec::new();
-    for version in &crops {
-        let mut per_attr = Vec::new();
-        for a in &attributes {
-            per_attr.push(if version.is_empty() {
-                Vec::new()
-            } else {
-                classifier.probability(version, a)?
-            });
-        }
-        probs.push(per_attr);
-    }
-    times.scoring += t.elapsed().as_secs_f64();
-    let slot: HashMap<usize, usize> = kept.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let desc = |i: usize, version: usize| slot.get(&i).map(|&k| &descs[3 * k + version]);
+    let desc = |i: usize, version: usize| done[i].as_ref().map(|s| &s.descs[version]);
 
     // Verification per pair.
     let mut conds: [Vec<(f64, bool)>; 3] = Default::default();
+    let mut pair_detail = Vec::new();
     for p in pairs {
         let (a, b) = (index[&p.first], index[&p.second]);
         let (Some(b0), Some(_)) = (desc(b, 0), desc(a, 0)) else {
             continue;
         };
+        let mut d = [0.0; 3];
         for (version, list) in conds.iter_mut().enumerate() {
             let av = desc(a, version).expect("scored");
-            list.push((distance(av, b0), p.same));
+            d[version] = distance(av, b0);
+            list.push((d[version], p.same));
         }
+        pair_detail.push(PairScore {
+            first: p.first.stem(),
+            second: p.second.stem(),
+            same: p.same,
+            before: d[0],
+            after: d[1],
+            blurred: d[2],
+        });
     }
     let pairs_scored = conds[0].len();
     let verification_rows = vec![
@@ -704,24 +734,23 @@ pub fn evaluate_lfw(
     ];
 
     // Attributes on the eligible photos.
-    let mut scores = Vec::with_capacity(kept.len());
-    for (k, &i) in kept.iter().enumerate() {
-        let at = |v: usize| {
-            (0..attributes.len())
-                .map(|a| probs[v][a][k])
-                .collect::<Vec<_>>()
-        };
-        let before = at(0);
-        scores.push(LfwPhotoScore {
-            photo: order[i].stem(),
-            faces_found: done[i].as_ref().expect("kept").faces_found,
-            eligible: cfg.direction.wants_input(before[target] > 0.5),
-            before,
-            after: at(1),
-            blurred: at(2),
-            distance_to_original: distance(&descs[3 * k + 1], &descs[3 * k]),
-        });
-    }
+    let scores: Vec<LfwPhotoScore> = done
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let s = s.as_ref()?;
+            Some(LfwPhotoScore {
+                photo: order[i].stem(),
+                faces_found: s.faces_found,
+                eligible: cfg.direction.wants_input(s.probs[0][target] > 0.5),
+                before: s.probs[0].clone(),
+                after: s.probs[1].clone(),
+                blurred: s.probs[2].clone(),
+                distance_to_original: distance(&s.descs[1], &s.descs[0]),
+            })
+        })
+        .collect();
+    let photos_edited = scores.len();
     let eligible: Vec<&LfwPhotoScore> = scores.iter().filter(|s| s.eligible).collect();
     let m = eligible.len().max(1) as f64;
     let attribute_success = [("identity", 0), ("blurred input", 2), ("model", 1)]
@@ -777,17 +806,16 @@ pub fn evaluate_lfw(
         .filter(|s| s.distance_to_original < SAME_PERSON_THRESHOLD)
         .count() as f64
         / scores.len().max(1) as f64;
-    // The sheet: eligible photos, before | after.
-    let sheet_pairs: Vec<SheetPair<'_>> = kept
+    // The sheet: the first eligible photos, before | after.
+    let by_stem: HashMap<String, &LfwPhotoScore> =
+        scores.iter().map(|s| (s.photo.clone(), s)).collect();
+    let sheet_pairs: Vec<SheetPair<'_>> = for_sheet
         .iter()
-        .zip(&scores)
-        .filter(|(_, s)| s.eligible)
-        .take(cfg.sheet_photos)
-        .map(|(&i, s)| {
-            let e = done[i].as_ref().expect("kept");
+        .map(|(i, before, after)| {
+            let s = by_stem[&order[*i].stem()];
             SheetPair {
-                before: &e.photo,
-                after: e.edited.as_ref().expect("edited"),
+                before,
+                after,
                 before_caption: format!("p={:.2}", s.before[target]),
                 after_caption: format!("p={:.2} d={:.2}", s.after[target], s.distance_to_original),
                 ok: cfg.direction.success(s.after[target])
@@ -811,7 +839,7 @@ pub fn evaluate_lfw(
         pairs: pairs.len(),
         pairs_scored,
         photos: order.len(),
-        photos_edited: kept.len(),
+        photos_edited,
         rejected,
         rejected_by_reason,
         verification: verification_rows,
@@ -832,6 +860,7 @@ pub fn evaluate_lfw(
         outside_region: region.is_some().then_some(outside),
         times,
         photos_scored: scores,
+        pairs_scored_detail: pair_detail,
     };
     Ok((report, sheet))
 }
