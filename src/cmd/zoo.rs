@@ -168,6 +168,7 @@ fn publish(a: PublishArgs) -> Result<()> {
         data_manifest: a.data_manifest,
         overwrite: a.overwrite,
         eval_report: a.eval,
+        lfw_report: a.eval_lfw,
         notes: a.notes,
         no_samples: a.no_samples,
     })?;

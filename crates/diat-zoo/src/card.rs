@@ -83,6 +83,171 @@ pub fn eval_metrics(report: &Value) -> BTreeMap<String, f64> {
     m
 }
 
+/// The numbers of a `diat eval lfw` report that go into a registry entry's `metrics`, as
+/// fractions: `lfw_accuracy_before`, `lfw_accuracy_after` (verification of LFW's pairs at the
+/// descriptor's threshold), `lfw_same_verified_before`, `lfw_same_verified_after`, `lfw_auc_before`,
+/// `lfw_auc_after`, `lfw_success`, `lfw_success_identity` (on the eligible photos),
+/// `lfw_all_paper_unchanged`, `lfw_eligible`, `lfw_pairs_scored`, and for a model with a region
+/// `lfw_pixels_changed_outside_region`.
+pub fn lfw_metrics(report: &Value) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    let rows = |k: &str| {
+        report
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    let f = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64);
+    for v in rows("verification") {
+        let when = match v.get("condition").and_then(Value::as_str) {
+            Some("before") => "before",
+            Some("after edit") => "after",
+            _ => continue,
+        };
+        for k in ["accuracy", "same_verified", "auc"] {
+            if let Some(x) = f(v, k) {
+                m.insert(format!("lfw_{k}_{when}"), x);
+            }
+        }
+    }
+    for c in rows("attribute_success") {
+        let key = match c.get("condition").and_then(Value::as_str) {
+            Some("model") => "lfw_success",
+            Some("identity") => "lfw_success_identity",
+            _ => continue,
+        };
+        if let Some(x) = f(c, "success") {
+            m.insert(key.into(), x);
+        }
+    }
+    for (k, key) in [
+        ("all_paper_unchanged", "lfw_all_paper_unchanged"),
+        ("eligible", "lfw_eligible"),
+        ("pairs_scored", "lfw_pairs_scored"),
+    ] {
+        if let Some(x) = f(report, k) {
+            m.insert(key.into(), x);
+        }
+    }
+    if let Some(x) = report
+        .get("outside_region")
+        .and_then(|o| f(o, "pixels_changed"))
+    {
+        m.insert("lfw_pixels_changed_outside_region".into(), x);
+    }
+    m
+}
+
+/// The card's LFW section: verification before/after, attributes, what stays unchanged, each
+/// beside the issue's target (issue 20) and whether it is met.
+fn write_lfw(s: &mut String, r: &Value) {
+    let m = lfw_metrics(r);
+    let pct = |k: &str| {
+        m.get(k)
+            .map(|v| format!("{:.1} %", 100.0 * v))
+            .unwrap_or_else(|| "—".into())
+    };
+    let local = r.get("outside_region").is_some_and(|o| !o.is_null());
+    let met = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "—",
+    };
+    let get = |k: &str| m.get(k).copied();
+    let text = |k: &str| {
+        r.get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_else(|| "—".into())
+    };
+    let _ = writeln!(s, "## On LFW's whole photos (`diat eval lfw`)\n");
+    let _ = writeln!(
+        s,
+        "{} pairs of `{}` scored ({} photos, {} edited, {} rejected): every photo detected (MTCNN), aligned, edited and pasted back, scored as written (PNG). Eligible photos ({}): {}.\n",
+        text("pairs_scored"),
+        std::path::Path::new(&text("pairs_file"))
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        text("photos"),
+        text("photos_edited"),
+        r.get("rejected")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        text("eligibility"),
+        text("eligible"),
+    );
+    let _ = writeln!(s, "| measure | figure | target | |\n|---|---:|---|---|");
+    let _ = writeln!(
+        s,
+        "| verification accuracy before the edit (descriptor check) | {} | ≥ 99.0 % | {} |",
+        pct("lfw_accuracy_before"),
+        met(get("lfw_accuracy_before").map(|v| v >= 0.99))
+    );
+    let _ = writeln!(
+        s,
+        "| verification accuracy, edited first photo | {} | — | |",
+        pct("lfw_accuracy_after")
+    );
+    let kept = match (
+        get("lfw_same_verified_after"),
+        get("lfw_same_verified_before"),
+    ) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let _ = writeln!(
+        s,
+        "| same-person pairs verified, before → after | {} → {} ({} of before) | {} | {} |",
+        pct("lfw_same_verified_before"),
+        pct("lfw_same_verified_after"),
+        kept.map_or("—".into(), |k| format!("{:.1} %", 100.0 * k)),
+        if local { "≥ 95 % of before" } else { "—" },
+        if local {
+            met(kept.map(|k| k >= 0.95))
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "| ROC AUC before → after | {} → {} | — | |",
+        get("lfw_auc_before").map_or("—".into(), |v| format!("{v:.4}")),
+        get("lfw_auc_after").map_or("—".into(), |v| format!("{v:.4}"))
+    );
+    let _ = writeln!(
+        s,
+        "| attribute success on eligible photos (identity baseline) | {} ({}) | — | |",
+        pct("lfw_success"),
+        pct("lfw_success_identity")
+    );
+    let _ = writeln!(
+        s,
+        "| other paper attributes all unchanged | {} | {} | {} |",
+        pct("lfw_all_paper_unchanged"),
+        if local { "≥ 90 %" } else { "—" },
+        if local {
+            met(get("lfw_all_paper_unchanged").map(|v| v >= 0.9))
+        } else {
+            ""
+        }
+    );
+    if local {
+        let px = get("lfw_pixels_changed_outside_region");
+        let _ = writeln!(
+            s,
+            "| photo pixels changed outside the attribute region | {} | 0 | {} |",
+            px.map_or("—".into(), |v| format!("{v:.0}")),
+            met(px.map(|v| v == 0.0))
+        );
+    }
+    let _ = writeln!(s);
+}
+
 fn condition<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
     report
         .get("conditions")?
@@ -99,6 +264,8 @@ pub struct CardInputs<'a> {
     pub run_json: Option<&'a Value>,
     pub stage_seconds: &'a [(String, f64)],
     pub eval: Option<&'a Value>,
+    /// A `diat eval lfw --json` report (LFW's whole photos).
+    pub lfw: Option<&'a Value>,
     pub notes: Option<&'a str>,
 }
 
@@ -241,6 +408,9 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
         }
         Some(r) => write_eval(&mut s, r),
     }
+    if let Some(r) = inputs.lfw {
+        write_lfw(&mut s, r);
+    }
     if let Some(n) = notes.map(str::trim).filter(|n| !n.is_empty()) {
         let _ = writeln!(s, "## Notes\n\n{n}\n");
     }
@@ -339,6 +509,54 @@ not json
         assert!((t[1].1 - 4.0).abs() < 1e-9, "{t:?}");
         assert_eq!(human_duration(3725.0), "1 h 02 min");
         assert_eq!(human_duration(65.0), "1 min 05 s");
+    }
+
+    #[test]
+    fn lfw_figures_become_metrics_and_a_card_section_with_targets() {
+        let r: Value = serde_json::json!({
+            "pairs_file": "/x/pairsDevTest.txt", "pairs_scored": 1000, "photos": 1549,
+            "photos_edited": 1549, "rejected": [], "eligible": 718,
+            "eligibility": "classifier: P(Mouth_Slightly_Open) ≤ 0.5 before the edit",
+            "verification": [
+                {"condition": "before", "accuracy": 0.989, "same_verified": 0.984, "auc": 0.9982},
+                {"condition": "after edit", "accuracy": 0.981, "same_verified": 0.972, "auc": 0.9972},
+                {"condition": "blurred input", "accuracy": 0.978, "same_verified": 0.96, "auc": 0.997}
+            ],
+            "attribute_success": [
+                {"condition": "identity", "success": 0.0},
+                {"condition": "blurred input", "success": 0.013},
+                {"condition": "model", "success": 0.719}
+            ],
+            "all_paper_unchanged": 0.905,
+            "outside_region": {"pixels_changed": 0, "photos_changed": 0, "pixels_changed_anywhere": 5}
+        });
+        let m = lfw_metrics(&r);
+        assert_eq!(m["lfw_accuracy_before"], 0.989);
+        assert_eq!(m["lfw_same_verified_after"], 0.972);
+        assert_eq!(m["lfw_success"], 0.719);
+        assert_eq!(m["lfw_success_identity"], 0.0);
+        assert_eq!(m["lfw_pixels_changed_outside_region"], 0.0);
+        assert!(!m.contains_key("lfw_accuracy_blurred"));
+        let mut s = String::new();
+        write_lfw(&mut s, &r);
+        assert!(s.contains("pairsDevTest.txt"), "{s}");
+        // 98.9 % misses the 99.0 % descriptor target; the local targets are met.
+        assert!(s.contains("| 98.9 % | ≥ 99.0 % | **not met** |"), "{s}");
+        assert!(
+            s.contains("(98.8 % of before) | ≥ 95 % of before | met |"),
+            "{s}"
+        );
+        assert!(s.contains("| 90.5 % | ≥ 90 % | met |"), "{s}");
+        assert!(s.contains("attribute region | 0 | 0 | met |"), "{s}");
+        // A global model (no region) has no local targets.
+        let mut g = r.clone();
+        g["outside_region"] = Value::Null;
+        let mut s = String::new();
+        write_lfw(&mut s, &g);
+        assert!(
+            !s.contains("attribute region") && !s.contains("≥ 95 %"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct PublishOptions {
     /// A `diat eval real --json` report of the run's model on held-out faces: its figures go
     /// into the entry's `metrics` and the model card.
     pub eval_report: Option<PathBuf>,
+    /// A `diat eval lfw --json` report of the model on LFW's whole photos: its figures go into
+    /// the entry's `metrics` and the model card.
+    pub lfw_report: Option<PathBuf>,
     /// Markdown for the card's Notes (which images, which split, what limited the model).
     pub notes: Option<PathBuf>,
     /// Leave the sample sheets out of `run.zip` (they show training faces: a model published
@@ -359,6 +362,22 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         }
         None => None,
     };
+    let lfw_report: Option<serde_json::Value> = match &opts.lfw_report {
+        Some(p) => {
+            let b = fs::read(p).at(p)?;
+            let v: serde_json::Value = serde_json::from_slice(&b)
+                .map_err(|e| perr(format!("LFW report {}: {e}", p.display())))?;
+            if v.get("verification").and_then(|c| c.as_array()).is_none() {
+                return Err(perr(format!(
+                    "LFW report {}: no `verification` (expected the JSON of `diat eval lfw --json`)",
+                    p.display()
+                )));
+            }
+            metrics.extend(crate::card::lfw_metrics(&v));
+            Some(v)
+        }
+        None => None,
+    };
     let notes = match &opts.notes {
         Some(p) => Some(fs::read_to_string(p).at(p)?),
         None => None,
@@ -526,6 +545,7 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
             run_json: run_json.as_ref(),
             stage_seconds: &stage_seconds,
             eval: eval_report.as_ref(),
+            lfw: lfw_report.as_ref(),
             notes: notes.as_deref(),
         },
     );

@@ -87,6 +87,7 @@ fn publish_opts(run: &Path, out: &Path, base_url: &str, registry: &Path) -> Publ
         data_manifest: None,
         overwrite: false,
         eval_report: None,
+        lfw_report: None,
         notes: None,
         no_samples: false,
     }

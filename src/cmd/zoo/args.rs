@@ -182,6 +182,9 @@ pub(super) struct PublishArgs {
     /// `diat eval real --json` report of this run on held-out faces (metrics and model card).
     #[arg(long, value_name = "JSON")]
     pub(super) eval: Option<PathBuf>,
+    /// `diat eval lfw --json` report of the model on LFW's whole photos (metrics and model card).
+    #[arg(long, value_name = "JSON")]
+    pub(super) eval_lfw: Option<PathBuf>,
     /// Markdown notes for the model card (data, split, what limits the model).
     #[arg(long, value_name = "MD")]
     pub(super) notes: Option<PathBuf>,
