@@ -132,6 +132,23 @@ pub fn r1_penalty(real_logits: &Tensor, real: &Tensor) -> Tensor {
         * 0.5
 }
 
+/// Total variation of T's change (not in the DIAT paper): the mean absolute difference between
+/// neighbouring pixels of `change = T(x) − x`, across rows plus across columns, per element.
+/// A smooth change (a mouth opened, glasses taken off) costs little at its edges; a speckled,
+/// many-coloured texture costs at every pixel — the adversarial stage's texture on real faces
+/// (docs/training.md) is what it is for.
+pub fn tv_change(change: &Tensor) -> Tensor {
+    let c = change.to_kind(Kind::Float);
+    let (h, w) = (c.size()[2], c.size()[3]);
+    let dy = (c.narrow(2, 1, h - 1) - c.narrow(2, 0, h - 1))
+        .abs()
+        .mean(Kind::Float);
+    let dx = (c.narrow(3, 1, w - 1) - c.narrow(3, 0, w - 1))
+        .abs()
+        .mean(Kind::Float);
+    dy + dx
+}
+
 /// Eq. (4): the reconstruction network's objective `Σ_{l=4,5} w_l ℓ_content^{φ,l}(g(x), x)`.
 pub fn eq4_reconstruction_objective(
     vgg: &VggFace,
@@ -366,6 +383,25 @@ mod tests {
         // The batch mean: a second identical pair leaves it unchanged.
         let (a2, b2) = (Tensor::cat(&[&a, &a], 0), Tensor::cat(&[&b, &b], 0));
         assert!((eq12_adaptive_content_loss(&a2, &b2).double_value(&[]) - 0.5).abs() < 1e-7);
+    }
+
+    #[test]
+    fn tv_of_a_change_counts_neighbour_differences() {
+        // One channel, 2×3: rows [0 1 0], [0 0 0]. Across rows: |0-0|,|0-1|,|0-0| → mean 1/3;
+        // across columns: |1-0|,|0-1|,|0-0|,|0-0| → mean 2/4.
+        let c = Tensor::from_slice(&[0.0f32, 1.0, 0.0, 0.0, 0.0, 0.0]).view([1, 1, 2, 3]);
+        let v = tv_change(&c).double_value(&[]);
+        assert!((v - (1.0 / 3.0 + 0.5)).abs() < 1e-6, "{v}");
+        // A constant change (a uniform colour shift) costs nothing; speckle costs more than a
+        // smooth ramp of the same range.
+        let flat = Tensor::full([2, 3, 8, 8], 0.7, (Kind::Float, Device::Cpu));
+        assert_eq!(tv_change(&flat).double_value(&[]), 0.0);
+        let ramp = Tensor::arange(8, (Kind::Float, Device::Cpu)).view([1, 1, 1, 8]) / 7.0;
+        let ramp = ramp.expand([1, 1, 8, 8], false);
+        let checker = (Tensor::arange(64, (Kind::Float, Device::Cpu)).view([1, 1, 8, 8])
+            + Tensor::arange(8, (Kind::Float, Device::Cpu)).view([1, 1, 8, 1]))
+        .remainder(2.0);
+        assert!(tv_change(&checker).double_value(&[]) > 5.0 * tv_change(&ramp).double_value(&[]));
     }
 
     #[test]

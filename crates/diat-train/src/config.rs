@@ -258,6 +258,10 @@ pub struct AdversarialStage {
     /// in the paper): `"color,translation,cutout"` or any subset; empty (the default) for none.
     #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub augment: diat_nets::augment::Policy,
+    /// Weight of the total variation of T's change, `tv · losses::tv_change(T(x) − x)`, added to
+    /// T's objective (not in the paper). 0 (the default, the paper) turns it off.
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
+    pub tv: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -473,6 +477,7 @@ impl PipelineConfig {
         in_range("stages.adversarial.lr_t", a.lr_t, 1e-12, 10.0)?;
         in_range("stages.adversarial.lr_d", a.lr_d, 1e-12, 10.0)?;
         in_range("stages.adversarial.r1", a.r1, 0.0, 1e6)?;
+        in_range("stages.adversarial.tv", a.tv, 0.0, 1e6)?;
         in_range("stages.adversarial.dstep", a.dstep, 1, 100)?;
         in_range("stages.adversarial.tstep", a.tstep, 1, 100)?;
         in_range("stages.adversarial.lambda", a.lambda, 0.0, 1e9)?;

@@ -522,6 +522,18 @@ pub enum Identity<'a> {
     Adaptive,
 }
 
+/// The adversarial stage's options beyond the paper (`stages.adversarial.{r1, augment, tv}`); all
+/// off by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BeyondPaper {
+    /// γ of the R1 penalty on D.
+    pub r1: f64,
+    /// DiffAugment on everything D sees.
+    pub augment: Policy,
+    /// Weight of the total variation of T's change in T's objective.
+    pub tv: f64,
+}
+
 /// One iteration of Algorithm 1's loop (steps 5–11) for any variant: `dstep` updates of D on
 /// guided images `a` against `T(x)`, then `tstep` updates of T on
 /// `GAN(T(x)) + λ ℓ_id(x) [+ γ ℓ_smooth(T(x))]`. `xs` holds dstep + tstep input batches.
@@ -538,9 +550,9 @@ pub fn gan_iteration(
     gan: losses::GanLoss,
     grad_ratio: bool,
     precision: Precision,
-    r1: f64,
-    augment: Policy,
+    beyond: &BeyondPaper,
 ) -> StepOut {
+    let BeyondPaper { r1, augment, tv } = *beyond;
     let (t_nets, d_nets) = nets.split_at_mut(1);
     let (t_net, d_net) = (&mut t_nets[0], &mut d_nets[0]);
     let mut out = StepOut::default();
@@ -586,7 +598,7 @@ pub fn gan_iteration(
         // T's objective is exactly the paper's equation the parity tests check: Eq. (14) for
         // DIAT-A, Eq. (7) (with or without its identity and smoothness terms) for DIAT; under
         // bf16 its forward passes run in autocast, its backward pass outside.
-        let (tx, terms) = precision.run(device, || {
+        let (tx, mut terms, tv_term) = precision.run(device, || {
             let tx = t.forward_t(x, true);
             // Under DiffAugment, T(x) and x get the same draw: the GAN term sees an augmented
             // T(x), the identity term compares an image with its own transform.
@@ -626,8 +638,13 @@ pub fn gan_iteration(
                     },
                 ),
             };
-            (tx, terms)
+            // Beyond the paper: the total variation of T's change, on the images T's objective saw.
+            let tv_term = (tv > 0.0).then(|| losses::tv_change(&(tx_d - x)));
+            (tx, terms, tv_term)
         });
+        if let Some(v) = &tv_term {
+            terms.total = &terms.total + v * tv;
+        }
         if grad_ratio && let Some(id) = &terms.identity {
             // ‖∂(λ ℓ_id)/∂T(x)‖ / ‖∂GAN/∂T(x)‖: how the two terms pull on T's output.
             let g_gan = Tensor::run_backward(&[&terms.gan], &[&tx], true, false);
@@ -651,10 +668,11 @@ pub fn gan_iteration(
             gan_term.detach(),
             id.map(|i| i.detach()),
             smooth_term.map(|s| s.detach()),
+            tv_term.map(|v| v.detach()),
         ));
     }
     d_net.vs.unfreeze();
-    let (total, gan_term, id, sm) = last.expect("tstep ≥ 1");
+    let (total, gan_term, id, sm, tv_last) = last.expect("tstep ≥ 1");
     out.losses.push(("d", d_loss.detach()));
     if let Some(p) = r1_term {
         out.losses.push(("r1", p.detach()));
@@ -666,6 +684,9 @@ pub fn gan_iteration(
     }
     if let Some(s) = sm {
         out.losses.push(("smooth", s));
+    }
+    if let Some(v) = tv_last {
+        out.losses.push(("tv", v));
     }
     out
 }
@@ -1056,8 +1077,11 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                     st.gan,
                     (step + 1) % log_every == 0,
                     ctx.precision,
-                    st.r1,
-                    st.augment,
+                    &BeyondPaper {
+                        r1: st.r1,
+                        augment: st.augment,
+                        tv: st.tv,
+                    },
                 );
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
