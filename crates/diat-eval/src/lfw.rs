@@ -4,7 +4,7 @@
 //! Every photo named by the evaluated pairs goes through the path a user runs (`diat apply
 //! --align`): decoded, its face detected (MTCNN; of several faces the one nearest the photo's
 //! centre, LFW's subject), aligned like CelebA (5 points), edited by the model at its resolution
-//! and pasted back into the whole photo (only the edit, [`PasteMode::Residual`]), optionally
+//! and pasted back into the whole photo (only the edit, [`diat_align::PasteMode::Residual`]), optionally
 //! written as PNG (lossless: the pixels scored are the pixels written). A photo that cannot be
 //! used is listed with its reason (unreadable, no face found, face too small); none is skipped
 //! silently, and a pair with such a photo is counted as not scored.
@@ -554,9 +554,9 @@ pub fn evaluate_lfw(
     let chunk = cfg.batch.max(1);
     for start in (0..order.len()).step_by(chunk) {
         let mut batch: Vec<(usize, Aligned)> = Vec::new();
-        for i in start..(start + chunk).min(order.len()) {
+        let end = (start + chunk).min(order.len());
+        for (i, r) in order.iter().enumerate().take(end).skip(start) {
             progress.inc(1);
-            let r = &order[i];
             let path = r.path(images);
             let shown = path.display().to_string();
             let mut reject = |reason: String| {
@@ -911,13 +911,13 @@ pub fn table(r: &LfwReport) -> String {
             v.mean_different_distance
         ));
     }
-    if let [before, after, ..] = &r.verification[..] {
-        if before.same_verified > 0.0 {
-            t.push_str(&format!(
-                "same-person pairs still verified after the edit: {} of the before-edit rate\n",
-                pct(after.same_verified / before.same_verified)
-            ));
-        }
+    if let [before, after, ..] = &r.verification[..]
+        && before.same_verified > 0.0
+    {
+        t.push_str(&format!(
+            "same-person pairs still verified after the edit: {} of the before-edit rate\n",
+            pct(after.same_verified / before.same_verified)
+        ));
     }
     t.push_str(&format!(
         "edited photo vs its original: identity kept on {}\n",
