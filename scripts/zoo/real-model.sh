@@ -9,6 +9,7 @@
 #   3. diat data prepare        the paper's curated sets at 64 px
 #   4. diat train        pipelines/real-cpu/TASK.toml, resumable (Ctrl-C checkpoints)
 #   5. diat eval real    held-out identities (the test part of the identity split) -> eval-real.json
+#      diat eval lfw     LFW's whole photos (LFW, default ../shared/lfw, when present) -> eval-lfw.json
 #   6. diat zoo publish  weights + card into zoo/models/TASK/VERSION, entry into zoo/registry.toml
 #                        (PUBLISH=0 stops after the evaluation)
 #
@@ -49,6 +50,14 @@ log "trained in $(( $(date +%s) - start )) s (this call)"
 log "eval real ($attr, $dir)"
 "$DIAT" eval real --model "$run/final" --attr "$attr" --direction "$dir" --faces "$aligned" \
   --celeba "$CELEBA" --split test --json "$run/eval-real.json" --sheet "$run/eval-real.png"
+# LFW's whole photos (issue 20), when LFW names its folder (../shared/lfw when present).
+LFW=${LFW-../shared/lfw}
+lfw_args=()
+if [ -n "$LFW" ] && [ -f "$LFW/pairsDevTest.txt" ]; then
+  log "eval lfw"
+  "$DIAT" eval lfw --model "$run/final" --lfw "$LFW" --json "$run/eval-lfw.json" --sheet "$run/eval-lfw.png"
+  lfw_args=(--eval-lfw "$run/eval-lfw.json")
+fi
 [ "${PUBLISH:-1}" = 1 ] || exit 0
 # The card's notes: the task's own, then the limits and the data every real-cpu model shares.
 notes=$run/card-notes.md
@@ -57,7 +66,7 @@ cat "pipelines/real-cpu/notes/$task.md" <(echo) pipelines/real-cpu/notes/_limits
 log "publish $task@$version"
 "$DIAT" zoo publish "$run" --name "$task" --version "$version" --base-url models --out zoo/models \
   --license LicenseRef-CelebA-non-commercial-research --data-manifest "$data/tasks/$task/input/manifest.json" \
-  --eval "$run/eval-real.json" --notes "$notes" --no-samples \
+  --eval "$run/eval-real.json" "${lfw_args[@]}" --notes "$notes" --no-samples \
   --description "${DESC:-$task on real CelebA faces, DIAT-A, 64 px, trained on a 2-core CPU}" \
   --registry zoo/registry.toml
 # The stanza is in zoo/registry.toml now; its copy beside the weights would only drift.
