@@ -188,6 +188,8 @@ fn write_lfw(s: &mut String, r: &Value) {
         pct("lfw_accuracy_before"),
         met(get("lfw_accuracy_before").map(|v| v >= 0.99))
     );
+    // (The before-edit row is the same for every model: it checks the descriptor and the
+    // alignment, not the edit; docs/real-photos.md sets it beside dlib's own pipeline.)
     let _ = writeln!(
         s,
         "| verification accuracy, edited first photo | {} | — | |",
@@ -245,7 +247,10 @@ fn write_lfw(s: &mut String, r: &Value) {
             met(px.map(|v| v == 0.0))
         );
     }
-    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "\nThe first row checks the descriptor and the alignment, not this model (it is the same for every model; docs/real-photos.md sets it beside dlib's own pipeline on the same pairs).\n"
+    );
 }
 
 fn condition<'a>(report: &'a Value, name: &str) -> Option<&'a Value> {
