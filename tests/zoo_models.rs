@@ -60,11 +60,14 @@ fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
     let out = diat_in(&home, &["zoo", "list", "--json"]);
     let listed: Value = serde_json::from_slice(common::assert_ok(&out, "zoo list").as_bytes())
         .expect("zoo list --json");
+    // Each model once, by name: a bare name pulls its newest version.
+    let mut seen = std::collections::BTreeSet::new();
     let models: Vec<&Value> = listed["models"]
         .as_array()
         .or_else(|| listed.as_array())
         .expect("a list of models")
         .iter()
+        .filter(|m| seen.insert(m["name"].as_str().unwrap_or_default().to_string()))
         .collect();
     assert!(
         !models.is_empty(),
