@@ -349,6 +349,8 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
         get(&["stages", "adversarial", "r1"]).map(|g| format!("R1 penalty on D, γ = {g}")),
         get(&["stages", "adversarial", "augment"])
             .map(|a| format!("DiffAugment `{a}` on D's inputs")),
+        get(&["stages", "adversarial", "tv"])
+            .map(|w| format!("total variation of T's change in T's objective, weight {w}")),
     ]
     .into_iter()
     .flatten()

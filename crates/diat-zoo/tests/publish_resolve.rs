@@ -265,7 +265,7 @@ fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
     let config = fs::read_to_string(run.join("config.toml")).unwrap();
     fs::write(
         run.join("config.toml"),
-        format!("{config}[model]\nupsample = \"resize\"\nresidual = true\nresidual_blur = 1.0\n[stages.adversarial]\nr1 = 10.0\naugment = \"color,cutout\"\n"),
+        format!("{config}[model]\nupsample = \"resize\"\nresidual = true\nresidual_blur = 1.0\n[stages.adversarial]\nr1 = 10.0\naugment = \"color,cutout\"\ntv = 30.0\n"),
     )
     .unwrap();
     let mut po = publish_opts(&run, &zoo.join("models"), "models", &registry);
@@ -292,7 +292,8 @@ fn files_shipped_beside_the_registry_resolve_offline_and_verified() {
         card.contains(
             "Beyond the paper (docs/networks.md): T up-samples by `resize`; T predicts a change of \
              its input (residual output); T's change blurred, σ = 1.0 px; R1 penalty on D, γ = \
-             10.0; DiffAugment `color,cutout` on D's inputs."
+             10.0; DiffAugment `color,cutout` on D's inputs; total variation of T's change in \
+             T's objective, weight 30.0."
         ),
         "{card}"
     );
