@@ -47,17 +47,24 @@ fn main() {
 
 /// Emits `DIAT_BUILD_COMMIT` from the checkout's `.git` (HEAD, its branch ref or packed-refs) and
 /// reruns when HEAD moves.
+///
+/// The watched files are named relative to the package (`../../.git/HEAD`), which cargo resolves
+/// against the package being built: two checkouts sharing one target folder (diat's default,
+/// `$DIAT_CACHE/target`) share this script's last run, and absolute paths would keep watching the
+/// other checkout's `.git` — its commit would then be embedded in a binary built from this one.
 fn build_commit() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let Some(git) = root
+    let Some((depth, git)) = root
         .ancestors()
-        .map(|d| d.join(".git"))
-        .find(|g| g.is_dir())
+        .enumerate()
+        .map(|(i, d)| (i, d.join(".git")))
+        .find(|(_, g)| g.is_dir())
     else {
         return;
     };
+    let rel = |p: &str| format!("{}.git/{p}", "../".repeat(depth));
     let head_file = git.join("HEAD");
-    println!("cargo:rerun-if-changed={}", head_file.display());
+    println!("cargo:rerun-if-changed={}", rel("HEAD"));
     let Ok(head) = std::fs::read_to_string(&head_file) else {
         return;
     };
@@ -67,8 +74,8 @@ fn build_commit() {
         Some(r) => {
             let ref_file = git.join(r);
             let packed = git.join("packed-refs");
-            println!("cargo:rerun-if-changed={}", ref_file.display());
-            println!("cargo:rerun-if-changed={}", packed.display());
+            println!("cargo:rerun-if-changed={}", rel(r));
+            println!("cargo:rerun-if-changed={}", rel("packed-refs"));
             std::fs::read_to_string(&ref_file)
                 .ok()
                 .map(|c| c.trim().to_string())
