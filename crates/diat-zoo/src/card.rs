@@ -155,15 +155,7 @@ fn write_lfw(s: &mut String, r: &Value) {
         None => "—",
     };
     let get = |k: &str| m.get(k).copied();
-    let text = |k: &str| {
-        r.get(k)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_else(|| "—".into())
-    };
+    let text = |k: &str| field_text(r, k);
     let _ = writeln!(s, "## On LFW's whole photos (`diat eval lfw`)\n");
     let _ = writeln!(
         s,
@@ -434,16 +426,19 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
     s
 }
 
+/// A report's field `k` as text: a string as it is, any other value as JSON, "—" when absent.
+fn field_text(r: &Value, k: &str) -> String {
+    r.get(k)
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .unwrap_or_else(|| "—".into())
+}
+
 fn write_eval(s: &mut String, r: &Value) {
-    let txt = |k: &str| {
-        r.get(k)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_else(|| "—".into())
-    };
+    let txt = |k: &str| field_text(r, k);
     let _ = writeln!(
         s,
         "Attribute `{}` ({}), {} faces of held-out identities (split `{}`, identity split seed {}); attribute success by `{}`, identity kept by `{}` (same person below distance {}).\n",

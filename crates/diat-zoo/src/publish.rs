@@ -346,38 +346,36 @@ pub fn publish(opts: &PublishOptions) -> Result<Published> {
         numeric_fields(&v, &mut metrics);
     }
 
-    let eval_report: Option<serde_json::Value> = match &opts.eval_report {
-        Some(p) => {
+    // A report file given to publish: JSON, with the array `key` its command writes.
+    let read_report =
+        |p: &Path, what: &str, key: &str, command: &str| -> Result<serde_json::Value> {
             let b = fs::read(p).at(p)?;
             let v: serde_json::Value = serde_json::from_slice(&b)
-                .map_err(|e| perr(format!("eval report {}: {e}", p.display())))?;
-            if v.get("conditions").and_then(|c| c.as_array()).is_none() {
+                .map_err(|e| perr(format!("{what} {}: {e}", p.display())))?;
+            if v.get(key).and_then(|c| c.as_array()).is_none() {
                 return Err(perr(format!(
-                    "eval report {}: no `conditions` (expected the JSON of `diat eval real --json`)",
+                    "{what} {}: no `{key}` (expected the JSON of `{command} --json`)",
                     p.display()
                 )));
             }
-            metrics.extend(crate::card::eval_metrics(&v));
-            Some(v)
-        }
-        None => None,
-    };
-    let lfw_report: Option<serde_json::Value> = match &opts.lfw_report {
-        Some(p) => {
-            let b = fs::read(p).at(p)?;
-            let v: serde_json::Value = serde_json::from_slice(&b)
-                .map_err(|e| perr(format!("LFW report {}: {e}", p.display())))?;
-            if v.get("verification").and_then(|c| c.as_array()).is_none() {
-                return Err(perr(format!(
-                    "LFW report {}: no `verification` (expected the JSON of `diat eval lfw --json`)",
-                    p.display()
-                )));
-            }
-            metrics.extend(crate::card::lfw_metrics(&v));
-            Some(v)
-        }
-        None => None,
-    };
+            Ok(v)
+        };
+    let eval_report = opts
+        .eval_report
+        .as_deref()
+        .map(|p| read_report(p, "eval report", "conditions", "diat eval real"))
+        .transpose()?;
+    if let Some(v) = &eval_report {
+        metrics.extend(crate::card::eval_metrics(v));
+    }
+    let lfw_report = opts
+        .lfw_report
+        .as_deref()
+        .map(|p| read_report(p, "LFW report", "verification", "diat eval lfw"))
+        .transpose()?;
+    if let Some(v) = &lfw_report {
+        metrics.extend(crate::card::lfw_metrics(v));
+    }
     let notes = match &opts.notes {
         Some(p) => Some(fs::read_to_string(p).at(p)?),
         None => None,
