@@ -330,7 +330,8 @@ pub struct LfwReport {
     pub photos: usize,
     pub photos_edited: usize,
     pub rejected: Vec<Rejected>,
-    /// Rejected photos by reason (`unreadable`, `no face found`, `face too small`).
+    /// Rejected photos by reason (`unreadable`, `no face found`, `face too small`, `detection
+    /// failed`, `alignment failed`).
     pub rejected_by_reason: BTreeMap<String, usize>,
     pub verification: Vec<Verification>,
     /// Edited photos whose descriptor stays within 0.6 of the unedited photo's.
@@ -585,7 +586,16 @@ pub fn evaluate_lfw(
                 }
             };
             let t = Instant::now();
-            let found = detector.detect(photo.as_raw(), photo.width(), photo.height())?;
+            // A photo the detector or the alignment cannot take is rejected with the reason;
+            // the other photos go on.
+            let found = match detector.detect(photo.as_raw(), photo.width(), photo.height()) {
+                Ok(f) => f,
+                Err(e) => {
+                    times.detect += t.elapsed().as_secs_f64();
+                    reject(format!("detection failed: {e}"));
+                    continue;
+                }
+            };
             times.detect += t.elapsed().as_secs_f64();
             let Some(k) = central_face(&found, photo.width(), photo.height()) else {
                 reject("no face found".into());
@@ -606,7 +616,14 @@ pub fn evaluate_lfw(
                 bbox: d.bbox,
                 score: d.score,
             };
-            let face = align_face(&photo, &lm, win, Some(det))?;
+            let face = match align_face(&photo, &lm, win, Some(det)) {
+                Ok(f) => f,
+                Err(e) => {
+                    times.align += t.elapsed().as_secs_f64();
+                    reject(format!("alignment failed: {e}"));
+                    continue;
+                }
+            };
             times.align += t.elapsed().as_secs_f64();
             batch.push((
                 i,
