@@ -124,12 +124,7 @@ fn lfw_photos_are_edited_pasted_back_and_verified_and_unusable_ones_listed() {
         let mut args = vec!["eval", "lfw", "--model", "mouth_open", "--lfw"];
         args.push(common::p(t.path()));
         args.extend_from_slice(extra);
-        common::diat_cmd()
-            .args(&args)
-            .env("DIAT_ZOO_DIR", &zoo)
-            .env_remove("DIAT_REGISTRY")
-            .output()
-            .unwrap()
+        common::diat_in(&zoo, &args)
     };
     let o = run(&[
         "--out",
@@ -206,13 +201,18 @@ fn lfw_photos_are_edited_pasted_back_and_verified_and_unusable_ones_listed() {
     assert!(times["photos_per_second"].as_f64().unwrap() > 0.0);
     assert!(sheet.is_file());
     // --strict: a rejected photo makes it an error (exit 1), the report still written.
-    let strict = common::diat_cmd()
-        .args(["--strict", "eval", "lfw", "--model", "mouth_open", "--lfw"])
-        .arg(t.path())
-        .env("DIAT_ZOO_DIR", &zoo)
-        .env_remove("DIAT_REGISTRY")
-        .output()
-        .unwrap();
+    let strict = common::diat_in(
+        &zoo,
+        &[
+            "--strict",
+            "eval",
+            "lfw",
+            "--model",
+            "mouth_open",
+            "--lfw",
+            common::p(t.path()),
+        ],
+    );
     let err = String::from_utf8_lossy(&strict.stderr);
     assert_eq!(strict.status.code(), Some(1), "{err}");
     assert!(err.contains("photo(s) rejected"), "{err}");
@@ -226,12 +226,7 @@ fn bad_pairs_files_and_wrong_tasks_are_clear_errors() {
     std::fs::write(&bad, "2\nA 1 2\nB 1 C\n").unwrap();
     let zoo = t.path().join("zoo");
     let run = |args: &[&str]| {
-        let o = common::diat_cmd()
-            .args(args)
-            .env("DIAT_ZOO_DIR", &zoo)
-            .env_remove("DIAT_REGISTRY")
-            .output()
-            .unwrap();
+        let o = common::diat_in(&zoo, args);
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stderr).to_string(),

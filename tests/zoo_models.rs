@@ -8,21 +8,6 @@ mod common;
 use diat_align::image::{self, GenericImageView, Rgb, RgbImage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// `diat ARGS` with the zoo's cache in `zoo` (a fresh one: nothing pulled before), the built-in
-/// registry, and the rest of the diat cache (MTCNN's weights) where `make setup` put it.
-fn diat_in(zoo: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_diat"))
-        .args(args)
-        .env("DIAT_ZOO_DIR", zoo)
-        .env("DIAT_PROGRESS", "none")
-        .env("DIAT_LOG", "warn")
-        .env_remove("DIAT_REGISTRY")
-        .env_remove("DIAT_ZOO_FILES")
-        .output()
-        .expect("running diat")
-}
 
 /// Three real test-split face crops of different people, each padded onto a grey canvas side by
 /// side (a 3-person photo); returns the photo and each face's box on it.
@@ -57,7 +42,7 @@ fn group_photo(dir: &Path) -> (PathBuf, Vec<(u32, u32, u32, u32)>) {
 fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
     let t = tempfile::tempdir().unwrap();
     let home = t.path().join("zoo");
-    let out = diat_in(&home, &["zoo", "list", "--json"]);
+    let out = common::diat_in(&home, &["zoo", "list", "--json"]);
     let listed: Value = serde_json::from_slice(common::assert_ok(&out, "zoo list").as_bytes())
         .expect("zoo list --json");
     // Each model once, by name: a bare name pulls its newest version.
@@ -79,10 +64,10 @@ fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
     for m in models {
         let name = m["name"].as_str().expect("name");
         // Offline: the weights come from zoo/models/ beside the registry, verified into the cache.
-        let pulled = diat_in(&home, &["zoo", "pull", name, "--offline"]);
+        let pulled = common::diat_in(&home, &["zoo", "pull", name, "--offline"]);
         common::assert_ok(&pulled, format!("zoo pull {name} --offline"));
-        common::assert_ok(&diat_in(&home, &["zoo", "verify"]), "zoo verify");
-        let card = diat_in(&home, &["zoo", "info", name, "--json"]);
+        common::assert_ok(&common::diat_in(&home, &["zoo", "verify"]), "zoo verify");
+        let card = common::diat_in(&home, &["zoo", "info", name, "--json"]);
         let info: Value = serde_json::from_str(&common::assert_ok(&card, "zoo info")).unwrap();
         let size = info["entry"]["preprocessing"]["size"]
             .as_u64()
@@ -94,7 +79,7 @@ fn every_shipped_model_pulls_offline_and_edits_real_faces_and_a_group_photo() {
             let mut all = vec!["apply", "--model", name];
             all.extend_from_slice(args);
             all.extend_from_slice(&["--out", common::p(out), "--cpu"]);
-            common::assert_ok(&diat_in(&home, &all), format!("diat {all:?}"))
+            common::assert_ok(&common::diat_in(&home, &all), format!("diat {all:?}"))
         };
 
         // The 32 real aligned CelebA images.

@@ -12,6 +12,18 @@ pub fn diat_cmd() -> Command {
     c
 }
 
+/// `diat ARGS` with the zoo's cache in `zoo` (a fresh one: nothing pulled before), the built-in
+/// registry, and the rest of the diat cache (MTCNN's weights) where `make setup` put it.
+pub fn diat_in(zoo: &Path, args: &[&str]) -> Output {
+    diat_cmd()
+        .args(args)
+        .env("DIAT_ZOO_DIR", zoo)
+        .env_remove("DIAT_REGISTRY")
+        .env_remove("DIAT_ZOO_FILES")
+        .output()
+        .expect("running diat")
+}
+
 /// Runs `diat ARGS`: its whole output.
 pub fn run(args: &[&str]) -> Output {
     diat_cmd().args(args).output().expect("running diat")
