@@ -89,8 +89,7 @@ pub fn lfw(a: LfwArgs) -> Result<ExitCode> {
     };
     let direction = match (a.direction, &task) {
         (Some(d), _) => d.into(),
-        (None, Some(t)) if t.guided_value => Direction::Add,
-        (None, Some(_)) => Direction::Remove,
+        (None, Some(t)) => Direction::of_task(t),
         (None, None) => bail!("the model names no paper task: give --attr and --direction"),
     };
     let classifier = match &a.classifier {

@@ -207,11 +207,9 @@ fn collect_items(inputs: &[PathBuf]) -> Result<Vec<Item>> {
 /// JPEG is an error); the message does not repeat the source's name.
 fn decode(item: &Item) -> std::result::Result<RgbImage, String> {
     diat_align::decode_photo(Path::new(&item.source), &item.bytes).map_err(|e| {
-        let msg = e.to_string();
-        let prefix = format!("{}: ", item.source);
         format!(
             "not a readable image: {}",
-            msg.strip_prefix(&prefix).unwrap_or(&msg)
+            crate::faces::without_source(&e.to_string(), &item.source)
         )
     })
 }
@@ -395,21 +393,10 @@ pub fn apply_photos(
                 .push((it.source.clone(), "no face found".into()));
             continue;
         }
-        let s = size as i64;
-        let mut pixels = Vec::with_capacity(faces.len() * (size * size * 3) as usize);
-        for f in &faces {
-            pixels.extend_from_slice(f.crop.as_raw());
-        }
-        let n = faces.len() as i64;
-        let x = images_to_device(
-            &Tensor::from_slice(&pixels).view([n, s, s, 3]),
-            model.device,
-        );
-        let (_, y) = model.apply(&x);
+        let crops: Vec<&RgbImage> = faces.iter().map(|f| &f.crop).collect();
+        let (_, y) = model.apply(&crate::batch::to_input(&crops, model.device));
         let mut result = photo;
-        for (f, rgb) in faces.iter().zip(diat_train::images::to_rgb(&y)) {
-            let edited = RgbImage::from_raw(size, size, rgb)
-                .ok_or_else(|| EvalError::Config("edited crop size".into()))?;
+        for (f, edited) in faces.iter().zip(crate::batch::to_images(&y)?) {
             // f.crop is the model's input at the model's size: the residual is taken there.
             result = diat_align::paste_back_with(&result, f, &edited, &paste)?;
             report.faces += 1;

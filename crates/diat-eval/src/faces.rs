@@ -258,6 +258,17 @@ pub fn zip_photo_names(path: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// An error's text without the `source: ` it begins with (as often as it does: a wrapped error
+/// may name the file twice), for reports that show the source beside the reason.
+pub fn without_source(text: &str, source: &str) -> String {
+    let prefix = format!("{source}: ");
+    let mut rest = text;
+    while let Some(r) = rest.strip_prefix(&prefix) {
+        rest = r;
+    }
+    rest.to_string()
+}
+
 /// Decodes a photo from bytes (EXIF orientation applied; a truncated JPEG is an error), naming
 /// `source` in errors.
 pub fn decode_photo(source: &str, bytes: &[u8]) -> Result<RgbImage> {
@@ -294,6 +305,19 @@ mod tests {
         assert_eq!(image_id("000123.jpg"), "000123");
         assert_eq!(image_id("aligned/000123_0.png"), "000123");
         assert_eq!(image_id("/x/y/182638.jpg"), "182638");
+    }
+
+    #[test]
+    fn reasons_lose_their_source() {
+        assert_eq!(
+            without_source("a.jpg: a.jpg: truncated", "a.jpg"),
+            "truncated"
+        );
+        assert_eq!(without_source("a.jpg: truncated", "a.jpg"), "truncated");
+        assert_eq!(
+            without_source("b.jpg: truncated", "a.jpg"),
+            "b.jpg: truncated"
+        );
     }
 
     #[test]

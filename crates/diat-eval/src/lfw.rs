@@ -27,13 +27,14 @@
 //! - **speed**: seconds in each stage of the path (decode, detect, align, edit, paste back,
 //!   write) and photos per second of the whole path, measured apart from the scoring.
 
+use crate::batch::{describe, region_values, to_images, to_input};
 use crate::classifier::{Classifier, window};
 use crate::error::{EvalError, Result};
-use crate::faces::Rejected;
+use crate::faces::{Rejected, without_source};
 use crate::real::{Direction, check_task};
 use crate::sheet::{SheetPair, pair_sheet};
 use diat_align::image::RgbImage;
-use diat_align::{AlignedFace, Detection, Landmarks, PasteOptions, align_face};
+use diat_align::{AlignedFace, Detection, Landmarks, PasteOptions, align_face, crop_aligned};
 use diat_common::Progress;
 use diat_nets::face_descriptor::{FaceDescriptor, SAME_PERSON_THRESHOLD, distance};
 use diat_nets::mtcnn::{FaceDetection, Mtcnn};
@@ -42,7 +43,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tch::Tensor;
 
 /// One LFW photo: `NAME/NAME_NNNN.jpg`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -466,28 +466,6 @@ struct Scored {
     probs: [Vec<f64>; 3],
 }
 
-fn to_tensor(crops: &[&RgbImage], model: &Model) -> Tensor {
-    let (w, h) = crops[0].dimensions();
-    let mut bytes = Vec::with_capacity(crops.len() * (w * h * 3) as usize);
-    for c in crops {
-        bytes.extend_from_slice(c.as_raw());
-    }
-    diat_train::data::images_to_device(
-        &Tensor::from_slice(&bytes).view([crops.len() as i64, h as i64, w as i64, 3]),
-        model.device,
-    )
-}
-
-fn to_images(t: &Tensor, size: u32) -> Result<Vec<RgbImage>> {
-    diat_train::images::to_rgb(t)
-        .into_iter()
-        .map(|px| {
-            RgbImage::from_raw(size, size, px)
-                .ok_or_else(|| EvalError::Config("model output of an unexpected size".into()))
-        })
-        .collect()
-}
-
 /// Runs the evaluation on `pairs` (already selected) with photos under `images`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate_lfw(
@@ -535,12 +513,7 @@ pub fn evaluate_lfw(
     let cls_win = window(classifier.config().image_size);
     let sigma = 1.5 * size as f64 / 64.0;
     let paste = PasteOptions::default();
-    let region: Option<Vec<f32>> = match model.region() {
-        Some(r) => Some(Vec::<f32>::try_from(
-            r.to_device(tch::Device::Cpu).flatten(0, -1),
-        )?),
-        None => None,
-    };
+    let region = region_values(model)?;
     let mut times = StageTimes::default();
     let mut rejected = Vec::new();
     let mut done: Vec<Option<Scored>> = (0..order.len()).map(|_| None).collect();
@@ -570,12 +543,8 @@ pub fn evaluate_lfw(
             let photo = std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
-                    diat_align::decode_photo(&path, &b).map_err(|e| {
-                        let text = e.to_string();
-                        text.strip_prefix(&format!("{shown}: "))
-                            .unwrap_or(&text)
-                            .to_string()
-                    })
+                    diat_align::decode_photo(&path, &b)
+                        .map_err(|e| without_source(&e.to_string(), &shown))
                 });
             times.decode += t.elapsed().as_secs_f64();
             let photo = match photo {
@@ -639,15 +608,12 @@ pub fn evaluate_lfw(
         }
         let t = Instant::now();
         let crops: Vec<&RgbImage> = batch.iter().map(|(_, a)| &a.face.crop).collect();
-        let x = to_tensor(&crops, model);
+        let x = to_input(&crops, model.device);
         let (_, y) = model.apply(&x);
-        let outs = to_images(&y, size)?;
+        let outs = to_images(&y)?;
         times.edit += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let blurs = to_images(
-            &tch::no_grad(|| diat_nets::blur::gaussian_blur(&x, sigma)),
-            size,
-        )?;
+        let blurs = to_images(&tch::no_grad(|| diat_nets::blur::gaussian_blur(&x, sigma)))?;
         times.scoring += t.elapsed().as_secs_f64();
         // The three versions of each photo, scored together below.
         let mut versions: Vec<[RgbImage; 2]> = Vec::with_capacity(batch.len());
@@ -674,22 +640,20 @@ pub fn evaluate_lfw(
         // Scoring: dlib chips and classifier crops of the photo, the edited and the blurred one,
         // all cut with the landmarks detected on the photo.
         let t = Instant::now();
-        let mut chips = Vec::with_capacity(3 * batch.len());
+        let mut faces = Vec::with_capacity(3 * batch.len());
         let mut cls: [Vec<RgbImage>; 3] = Default::default();
         for ((_, a), [edited, blurred]) in batch.iter().zip(&versions) {
             let lm = &a.face.landmarks;
-            for (k, img) in [&a.photo, edited, blurred].into_iter().enumerate() {
-                chips.push(diat_align::chip::face_chip(
-                    img,
-                    lm,
-                    diat_align::chip::FACE_CHIP_SIZE,
-                    diat_align::chip::FACE_CHIP_PADDING,
-                )?);
-                cls[k].push(align_face(img, lm, cls_win, None)?.crop);
+            for img in [&a.photo, edited, blurred] {
+                faces.push((img, lm));
             }
+            // The photo is already aligned (the model's input came from it); the edited and
+            // blurred photos are aligned anew with the same landmarks, hence the same transform.
+            cls[0].push(crop_aligned(&a.face.aligned, cls_win)?);
+            cls[1].push(align_face(edited, lm, cls_win, None)?.crop);
+            cls[2].push(align_face(blurred, lm, cls_win, None)?.crop);
         }
-        let raw: Vec<&[u8]> = chips.iter().map(|c| c.as_raw().as_slice()).collect();
-        let descs = descriptor.describe(&raw, 32)?;
+        let descs = describe(descriptor, &faces)?;
         // probs[version][attribute][photo of the batch]
         let mut probs: Vec<Vec<Vec<f64>>> = Vec::with_capacity(3);
         for version in &cls {

@@ -12,6 +12,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`apply`] | `diat apply`: a model on images, crops and whole photos (detect, align, edit, paste back) |
+//! | [`batch`] | crops → a model's input, outputs → images, a model's region, descriptors of faces |
 //! | [`faces`] | CelebA labels by image id; aligned faces from `diat align` folders, photo folders or zips |
 //! | [`classifier`] | classifier data, training, held-out scores, loading |
 //! | [`metrics`] | accuracy and balanced accuracy |
@@ -22,6 +23,7 @@
 //! | [`font`] | a tiny bitmap font for the contact sheet's captions |
 
 pub mod apply;
+pub mod batch;
 pub mod bench;
 pub mod classifier;
 pub mod error;

@@ -21,11 +21,12 @@
 //! model's resolution with the face's own landmarks), mean distance, and for models with an
 //! attribute region (local tasks) the PSNR to x outside that region.
 
+use crate::batch::{describe, region_values, to_images, to_input};
 use crate::classifier::{Classifier, window};
 use crate::error::{EvalError, Result};
 use crate::faces::{
     AlignedPhoto, FaceSource, Labels, Rejected, decode_photo, detect_align, image_id, load_aligned,
-    read_aligned_dir, zip_photo_names,
+    read_aligned_dir, without_source, zip_photo_names,
 };
 use crate::sheet::{SheetPair, pair_sheet};
 use diat_align::image::RgbImage;
@@ -38,7 +39,6 @@ use diat_nets::mtcnn::Mtcnn;
 use diat_train::model::Model;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
 
 /// Which way the edit goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,15 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The direction of a paper task: `add` when its guided set has the attribute.
+    pub fn of_task(spec: &diat_celeba::sets::TaskSpec) -> Self {
+        if spec.guided_value {
+            Direction::Add
+        } else {
+            Direction::Remove
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Direction::Add => "add",
@@ -155,11 +164,7 @@ pub fn check_task(model: &Model, attribute: &str, direction: Direction) -> Resul
         tracing::warn!("model task {task:?} is not a paper task; not checked");
         return Ok(());
     };
-    let dir = if spec.guided_value {
-        Direction::Add
-    } else {
-        Direction::Remove
-    };
+    let dir = Direction::of_task(&spec);
     if !spec.attribute.eq_ignore_ascii_case(attribute) || dir != direction {
         return Err(EvalError::Config(format!(
             "{} was trained for task {task} ({} {}), not for {attribute} {}",
@@ -336,12 +341,7 @@ fn gather(
             Err(e @ EvalError::Config(_)) => return Err(e),
             Err(e) => {
                 // Errors name the file; the report has it as `source` already.
-                let text = e.to_string();
-                let reason = text
-                    .strip_prefix(&format!("{shown}: "))
-                    .map(|r| r.strip_prefix(&format!("{shown}: ")).unwrap_or(r))
-                    .unwrap_or(&text)
-                    .to_string();
+                let reason = without_source(&e.to_string(), &shown);
                 g.rejected.push(Rejected {
                     source: shown,
                     reason,
@@ -361,30 +361,6 @@ fn gather(
         g.faces.push(face);
     }
     Ok(g)
-}
-
-/// `[N, 3, S, S]` in [-1, 1] → RGB images (`diat_train::images::to_rgb`).
-fn to_images(t: &Tensor) -> Vec<RgbImage> {
-    let (h, w) = (t.size()[2] as u32, t.size()[3] as u32);
-    diat_train::images::to_rgb(t)
-        .into_iter()
-        .map(|px| RgbImage::from_raw(w, h, px).expect("sized buffer"))
-        .collect()
-}
-
-fn to_tensor(images: &[RgbImage], device: Device) -> Tensor {
-    let (w, h) = images[0].dimensions();
-    let mut bytes = Vec::with_capacity(images.len() * (w * h * 3) as usize);
-    for img in images {
-        bytes.extend_from_slice(img.as_raw());
-    }
-    Tensor::from_slice(&bytes)
-        .view([images.len() as i64, h as i64, w as i64, 3])
-        .to_device(device)
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        / 127.5
-        - 1.0
 }
 
 /// The landmarks of an aligned face in the coordinates of its crop.
@@ -471,16 +447,16 @@ pub fn evaluate_real(
     let mut out_blurs = Vec::new();
     let sigma = 1.5 * s as f64 / 64.0;
     for chunk in xs.chunks(32) {
-        let x = to_tensor(chunk, model.device);
+        let x = to_input(&chunk.iter().collect::<Vec<_>>(), model.device);
         let (tx, out) = model.apply(&x);
-        outs.extend(to_images(&out));
-        txs.extend(to_images(&tx));
+        outs.extend(to_images(&out)?);
+        txs.extend(to_images(&tx)?);
         blurs.extend(to_images(&tch::no_grad(|| {
             diat_nets::blur::gaussian_blur(&x, sigma)
-        })));
+        }))?);
         out_blurs.extend(to_images(&tch::no_grad(|| {
             diat_nets::blur::gaussian_blur(&out, sigma)
-        })));
+        }))?);
         progress.inc(chunk.len() as u64);
     }
     progress.finish();
@@ -502,30 +478,11 @@ pub fn evaluate_real(
         ("blurred input", &blurs, &lms),
         ("model, blurred", &out_blurs, &lms),
     ];
-    let chips_of = |imgs: &[RgbImage], lms: &[Landmarks]| -> Result<Vec<[f32; 128]>> {
-        let chips: Vec<RgbImage> = imgs
-            .iter()
-            .zip(lms)
-            .map(|(img, lm)| {
-                diat_align::chip::face_chip(
-                    img,
-                    lm,
-                    diat_align::chip::FACE_CHIP_SIZE,
-                    diat_align::chip::FACE_CHIP_PADDING,
-                )
-                .map_err(EvalError::from)
-            })
-            .collect::<Result<_>>()?;
-        let raw: Vec<&[u8]> = chips.iter().map(|c| c.as_raw().as_slice()).collect();
-        Ok(descriptor.describe(&raw, 32)?)
+    let chips_of = |imgs: &[RgbImage], lms: &[Landmarks]| {
+        describe(descriptor, &imgs.iter().zip(lms).collect::<Vec<_>>())
     };
     let reference = chips_of(&xs, &lms)?;
-    let region: Option<Vec<f32>> = match model.region() {
-        Some(r) => Some(Vec::<f32>::try_from(
-            r.to_device(Device::Cpu).flatten(0, -1),
-        )?),
-        None => None,
-    };
+    let region = region_values(model)?;
     report.faces = g
         .faces
         .iter()
