@@ -5,7 +5,11 @@ SHELL := bash
 
 DIAT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/diat
 export DIAT_CACHE
-export CARGO_TARGET_DIR ?= $(DIAT_CACHE)/target
+# One target dir per checkout (scripts/target-dir.sh says why): $(DIAT_CACHE)/targets/<folder>-<hash>.
+ifeq ($(origin CARGO_TARGET_DIR),undefined)
+CARGO_TARGET_DIR := $(shell bash scripts/target-dir.sh)
+endif
+export CARGO_TARGET_DIR
 CARGO ?= cargo
 # One profile for tests, binaries and benchmarks (torch-sys and polars are compiled once).
 PROFILE := --release

@@ -49,9 +49,10 @@ fn main() {
 /// reruns when HEAD moves.
 ///
 /// The watched files are named relative to the package (`../../.git/HEAD`), which cargo resolves
-/// against the package being built: two checkouts sharing one target folder (diat's default,
-/// `$DIAT_CACHE/target`) share this script's last run, and absolute paths would keep watching the
-/// other checkout's `.git` — its commit would then be embedded in a binary built from this one.
+/// against the package being built: two checkouts sharing one target folder share this script's
+/// last run, and absolute paths would keep watching the other checkout's `.git` — its commit would
+/// then be embedded in a binary built from this one. (diat's default is one target folder per
+/// checkout since that sharing was found to keep stale artifacts too: `scripts/target-dir.sh`.)
 fn build_commit() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let Some((depth, git)) = root
@@ -75,7 +76,12 @@ fn build_commit() {
             let ref_file = git.join(r);
             let packed = git.join("packed-refs");
             println!("cargo:rerun-if-changed={}", rel(r));
-            println!("cargo:rerun-if-changed={}", rel("packed-refs"));
+            // Watched only where it exists: cargo takes a missing watched file for a change and
+            // would rerun this script (and rebuild the crate) on every build. A `git pack-refs`
+            // that creates it removes the loose ref, which is watched.
+            if packed.is_file() {
+                println!("cargo:rerun-if-changed={}", rel("packed-refs"));
+            }
             std::fs::read_to_string(&ref_file)
                 .ok()
                 .map(|c| c.trim().to_string())

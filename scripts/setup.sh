@@ -2,10 +2,10 @@
 # Idempotent set-up for a fresh Debian 12 machine (or a quick no-op when done):
 #   1. a Python venv with PyTorch 2.11.0 (the libtorch that tch 0.24 links against) plus the few
 #      Python packages our parity and benchmark scripts use; ~4.6 GB, ~2.5 minutes the first time;
-#   2. .cargo/config.toml (git-ignored) pointing cargo at that libtorch and at a shared target dir,
-#      so plain `cargo build` / `cargo test` work too.
-# Both live outside the checkout (DIAT_CACHE, default ~/.cache/diat) so every clone, CI's included,
-# reuses them. Override TORCH_VENV to use another venv that already has torch 2.11.0.
+#   2. .cargo/config.toml (git-ignored) pointing cargo at that libtorch and at this checkout's
+#      target dir (scripts/target-dir.sh), so plain `cargo build` / `cargo test` work too.
+# Both live outside the checkout (DIAT_CACHE, default ~/.cache/diat): every clone reuses the venv;
+# each checkout path keeps its own build (sharing one made stale binaries: scripts/target-dir.sh). Override TORCH_VENV to use another venv that already has torch 2.11.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ TORCH_VERSION=2.11.0
 PY_PACKAGES=("torch==${TORCH_VERSION}" "numpy==2.4.6" "safetensors==0.8.0" "pillow==13.0.0")
 DIAT_CACHE=${DIAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/diat}
 TORCH_VENV=${TORCH_VENV:-$DIAT_CACHE/torch-$TORCH_VERSION}
-TARGET_DIR=${CARGO_TARGET_DIR:-$DIAT_CACHE/target}
+TARGET_DIR=$(DIAT_CACHE=$DIAT_CACHE bash scripts/target-dir.sh)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -13,7 +13,7 @@ set -euo pipefail
 [[ $# -ge 5 ]] || { sed -n 2,10p "$0"; exit 2; }
 pipeline=$1 prepared=$2 synth=$3 out=$4; shift 4
 here=$(cd "$(dirname "$0")/.." && pwd)
-diat=${DIAT:-${CARGO_TARGET_DIR:-$HOME/.cache/diat/target}/release/diat}
+diat=${DIAT:-$(bash "$(dirname "$0")/target-dir.sh")/release/diat}
 [[ -x $diat ]] || { echo "no diat binary at $diat (make build, or set DIAT)" >&2; exit 1; }
 attr=$(grep -m1 '^name' "$pipeline" | sed 's/.*"\(.*\)".*/\1/')
 case $attr in

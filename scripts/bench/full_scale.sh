@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 samples=$(realpath "${1:-../shared/celeba}")
 work=${2:-/tmp/diat-full-scale}
-diat=${DIAT:-${CARGO_TARGET_DIR:-$HOME/.cache/diat/target}/release/diat}
+diat=${DIAT:-$(bash scripts/target-dir.sh)/release/diat}
 root=$work/celeba
 if [ ! -f "$root/.complete" ]; then
   rm -rf "$root"; mkdir -p "$root/Anno" "$root/Eval" "$root/Img/img_align_celeba"

@@ -13,7 +13,7 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 model=${3:-$here/zoo/models/mouth_open/0.1.0}
 pairs=${4:-100}
 threads=${THREADS:-1} batch=${BATCH:-32}
-diat="${DIAT:-${CARGO_TARGET_DIR:-${DIAT_CACHE:-$HOME/.cache/diat}/target}/release/diat}"
+diat="${DIAT:-$(bash "$(dirname "$0")/../target-dir.sh")/release/diat}"
 python="${PYTHON:-${DIAT_TORCH_PYTHON:-${DIAT_CACHE:-$HOME/.cache/diat}/torch-2.11.0/bin/python}}"
 mkdir -p "$out"
 rm -rf "$out/diat" "$out/peer"

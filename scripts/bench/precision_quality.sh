@@ -11,7 +11,7 @@
 set -euo pipefail
 out=$1 seeds=${2:-"1 2 3"}
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-diat="${DIAT:-${CARGO_TARGET_DIR:-${DIAT_CACHE:-$HOME/.cache/diat}/target}/release/diat}"
+diat="${DIAT:-$(bash "$(dirname "$0")/../target-dir.sh")/release/diat}"
 python="${PYTHON:-${DIAT_CACHE:-$HOME/.cache/diat}/torch-2.11.0/bin/python}"
 synth="$(realpath "${SYNTH:-$here/out/demo/synth}")"
 data="$(realpath "${DATA:-$here/out/demo/prepared}")"

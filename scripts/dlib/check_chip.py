@@ -34,9 +34,9 @@ from reference import DAT, SP5, dlib_dir, load_rgb, write_json  # noqa: E402
 
 
 def default_chip_bin():
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(
-        os.environ.get("DIAT_CACHE") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "diat"), "target")
+    here = os.path.dirname(os.path.abspath(__file__))
+    target = subprocess.run(["bash", os.path.join(here, "..", "target-dir.sh")], check=True,
+                            capture_output=True, text=True).stdout.strip()
     return os.path.join(target, "release", "examples", "chip")
 
 

@@ -12,7 +12,7 @@ shift 2
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mouth_open mouth_close eyeglasses_remove male_to_female older_to_younger)
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-diat="${DIAT:-${CARGO_TARGET_DIR:-${DIAT_CACHE:-$HOME/.cache/diat}/target}/release/diat}"
+diat="${DIAT:-$(bash "$(dirname "$0")/../target-dir.sh")/release/diat}"
 mkdir -p "$out"
 for m in "${models[@]}"; do
   name=$(basename "$m")

@@ -7,7 +7,7 @@
 set -euo pipefail
 model=$1 photos=$2 out=$3 rows=${4:-6}
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-diat="${DIAT:-${CARGO_TARGET_DIR:-${DIAT_CACHE:-$HOME/.cache/diat}/target}/release/diat}"
+diat="${DIAT:-$(bash "$(dirname "$0")/../target-dir.sh")/release/diat}"
 python="${PYTHON:-${DIAT_CACHE:-$HOME/.cache/diat}/torch-2.11.0/bin/python}"
 mkdir -p "$out"
 for mode in residual replace; do

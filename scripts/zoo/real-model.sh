@@ -29,7 +29,7 @@ case $task in
   older_to_younger)  attr=Young dir=add ;;
   *) echo "unknown task $task (mouth_open, mouth_close, eyeglasses_remove, male_to_female, older_to_younger)" >&2; exit 2 ;;
 esac
-DIAT=${DIAT:-${CARGO_TARGET_DIR:-${DIAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/diat}/target}/release/diat}
+DIAT=${DIAT:-$(bash scripts/target-dir.sh)/release/diat}
 [ -x "$DIAT" ] || { echo "no diat binary at $DIAT: run \`make build\` (or \`make zoo-real TASK=... VERSION=...\`)" >&2; exit 1; }
 WORK=${WORK:-work/real-zoo}
 CELEBA=${CELEBA:-../shared/celeba}
