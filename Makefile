@@ -7,7 +7,7 @@ DIAT_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/diat
 export DIAT_CACHE
 # One target dir per checkout (scripts/target-dir.sh says why): $(DIAT_CACHE)/targets/<folder>-<hash>.
 ifeq ($(origin CARGO_TARGET_DIR),undefined)
-CARGO_TARGET_DIR := $(shell bash scripts/target-dir.sh)
+CARGO_TARGET_DIR := $(shell DIAT_CACHE='$(DIAT_CACHE)' bash scripts/target-dir.sh)
 endif
 export CARGO_TARGET_DIR
 CARGO ?= cargo
