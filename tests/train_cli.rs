@@ -294,6 +294,98 @@ fn interrupt_then_resume(data: &Path, run: &Path, stage: &str, signal: &str, ref
     assert_same_losses(&losses(run), reference);
 }
 
+/// `stages.adversarial.ema`: the weight average is checkpointed with the other networks, resumes
+/// after a SIGKILL to the same model, and is the T the run hands on (`final/transform`).
+#[test]
+fn t_weight_average_is_the_stage_result_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let set = [
+        "--set",
+        "task.variant=\"diat-a0\"",
+        "--set",
+        "stages.adversarial.ema=0.8",
+    ];
+    let a = tmp.path().join("a");
+    let out = train_cmd(&data, &a, &set).output().unwrap();
+    common::assert_ok(&out, "diat train (EMA)");
+    let reference = losses(&a);
+    let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let stage = a.join("stages/adversarial");
+    let (avg, last) = (
+        read(stage.join("transform_ema.safetensors")),
+        read(stage.join("transform.safetensors")),
+    );
+    assert_eq!(
+        read(a.join("final/transform.safetensors")),
+        avg,
+        "final T is the average"
+    );
+    assert_ne!(avg, last, "the average differs from the last iterate");
+    let ckpt = std::fs::read_dir(a.join("checkpoints/adversarial"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    assert!(
+        ckpt.join("transform_ema.safetensors").exists(),
+        "{}",
+        ckpt.display()
+    );
+    let resolved = std::fs::read_to_string(a.join("resolved.toml")).unwrap();
+    assert!(resolved.contains("ema = 0.8"), "{resolved}");
+    // Averaging only watches: without it, the same seed trains T and D exactly as with it.
+    let plain = tmp.path().join("plain");
+    let out = train_cmd(&data, &plain, &set[..2]).output().unwrap();
+    common::assert_ok(&out, "diat train (no EMA)");
+    assert_same_losses(&losses(&plain), &reference);
+    assert!(
+        !plain
+            .join("stages/adversarial/transform_ema.safetensors")
+            .exists()
+    );
+
+    // Killed in the middle of the adversarial stage, then resumed: the same average.
+    let b = tmp.path().join("b");
+    let mut child = train_cmd(&data, &b, &set).spawn().unwrap();
+    wait_for(
+        || has_checkpoint(&b, "adversarial"),
+        "an adversarial checkpoint",
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(!b.join("stages/adversarial/done.json").exists());
+    let out = train_cmd(&data, &b, &[&set[..], &["--resume"]].concat())
+        .output()
+        .unwrap();
+    common::assert_ok(&out, "--resume (EMA)");
+    assert_same_losses(&losses(&b), &reference);
+    let tensors = |p: PathBuf| {
+        let mut v = tch::Tensor::read_safetensors(&p).unwrap();
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    let close = |x: PathBuf, y: PathBuf, what: &str| {
+        let (tx, ty) = (tensors(x), tensors(y));
+        assert_eq!(tx.len(), ty.len());
+        for ((nx, vx), (ny, vy)) in tx.iter().zip(&ty) {
+            assert_eq!(nx, ny);
+            assert!(vx.allclose(vy, 1e-4, 1e-5, false), "{nx}: {what}");
+        }
+    };
+    close(
+        a.join("final/transform.safetensors"),
+        b.join("final/transform.safetensors"),
+        "the average differs after resume",
+    );
+    close(
+        a.join("stages/adversarial/transform.safetensors"),
+        plain.join("final/transform.safetensors"),
+        "the last iterate differs from a run without averaging",
+    );
+}
+
 #[test]
 fn full_diat_a_with_local_enhancement_and_nan_detection() {
     let tmp = tempfile::tempdir().unwrap();

@@ -262,6 +262,14 @@ pub struct AdversarialStage {
     /// T's objective (not in the paper). 0 (the default, the paper) turns it off.
     #[serde(default, skip_serializing_if = "diat_common::is_default")]
     pub tv: f64,
+    /// Decay β of an exponential moving average of T's weights (not in the paper; generator
+    /// averaging as in Karras et al., *Progressive Growing of GANs*, 2018): after every iteration
+    /// `T̄ ← β·T̄ + (1 − β)·T`, and the stage's result — the T the enhancement stage, `final/` and
+    /// the zoo use — is T̄ (`stages/adversarial/transform_ema.safetensors`; the last iterate stays
+    /// beside it as `transform.safetensors`).
+    /// 0 (the default, the paper) turns it off; 0.999 averages over about the last 1,000 steps.
+    #[serde(default, skip_serializing_if = "diat_common::is_default")]
+    pub ema: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -478,6 +486,7 @@ impl PipelineConfig {
         in_range("stages.adversarial.lr_d", a.lr_d, 1e-12, 10.0)?;
         in_range("stages.adversarial.r1", a.r1, 0.0, 1e6)?;
         in_range("stages.adversarial.tv", a.tv, 0.0, 1e6)?;
+        in_range("stages.adversarial.ema", a.ema, 0.0, 0.999_999)?;
         in_range("stages.adversarial.dstep", a.dstep, 1, 100)?;
         in_range("stages.adversarial.tstep", a.tstep, 1, 100)?;
         in_range("stages.adversarial.lambda", a.lambda, 0.0, 1e9)?;

@@ -30,6 +30,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod ema;
 pub mod error;
 pub mod images;
 pub mod model;

@@ -16,6 +16,7 @@
 
 use crate::config::{Enhancement, Features, LrSchedule, PipelineConfig};
 use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_indices};
+use crate::ema::{self, WeightEma};
 use crate::error::{Result, TrainError};
 use crate::images;
 use crate::run::{CheckpointState, RunDir};
@@ -782,8 +783,11 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
     // looks complete (loaders check the record: diat_common::complete).
     let final_dir = ctx.run.root.join("final");
     let staged = StagedDir::new(&final_dir, true).map_err(|e| TrainError::io(&final_dir, e))?;
-    let copy = |stage: &str, name: &str| -> Result<()> {
-        let src = ctx.run.stage_dir(stage).join(format!("{name}.safetensors"));
+    let copy = |stage: &str, src_name: &str, name: &str| -> Result<()> {
+        let src = ctx
+            .run
+            .stage_dir(stage)
+            .join(format!("{src_name}.safetensors"));
         if src.exists() {
             let bytes = std::fs::read(&src).map_err(|e| TrainError::io(&src, e))?;
             diat_common::write_atomic(&staged.path().join(format!("{name}.safetensors")), &bytes)
@@ -791,9 +795,9 @@ pub fn train(cfg: &PipelineConfig, opts: &TrainOptions, stop: Arc<AtomicBool>) -
         }
         Ok(())
     };
-    copy("adversarial", "transform")?;
-    copy("adversarial", "discriminator")?;
-    copy("enhance", "enhance")?;
+    copy("adversarial", adversarial_result(cfg), "transform")?;
+    copy("adversarial", "discriminator", "discriminator")?;
+    copy("enhance", "enhance", "enhance")?;
     if variant.enhanced() && cfg.task.enhancement == Enhancement::Local {
         save_attribute_region(&data.input, staged.path())?;
     }
@@ -992,6 +996,19 @@ fn stage_pretrain_d(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     )
 }
 
+/// The name under which the adversarial stage keeps T's weight average (`stages.adversarial.ema`).
+pub const EMA_T: &str = "transform_ema";
+
+/// Which of the adversarial stage's files is its T: the weight average when `ema` is on, else
+/// the last iterate. The enhancement stage and `final/transform.safetensors` take this one.
+pub fn adversarial_result(cfg: &PipelineConfig) -> &'static str {
+    if cfg.stages.adversarial.ema > 0.0 {
+        EMA_T
+    } else {
+        "transform"
+    }
+}
+
 fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.adversarial);
     let variant = cfg.task.variant;
@@ -1032,7 +1049,22 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
         (None, false) => Identity::None,
     };
     let smooth = f_pair.as_ref().map(|(_, f)| (f, st.gamma));
+    // The weight average of T (`stages.adversarial.ema`): a third network, checkpointed and
+    // resumed with the others, starting from the pre-trained T.
+    let mut ema = None;
     let mut nets = vec![t_net, d_net];
+    if st.ema > 0.0 {
+        let vs = ema::copy_store(&nets[0].vs);
+        ema = Some(WeightEma::new(&vs, &nets[0].vs, st.ema)?);
+        let a_net = Net {
+            name: EMA_T,
+            arch: nets[0].arch,
+            config: nets[0].config.clone(),
+            vs,
+            opt: None,
+        };
+        nets.push(a_net);
+    }
     let (device, b, seed) = (ctx.device, cfg.train.batch, cfg.train.seed);
     let (dstep, tstep) = (st.dstep as u64, st.tstep as u64);
     let sample = data.sample_batch(cfg.train.sample_images, device, ctx.channels_last);
@@ -1083,22 +1115,34 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
                         tv: st.tv,
                     },
                 );
+                if let Some(avg) = ema.as_mut() {
+                    avg.update();
+                }
                 out.extra.push(("loader_img_per_s", loader.capacity_ips()));
                 Ok(out)
             }
         },
-        |_| {
-            Ok(vec![
+        |nets| {
+            // input | T(x) | with `ema` on, the weight average's T̄(x).
+            let mut rows = vec![
                 sample.images.shallow_clone(),
                 t.forward_t(&sample.images, false),
-            ])
+            ];
+            if let [live, _, avg] = nets {
+                let x = &sample.images;
+                rows.push(ema::with_weights_of(&live.vs, &avg.vs, || {
+                    t.forward_t(x, false)
+                }));
+            }
+            Ok(rows)
         },
     )
 }
 
 fn stage_enhance(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
     let (cfg, st) = (ctx.cfg, &ctx.cfg.stages.enhance);
-    let (mut t_net, t) = new_transform(cfg, ctx.device, "transform", "transform", None)?;
+    let t_name = adversarial_result(cfg);
+    let (mut t_net, t) = new_transform(cfg, ctx.device, t_name, "transform", None)?;
     load_stage_net(ctx, "adversarial", &mut t_net)?;
     let (mut d_net, d) = new_disc(cfg, ctx.device, None)?;
     load_stage_net(ctx, "adversarial", &mut d_net)?;

@@ -343,6 +343,8 @@ pub fn model_card(entry: &ModelEntry, inputs: &CardInputs<'_>) -> String {
             .map(|a| format!("DiffAugment `{a}` on D's inputs")),
         get(&["stages", "adversarial", "tv"])
             .map(|w| format!("total variation of T's change in T's objective, weight {w}")),
+        get(&["stages", "adversarial", "ema"])
+            .map(|b| format!("T is the moving average of its weights, β = {b}")),
     ]
     .into_iter()
     .flatten()
