@@ -42,11 +42,13 @@ else
   if "$TORCH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$UV_PIN" &&
     UV_CACHE_DIR="$TORCH_VENV/.uv-cache" "$TORCH_VENV/bin/uv" pip install --quiet \
       --python "$TORCH_VENV/bin/python" "${PY_PACKAGES[@]}"; then
-    rm -rf "$TORCH_VENV/.uv-cache"
+    :
   else
     log "uv failed; installing with pip instead"
     "$TORCH_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}"
   fi
+  # Also after a failed uv run: its partial cache would otherwise stay inside the venv.
+  rm -rf "$TORCH_VENV/.uv-cache"
   printf '%s' "${PY_PACKAGES[*]}" > "$TORCH_VENV/.diat-ok"
   venv_ok "$TORCH_VENV" || { log "torch import failed in $TORCH_VENV"; exit 1; }
 fi
