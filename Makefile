@@ -64,7 +64,11 @@ demo: build
 CURATOR_TESTS := --test curator_build --test crate_boundaries --test data_cli --test synth_cli \
   --test synth_ingestion --test zoo_cli
 
+# `cargo fetch` first: the crate-boundary tests run `cargo tree --offline`, which needs every locked
+# crate of this platform on disk, also those no build of ours compiles (zip 0.6's `aes`, a fresh
+# machine's CI failed on it before the full build had fetched it).
 test: setup
+	$(CARGO) fetch --locked --target $$(rustc -vV | sed -n 's/^host: //p')
 	{ $(CARGO) test $(PROFILE) --locked --no-default-features $(CURATOR_TESTS) --no-fail-fast || light=$$?; \
 	  $(CARGO) test $(PROFILE) --locked --workspace --no-fail-fast || full=$$?; \
 	  exit $$(( $${light:-0} | $${full:-0} )); } 2>&1 | bash scripts/test-summary.sh
