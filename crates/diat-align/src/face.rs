@@ -6,9 +6,6 @@ use crate::landmarks::Landmarks;
 use crate::similarity::{Point, Similarity};
 use crate::template::{ALIGNED_HEIGHT, ALIGNED_WIDTH, CELEBA_TEMPLATE, CropWindow};
 use crate::warp;
-use fast_image_resize::{
-    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef,
-};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -132,7 +129,7 @@ pub fn align_face(
 }
 
 /// The training crop of an aligned 178×218 image: the same resizer, filter and window as the
-/// CelebA ingestion (`diat_celeba::crop::Cropper`: fast_image_resize, bilinear convolution).
+/// CelebA ingestion (`diat_common::resize`, as `diat_celeba::crop::Cropper`: fast_image_resize, bilinear convolution).
 pub fn crop_aligned(aligned: &RgbImage, window: CropWindow) -> Result<RgbImage> {
     window.validate().map_err(AlignError::Invalid)?;
     if (aligned.width(), aligned.height()) != (ALIGNED_WIDTH, ALIGNED_HEIGHT) {
@@ -155,7 +152,7 @@ pub fn crop_aligned(aligned: &RgbImage, window: CropWindow) -> Result<RgbImage> 
     )
 }
 
-/// `img` resized to `width × height` with the training crops' resizer (fast_image_resize,
+/// `img` resized to `width × height` with the training crops' resizer (`diat_common::resize`,
 /// bilinear convolution): model outputs are brought to a classifier's size exactly as its
 /// training crops were made.
 pub fn resize(img: &RgbImage, width: u32, height: u32) -> Result<RgbImage> {
@@ -168,19 +165,17 @@ pub fn resize(img: &RgbImage, width: u32, height: u32) -> Result<RgbImage> {
 
 /// The region `[left, top, width, height]` of `img` resized to `width × height`.
 fn resize_region(img: &RgbImage, region: [f64; 4], width: u32, height: u32) -> Result<RgbImage> {
-    if width == 0 || height == 0 || img.width() == 0 || img.height() == 0 {
-        return Err(AlignError::Invalid("resize of or to an empty image".into()));
-    }
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(region[0], region[1], region[2], region[3]);
-    let src = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x3)
-        .map_err(|e| AlignError::Invalid(e.to_string()))?;
-    let mut dst = Image::new(width, height, PixelType::U8x3);
-    Resizer::new()
-        .resize(&src, &mut dst, &options)
-        .map_err(|e| AlignError::Invalid(e.to_string()))?;
-    RgbImage::from_raw(width, height, dst.into_vec())
+    let mut out = vec![0u8; width as usize * height as usize * 3];
+    diat_common::resize::RgbResizer::new()
+        .resize_region(
+            img.as_raw(),
+            img.dimensions(),
+            region,
+            &mut out,
+            (width, height),
+        )
+        .map_err(AlignError::Invalid)?;
+    RgbImage::from_raw(width, height, out)
         .ok_or_else(|| AlignError::Invalid("resize buffer size".into()))
 }
 

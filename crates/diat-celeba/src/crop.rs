@@ -1,13 +1,11 @@
 //! Paper §5.1: "we sample the central part of each image and resize it to 128×128".
 //!
 //! Decoding (zune-jpeg, strict: truncated or corrupt files are errors, not grey blocks), cropping
-//! and resizing (fast_image_resize, SIMD convolution) of one aligned 178×218 image, and the same
+//! and resizing (`diat_common::resize`: fast_image_resize, SIMD convolution) of one aligned 178×218 image, and the same
 //! geometric transform applied to its landmarks.
 
 use crate::dataset::{ALIGNED_HEIGHT, ALIGNED_WIDTH};
-use fast_image_resize::{
-    FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images::Image, images::ImageRef,
-};
+use diat_common::resize::RgbResizer;
 use serde::{Deserialize, Serialize};
 
 /// The crop window in the aligned image and the output size. Default: the central 178×178 square
@@ -108,8 +106,7 @@ impl std::fmt::Display for Reject {
 /// Per-thread decoder + resizer state.
 pub struct Cropper {
     spec: CropSpec,
-    resizer: Resizer,
-    options: ResizeOptions,
+    resizer: RgbResizer,
     rgb: Vec<u8>,
 }
 
@@ -121,18 +118,9 @@ impl std::fmt::Debug for Cropper {
 
 impl Cropper {
     pub fn new(spec: CropSpec) -> Self {
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-            .crop(
-                spec.left as f64,
-                spec.top as f64,
-                spec.width as f64,
-                spec.height as f64,
-            );
         Self {
             spec,
-            resizer: Resizer::new(),
-            options,
+            resizer: RgbResizer::new(),
             rgb: Vec::new(),
         }
     }
@@ -199,13 +187,11 @@ impl Cropper {
     }
 
     fn crop_decoded(&mut self, w: u32, h: u32, out: &mut [u8]) -> Result<(), Reject> {
-        let src = ImageRef::new(w, h, &self.rgb, PixelType::U8x3)
-            .map_err(|e| Reject::Corrupt(e.to_string()))?;
-        let mut dst = Image::from_slice_u8(self.spec.size, self.spec.size, out, PixelType::U8x3)
-            .map_err(|e| Reject::Corrupt(e.to_string()))?;
+        let s = &self.spec;
+        let region = [s.left as f64, s.top as f64, s.width as f64, s.height as f64];
         self.resizer
-            .resize(&src, &mut dst, &self.options)
-            .map_err(|e| Reject::Corrupt(e.to_string()))
+            .resize_region(&self.rgb, (w, h), region, out, (s.size, s.size))
+            .map_err(Reject::Corrupt)
     }
 
     /// Crops and resizes an already decoded aligned RGB image (benchmarks, synthetic data).

@@ -1,6 +1,6 @@
 //! Shared plumbing for every diat crate: progress reporting that suits both terminals and logs,
-//! outputs that are never half-written, completeness records of folders that belong together, and
-//! the directories diat uses.
+//! outputs that are never half-written, completeness records of folders that belong together, the
+//! directories diat uses, and the one image resizer.
 //!
 //! This crate does not depend on libtorch.
 
@@ -11,6 +11,7 @@ pub mod dirs;
 pub mod machine;
 pub mod names;
 pub mod progress;
+pub mod resize;
 pub mod zipdir;
 
 pub use atomic::{StagedDir, write_atomic};
