@@ -103,7 +103,10 @@ mod tests {
         r.resize_region(&img, (20, 10), [10.0, 0.0, 10.0, 10.0], &mut dst, (4, 4))
             .unwrap();
         assert!(dst.iter().all(|&v| v > 127), "{dst:?}");
-        assert!(dst.chunks(4 * 3).all(|row| row[6..].iter().all(|&v| v == 255)));
+        assert!(
+            dst.chunks(4 * 3)
+                .all(|row| row[6..].iter().all(|&v| v == 255))
+        );
         assert!(r.resize(&src[..10], (20, 10), (5, 3)).is_err());
         assert!(r.resize(&src, (20, 10), (0, 3)).is_err());
     }
