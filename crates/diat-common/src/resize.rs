@@ -60,25 +60,6 @@ impl RgbResizer {
             .resize(&src, &mut dst, &options)
             .map_err(|e| e.to_string())
     }
-
-    /// The whole of `src` resized to `dst_width × dst_height`; returns the new buffer.
-    pub fn resize(
-        &mut self,
-        src: &[u8],
-        (src_width, src_height): (u32, u32),
-        (dst_width, dst_height): (u32, u32),
-    ) -> Result<Vec<u8>, String> {
-        let mut out = vec![0u8; dst_width as usize * dst_height as usize * 3];
-        let full = [0.0, 0.0, src_width as f64, src_height as f64];
-        self.resize_region(
-            src,
-            (src_width, src_height),
-            full,
-            &mut out,
-            (dst_width, dst_height),
-        )?;
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -88,8 +69,11 @@ mod tests {
     #[test]
     fn a_constant_image_stays_constant_and_sizes_are_checked() {
         let src = [7u8, 100, 200].repeat(20 * 10);
+        let whole = [0.0, 0.0, 20.0, 10.0];
         let mut r = RgbResizer::new();
-        let out = r.resize(&src, (20, 10), (5, 3)).unwrap();
+        let mut out = vec![0u8; 5 * 3 * 3];
+        r.resize_region(&src, (20, 10), whole, &mut out, (5, 3))
+            .unwrap();
         assert_eq!(out, [7u8, 100, 200].repeat(15));
         // The region: the right half of a left-dark, right-bright image comes out bright (the
         // filter's support reaches a little past the region's edge, as in any crop-and-resize).
@@ -107,7 +91,13 @@ mod tests {
             dst.chunks(4 * 3)
                 .all(|row| row[6..].iter().all(|&v| v == 255))
         );
-        assert!(r.resize(&src[..10], (20, 10), (5, 3)).is_err());
-        assert!(r.resize(&src, (20, 10), (0, 3)).is_err());
+        assert!(
+            r.resize_region(&src[..10], (20, 10), whole, &mut out, (5, 3))
+                .is_err()
+        );
+        assert!(
+            r.resize_region(&src, (20, 10), whole, &mut out, (0, 3))
+                .is_err()
+        );
     }
 }
