@@ -137,7 +137,7 @@ impl LoaderBench {
             let mut loader = adversarial_loader(
                 &input,
                 &guided,
-                0,
+                (0, false),
                 self.batch,
                 (self.dstep, self.tstep),
                 (0, total),

@@ -140,6 +140,42 @@ pub fn batch_indices(
     out
 }
 
+/// Which images of batch `step` of `stream` are mirrored left–right (`train.flip`): a fair coin
+/// per position, a pure function of (seed, stream, position) like [`batch_indices`], so a
+/// resumed run mirrors exactly what the uninterrupted run would have. All `false` when `!on`.
+pub fn batch_flips(on: bool, seed: u64, stream: u64, step: u64, batch: usize) -> Vec<bool> {
+    (0..batch as u64)
+        .map(|k| {
+            let p = step * batch as u64 + k;
+            on && splitmix64(
+                seed ^ stream.wrapping_mul(0xA24B_AED4_963E_E407)
+                    ^ p.wrapping_mul(0x9FB2_1C65_1E98_DF25),
+            ) >> 63
+                == 1
+        })
+        .collect()
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Appends the `s`×`s` image `src` (`c` bytes a pixel), mirrored left–right when `mirror`.
+fn push_image(out: &mut Vec<u8>, src: &[u8], s: usize, c: usize, mirror: bool) {
+    if !mirror {
+        out.extend_from_slice(src);
+        return;
+    }
+    for row in src.chunks_exact(s * c) {
+        for px in row.chunks_exact(c).rev() {
+            out.extend_from_slice(px);
+        }
+    }
+}
+
 /// One batch on the CPU: images N×S×S×3 uint8, masks N×S×S uint8, labels N.
 #[derive(Debug)]
 pub struct RawBatch {
@@ -159,17 +195,30 @@ pub struct Batch {
 impl RawBatch {
     /// Gathers `idx` of `src`.
     pub fn gather(src: &Source, idx: &[usize]) -> Self {
+        Self::gather_mirrored(src, idx, &[])
+    }
+
+    /// Gathers `idx` of `src`, image and mask `k` mirrored left–right where `flips[k]` (missing
+    /// entries: not mirrored).
+    pub fn gather_mirrored(src: &Source, idx: &[usize], flips: &[bool]) -> Self {
         let s = src.store.size();
+        let flip = |k: usize| flips.get(k).copied().unwrap_or(false);
         let mut img = Vec::with_capacity(idx.len() * s * s * 3);
-        for &i in idx {
-            img.extend_from_slice(src.store.image(i));
+        for (k, &i) in idx.iter().enumerate() {
+            push_image(&mut img, src.store.image(i), s, 3, flip(k));
         }
         let n = idx.len() as i64;
         let images = Tensor::from_slice(&img).view([n, s as i64, s as i64, 3]);
         let masks = src.store.manifest.has_masks.then(|| {
             let mut m = Vec::with_capacity(idx.len() * s * s);
-            for &i in idx {
-                m.extend_from_slice(src.store.mask(i).expect("masked store"));
+            for (k, &i) in idx.iter().enumerate() {
+                push_image(
+                    &mut m,
+                    src.store.mask(i).expect("masked store"),
+                    s,
+                    1,
+                    flip(k),
+                );
             }
             Tensor::from_slice(&m).view([n, 1, s as i64, s as i64])
         });
@@ -332,6 +381,34 @@ mod tests {
         first.sort();
         assert_eq!(first, (0..10).collect::<Vec<_>>());
         assert_ne!(batch_indices(8, 1, 0, 4, 10, &mut BTreeMap::new()), run[0]);
+    }
+
+    #[test]
+    fn flips_are_a_pure_function_of_the_position_and_mirror_rows() {
+        let run: Vec<bool> = (0..50)
+            .flat_map(|s| batch_flips(true, 3, 4, s, 8))
+            .collect();
+        let resumed: Vec<bool> = (30..50)
+            .flat_map(|s| batch_flips(true, 3, 4, s, 8))
+            .collect();
+        assert_eq!(&run[30 * 8..], &resumed[..]);
+        let heads = run.iter().filter(|&&f| f).count();
+        assert!((150..250).contains(&heads), "{heads} of 400 mirrored");
+        assert_ne!(
+            run,
+            (0..50)
+                .flat_map(|s| batch_flips(true, 3, 5, s, 8))
+                .collect::<Vec<_>>()
+        );
+        assert!(batch_flips(false, 3, 4, 0, 64).iter().all(|&f| !f));
+        // A 2×2 RGB image: each row's pixels reversed, channels kept.
+        let img = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+        let mut out = Vec::new();
+        push_image(&mut out, &img, 2, 3, true);
+        assert_eq!(out, [4, 5, 6, 1, 2, 3, 10, 11, 12, 7, 8, 9]);
+        out.clear();
+        push_image(&mut out, &img, 2, 3, false);
+        assert_eq!(out, img);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! ([`gan_iteration`]) whose identity and regularization terms follow the variant.
 
 use crate::config::{Enhancement, Features, LrSchedule, PipelineConfig};
-use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_indices};
+use crate::data::{Batch, Prefetcher, RawBatch, Source, batch_flips, batch_indices};
 use crate::ema::{self, WeightEma};
 use crate::error::{Result, TrainError};
 use crate::images;
@@ -363,7 +363,7 @@ impl TaskData {
 #[allow(clippy::too_many_arguments)]
 fn single_loader(
     src: &Source,
-    seed: u64,
+    (seed, flip): (u64, bool),
     stream: u64,
     batch: i64,
     start: u64,
@@ -374,9 +374,10 @@ fn single_loader(
     let src = src.clone();
     Prefetcher::new(start, end, threads, 4, batch as u64, move |step| {
         let mut cache = BTreeMap::new();
-        RawBatch::gather(
+        RawBatch::gather_mirrored(
             &src,
             &batch_indices(seed, stream, step, batch as usize, src.len(), &mut cache),
+            &batch_flips(flip, seed, stream, step, batch as usize),
         )
         .pinned(device)
     })
@@ -388,13 +389,14 @@ pub type AdversarialItem = (Vec<RawBatch>, Vec<RawBatch>);
 /// The loader of the adversarial stage (Algorithm 1's inner loop), for iterations
 /// `start..end`: iteration `i` gets input batches `i·(dstep+tstep) + j` of stream 3 and guided
 /// batches `i·dstep + j` of stream 4, so a resumed run sees exactly the uninterrupted run's data.
+/// Images are mirrored left–right at random where `flip` (`train.flip`, [`batch_flips`]).
 /// Assembled (and pinned, for a CUDA `device`) on `threads` worker threads. `diat bench loader`
 /// measures this very loader.
 #[allow(clippy::too_many_arguments)]
 pub fn adversarial_loader(
     input: &Source,
     guided: &Source,
-    seed: u64,
+    (seed, flip): (u64, bool),
     batch: usize,
     (dstep, tstep): (u64, u64),
     (start, end): (u64, u64),
@@ -407,21 +409,18 @@ pub fn adversarial_loader(
         let (mut ci, mut cg) = (BTreeMap::new(), BTreeMap::new());
         let xs: Vec<RawBatch> = (0..dstep + tstep)
             .map(|j| {
-                let idx = batch_indices(
-                    seed,
-                    3,
-                    step * (dstep + tstep) + j,
-                    batch,
-                    input.len(),
-                    &mut ci,
-                );
-                RawBatch::gather(&input, &idx).pinned(device)
+                let at = step * (dstep + tstep) + j;
+                let idx = batch_indices(seed, 3, at, batch, input.len(), &mut ci);
+                RawBatch::gather_mirrored(&input, &idx, &batch_flips(flip, seed, 3, at, batch))
+                    .pinned(device)
             })
             .collect();
         let aas: Vec<RawBatch> = (0..dstep)
             .map(|j| {
-                let idx = batch_indices(seed, 4, step * dstep + j, batch, guided.len(), &mut cg);
-                RawBatch::gather(&guided, &idx).pinned(device)
+                let at = step * dstep + j;
+                let idx = batch_indices(seed, 4, at, batch, guided.len(), &mut cg);
+                RawBatch::gather_mirrored(&guided, &idx, &batch_flips(flip, seed, 4, at, batch))
+                    .pinned(device)
             })
             .collect();
         (xs, aas)
@@ -845,7 +844,7 @@ where
         |start| {
             let mut loader = single_loader(
                 src,
-                cfg.train.seed,
+                (cfg.train.seed, cfg.train.flip),
                 stream,
                 b,
                 start,
@@ -1080,7 +1079,7 @@ fn stage_adversarial(ctx: &Ctx<'_>, data: &TaskData) -> Result<()> {
             let mut loader = adversarial_loader(
                 &data.input,
                 &data.guided,
-                seed,
+                (seed, cfg.train.flip),
                 b as usize,
                 (dstep, tstep),
                 (start, st.steps),
