@@ -3,6 +3,7 @@
 //! uninterrupted run would have — assembled on worker threads ahead of the training loop.
 
 use crate::error::{Result, TrainError};
+use diat_celeba::split::splitmix64;
 use diat_celeba::store::Store;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -154,13 +155,6 @@ pub fn batch_flips(on: bool, seed: u64, stream: u64, step: u64, batch: usize) ->
                 == 1
         })
         .collect()
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Appends the `s`×`s` image `src` (`c` bytes a pixel), mirrored left–right when `mirror`.
